@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import vue from '@vitejs/plugin-vue'
+import { defineConfig } from 'electron-vite'
+
+const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string }
+const define = { __LARDER_VERSION__: JSON.stringify(version) }
+
+export default defineConfig({
+  main: {
+    define,
+    build: {
+      // Three Node entries share one bundle folder: the Electron main process, the backend that main runs as a
+      // utility process, and the `larder` CLI (plain Node; bin/larder.js loads it).
+      rolldownOptions: {
+        input: {
+          index: resolve('src/main/index.ts'),
+          backend: resolve('src/backend/utility-entry.ts'),
+          cli: resolve('src/cli/index.ts'),
+        },
+      },
+    },
+  },
+  preload: {
+    define,
+    build: {
+      // Sandboxed preloads must be CommonJS and self-contained.
+      externalizeDeps: false,
+      rolldownOptions: {
+        input: { index: resolve('src/preload/index.ts') },
+        output: { format: 'cjs', entryFileNames: '[name].cjs' },
+      },
+    },
+  },
+  renderer: {
+    define,
+    root: resolve('src/renderer'),
+    resolve: { alias: { '@renderer': resolve('src/renderer/src') } },
+    plugins: [vue()],
+    build: {
+      rolldownOptions: { input: { index: resolve('src/renderer/index.html') } },
+    },
+  },
+})

@@ -1,0 +1,123 @@
+/**
+ * The backend: one workspace, the job runner, the event bus and the API handlers. The desktop app runs it in an
+ * Electron utility process (MessagePort transport); `larder serve` runs it in a plain Node process (HTTP + SSE).
+ */
+import { existsSync } from 'node:fs'
+import { APP_VERSION } from '../shared/version'
+import { ApiError } from '../shared/errors'
+import { Dispatcher, type Handlers } from './api/dispatch'
+import { EventBus } from './events'
+import { JobRunner, type RunnerOptions } from './jobs/runner'
+import { publicJob } from './jobs/repository'
+import {
+  BACKUP_JOB,
+  RESTORE_JOB,
+  backupJobKind,
+  defaultBackupPath,
+  listBackups,
+  restoreJobKind,
+} from './workspace/backup-jobs'
+import { Workspace, type WorkspaceOptions } from './workspace/workspace'
+
+export interface BackendOptions extends WorkspaceOptions {
+  home: string
+  runner?: RunnerOptions
+  /** Check handler results against the contract too (tests and development). */
+  validateOutput?: boolean
+}
+
+export class Backend {
+  readonly events = new EventBus()
+  readonly runner: JobRunner
+  readonly dispatcher: Dispatcher
+  readonly startedAt = new Date().toISOString()
+  private closed = false
+
+  private constructor(
+    readonly workspace: Workspace,
+    options: BackendOptions,
+  ) {
+    this.runner = new JobRunner(() => this.workspace.jobs, this.events, options.runner)
+    this.runner.register(backupJobKind(workspace))
+    this.runner.register(restoreJobKind(workspace, { runningJobs: () => this.runner.runningCount }))
+    this.dispatcher = new Dispatcher(this.handlers(), { validateOutput: options.validateOutput ?? false })
+  }
+
+  static open(options: BackendOptions): Backend {
+    const workspace = Workspace.open(options.home, options)
+    return new Backend(workspace, options)
+  }
+
+  /** Starts running jobs (and recovers those a crashed process left behind). */
+  start(): this {
+    this.runner.start()
+    return this
+  }
+
+  call(method: unknown, input: unknown): Promise<unknown> {
+    if (this.closed) return Promise.reject(new ApiError({ code: 'unavailable', message: 'Larder is shutting down.' }))
+    return this.dispatcher.call(method, input)
+  }
+
+  /** Clean stop: jobs interrupted (resumable ones requeued), WAL checkpointed, database closed. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.runner.shutdown()
+    this.workspace.close()
+  }
+
+  private handlers(): Handlers {
+    const ws = this.workspace
+    return {
+      'system.info': () => {
+        const status = ws.status()
+        return {
+          appVersion: APP_VERSION,
+          home: ws.paths.home,
+          databasePath: ws.paths.database,
+          schemaVersion: status.current,
+          latestSchemaVersion: status.latest,
+          platform: `${process.platform}-${process.arch}`,
+          nodeVersion: process.versions.node,
+          pid: process.pid,
+          startedAt: this.startedAt,
+        }
+      },
+      'db.status': () => ws.status(),
+      'jobs.list': (input) => {
+        const page = ws.jobs.list(input)
+        return { items: page.items.map(publicJob), total: page.total }
+      },
+      'jobs.get': ({ id }) => {
+        const job = ws.jobs.get(id)
+        if (!job) throw new ApiError({ code: 'not_found', message: `Job ${id} does not exist.`, path: ['id'] })
+        return publicJob(job)
+      },
+      'jobs.logs': ({ id, afterSeq, limit }) => {
+        if (!ws.jobs.get(id)) throw new ApiError({ code: 'not_found', message: `Job ${id} does not exist.`, path: ['id'] })
+        return { items: ws.jobs.logs(id, afterSeq ?? 0, limit) }
+      },
+      'jobs.cancel': ({ id }) => this.runner.cancel(id),
+      'backup.create': ({ path, pacing }) => ({
+        job: this.runner.enqueue(BACKUP_JOB, { path: path ?? defaultBackupPath(ws), pacing: pacing ?? {} }),
+      }),
+      'backup.list': () => ({ items: listBackups(ws) }),
+      'backup.restore': ({ path }) => {
+        if (!existsSync(path)) {
+          throw new ApiError({ code: 'not_found', message: `No backup file at ${path}.`, path: ['path'] })
+        }
+        const busy = ws.jobs.list({ status: ['queued', 'running'], limit: 1, offset: 0 }).total
+        if (busy > 0) {
+          throw new ApiError({
+            code: 'conflict',
+            message: 'Jobs are queued or running. Wait for them to finish or cancel them, then restore.',
+          })
+        }
+        return { job: this.runner.enqueue(RESTORE_JOB, { path }) }
+      },
+      'settings.get': () => ws.settings.get(),
+      'settings.update': (patch) => ws.settings.update(patch),
+    }
+  }
+}

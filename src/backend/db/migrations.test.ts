@@ -1,0 +1,111 @@
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { tempDir } from '../../../test/helpers'
+import { openDatabase } from './database'
+import { WorkspaceError } from './errors'
+import { checksumOf, defaultMigrationsDir, loadMigrations, migrate, migrationStatus } from './migrations'
+
+const migrations = loadMigrations(defaultMigrationsDir())
+
+function freshDb() {
+  return openDatabase(join(tempDir(), 'larder.db'))
+}
+
+function tables(db: ReturnType<typeof freshDb>): string[] {
+  return (db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).pluck().all() as string[])
+}
+
+describe('migrations runner', () => {
+  it('applies every migration in order, once, recording checksums', () => {
+    const db = freshDb()
+    const applied = migrate(db, migrations)
+    expect(applied.map((m) => m.version)).toEqual(migrations.map((m) => m.version))
+    expect(migrate(db, migrations)).toEqual([])
+    const status = migrationStatus(db, migrations)
+    expect(status.current).toBe(migrations.length)
+    expect(status.pending).toEqual([])
+    expect(status.applied.map((m) => m.checksum)).toEqual(migrations.map((m) => m.checksum))
+  })
+
+  it('refuses a database whose applied migration was edited', () => {
+    const db = freshDb()
+    migrate(db, migrations)
+    const edited = migrations.map((m, i) => (i === 0 ? { ...m, sql: m.sql + '\n-- edited', checksum: checksumOf(m.sql + '\n-- edited') } : m))
+    expect(() => migrationStatus(db, edited)).toThrowError(/0001_settings\.sql was changed after it was applied/)
+    expect(() => migrate(db, edited)).toThrowError(WorkspaceError)
+  })
+
+  it('refuses a database migrated by a newer Larder', () => {
+    const db = freshDb()
+    migrate(db, migrations)
+    db.prepare(`INSERT INTO schema_migrations VALUES (?, 'from_the_future', 'x', '2030-01-01')`).run(migrations.length + 1)
+    try {
+      migrationStatus(db, migrations)
+      expect.unreachable()
+    } catch (error) {
+      expect(error).toBeInstanceOf(WorkspaceError)
+      expect((error as WorkspaceError).code).toBe('database_newer')
+      expect((error as Error).message).toMatch(/newer Larder \(schema version 3; this app knows up to 2\)/)
+    }
+  })
+
+  it('rolls back a failing migration completely and says which one', () => {
+    const dir = tempDir()
+    for (const file of readdirSync(defaultMigrationsDir())) copyFileSync(join(defaultMigrationsDir(), file), join(dir, file))
+    writeFileSync(join(dir, '0003_broken.sql'), 'CREATE TABLE half_done (id INTEGER);\nTHIS IS NOT SQL;')
+    const withBroken = loadMigrations(dir)
+    const db = freshDb()
+    expect(() => migrate(db, withBroken)).toThrowError(/0003_broken\.sql failed and was rolled back/)
+    expect(tables(db)).not.toContain('half_done')
+    expect(migrationStatus(db, withBroken).current).toBe(2)
+  })
+
+  it('ignores line-ending style in checksums, so Windows checkouts match', () => {
+    expect(checksumOf('a\r\nb\r\n')).toBe(checksumOf('a\nb\n'))
+  })
+
+  it('rejects badly named or gapped migration files', () => {
+    const gapped = tempDir()
+    writeFileSync(join(gapped, '0001_a.sql'), 'SELECT 1;')
+    writeFileSync(join(gapped, '0003_c.sql'), 'SELECT 1;')
+    expect(() => loadMigrations(gapped)).toThrowError(/without gaps/)
+    const badName = tempDir()
+    writeFileSync(join(badName, '1_Init.sql'), 'SELECT 1;')
+    expect(() => loadMigrations(badName)).toThrowError(/NNNN_name\.sql/)
+    const missing = join(tempDir(), 'nope')
+    expect(() => loadMigrations(missing)).toThrowError(/does not exist/)
+    mkdirSync(missing)
+  })
+})
+
+// One test per migration: migrate to N-1, write rows the way the old schema allowed, migrate to N, check.
+describe('0001_settings', () => {
+  it('creates settings with JSON-checked values', () => {
+    const db = freshDb()
+    migrate(db, migrations, 1)
+    db.prepare(`INSERT INTO settings VALUES ('theme', '"dark"', '2026-01-01')`).run()
+    expect(() => db.prepare(`INSERT INTO settings VALUES ('bad', 'not json', '2026-01-01')`).run()).toThrowError(/CHECK/)
+  })
+})
+
+describe('0002_jobs', () => {
+  it('adds jobs and job_logs without touching existing settings', () => {
+    const db = freshDb()
+    migrate(db, migrations, 1)
+    db.prepare(`INSERT INTO settings VALUES ('language', '"ko"', '2026-01-01')`).run()
+    migrate(db, migrations, 2)
+    expect(db.prepare(`SELECT value FROM settings WHERE key = 'language'`).pluck().get()).toBe('"ko"')
+    const now = new Date().toISOString()
+    const id = db
+      .prepare(`INSERT INTO jobs (kind, title, params, status, created_at, updated_at) VALUES ('k', 't', '{}', 'queued', ?, ?)`)
+      .run(now, now).lastInsertRowid
+    db.prepare(`INSERT INTO job_logs VALUES (?, 1, 'info', 'hello', ?)`).run(id, now)
+    expect(() =>
+      db.prepare(`INSERT INTO jobs (kind, title, params, status, created_at, updated_at) VALUES ('k', 't', '{}', 'weird', ?, ?)`).run(now, now),
+    ).toThrowError(/CHECK/)
+    // Logs go with their job (foreign keys are on).
+    db.prepare('DELETE FROM jobs WHERE id = ?').run(id)
+    expect(db.prepare('SELECT count(*) FROM job_logs').pluck().get()).toBe(0)
+  })
+})
