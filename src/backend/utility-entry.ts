@@ -2,10 +2,17 @@
  * Entry of the backend when the desktop app runs it as an Electron utility process. Main sends one message per
  * renderer connection, carrying a MessagePort; the backend serves the API contract on each.
  */
-import type { MessagePortMain } from 'electron'
 import type { PortMessage } from '../shared/contract'
 import { Backend } from './backend'
 import { servePort } from './server/port-server'
+
+/** The parts of Electron's MessagePortMain we use (declared here: the backend never imports electron). */
+interface MessagePortMain {
+  postMessage(message: unknown): void
+  on(event: 'message', listener: (event: { data: unknown }) => void): void
+  on(event: 'close', listener: () => void): void
+  start(): void
+}
 
 interface ParentPort {
   on(event: 'message', listener: (event: { data: unknown; ports: MessagePortMain[] }) => void): void

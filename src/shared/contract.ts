@@ -6,6 +6,7 @@
  * This module imports nothing from node, electron or the DOM.
  */
 import { z } from 'zod'
+import type { ApiErrorShape } from './errors'
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
 export const jobStatusSchema = z.enum(JOB_STATUSES)
@@ -201,5 +202,5 @@ export function isEventName(value: unknown): value is EventName {
 export type PortRequest = { type: 'call'; id: number; method: string; input: unknown }
 export type PortMessage =
   | { type: 'result'; id: number; ok: true; result: unknown }
-  | { type: 'result'; id: number; ok: false; error: import('./errors').ApiErrorShape }
+  | { type: 'result'; id: number; ok: false; error: ApiErrorShape }
   | { type: 'event'; name: EventName; payload: unknown }

@@ -51,9 +51,14 @@ export function listBackups(workspace: Workspace): BackupFile[] {
 
 function openFile(path: string, readonly: boolean): Db {
   const nativeBinding = nativeBindingFromEnv()
+  let db: Db | undefined
   try {
-    return new Database(path, { readonly, fileMustExist: true, ...(nativeBinding ? { nativeBinding } : {}) })
+    db = new Database(path, { readonly, fileMustExist: true, ...(nativeBinding ? { nativeBinding } : {}) })
+    // SQLite reads the header lazily; touch it so a file that is not a database fails here, clearly.
+    db.prepare('SELECT count(*) FROM sqlite_schema').get()
+    return db
   } catch (error) {
+    db?.close()
     throw describeSqliteError(error, path)
   }
 }

@@ -26,7 +26,7 @@ interface NativeBackup {
 
 type NativeDatabase = { backup(db: Db, attached: string, file: string, isNewFile: boolean): NativeBackup }
 
-const require = createRequire(import.meta.url)
+const requireFromHere = createRequire(import.meta.url)
 
 /**
  * better-sqlite3's public `db.backup()` steps with setImmediate and cannot wait between steps, so we drive the same
@@ -34,7 +34,7 @@ const require = createRequire(import.meta.url)
  */
 function nativeHandle(db: Db): NativeDatabase | undefined {
   try {
-    const { cppdb } = require('better-sqlite3/lib/util') as { cppdb: symbol }
+    const { cppdb } = requireFromHere('better-sqlite3/lib/util') as { cppdb: symbol }
     const handle = (db as unknown as Record<symbol, unknown>)[cppdb] as NativeDatabase | undefined
     return typeof handle?.backup === 'function' ? handle : undefined
   } catch {

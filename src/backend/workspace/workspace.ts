@@ -41,15 +41,14 @@ export class Workspace {
   readonly paths: WorkspacePaths
   readonly migrations: Migration[]
   private database: Db
-  private jobsRepo: JobsRepository
-  private settingsRepo: SettingsRepository
+  // Created on first use: their statements need the migrated schema, which `larder db status` may not have.
+  private jobsRepo: JobsRepository | undefined
+  private settingsRepo: SettingsRepository | undefined
 
   private constructor(paths: WorkspacePaths, migrations: Migration[], db: Db) {
     this.paths = paths
     this.migrations = migrations
     this.database = db
-    this.jobsRepo = new JobsRepository(db)
-    this.settingsRepo = new SettingsRepository(db)
   }
 
   static open(home: string, options: WorkspaceOptions = {}): Workspace {
@@ -75,11 +74,11 @@ export class Workspace {
   }
 
   get jobs(): JobsRepository {
-    return this.jobsRepo
+    return (this.jobsRepo ??= new JobsRepository(this.database))
   }
 
   get settings(): SettingsRepository {
-    return this.settingsRepo
+    return (this.settingsRepo ??= new SettingsRepository(this.database))
   }
 
   status(): ReturnType<typeof migrationStatus> {
@@ -96,8 +95,8 @@ export class Workspace {
     for (const suffix of ['-wal', '-shm']) rmSync(this.paths.database + suffix, { force: true })
     renameOver(replacement, this.paths.database)
     this.database = openDatabase(this.paths.database, nativeBinding ? { nativeBinding } : {})
-    this.jobsRepo = new JobsRepository(this.database)
-    this.settingsRepo = new SettingsRepository(this.database)
+    this.jobsRepo = undefined
+    this.settingsRepo = undefined
   }
 
   checkpoint(): void {

@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process'
+import { chmodSync, existsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { describe, expect, it } from 'vitest'
+import { tempDir } from '../../test/helpers'
+import { EXIT } from './exit-codes'
+import { runCli } from './main'
+
+async function larder(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = ''
+  let err = ''
+  const code = await runCli(args, { out: (t) => (out += t), err: (t) => (err += t), stdinIsTTY: false })
+  return { code, out, err }
+}
+
+describe('larder CLI (in process)', () => {
+  it('has --help on every command', async () => {
+    for (const command of [[], ['serve'], ['db'], ['db', 'status'], ['db', 'migrate'], ['jobs'], ['jobs', 'list'], ['jobs', 'show'], ['jobs', 'cancel'], ['backup'], ['restore']]) {
+      const { code, out } = await larder([...command, '--help'])
+      expect(code, command.join(' ')).toBe(EXIT.ok)
+      expect(out).toMatch(/Usage: larder/)
+    }
+  })
+
+  it('exits 2 on unknown commands and bad arguments', async () => {
+    expect((await larder(['frobnicate'])).code).toBe(EXIT.usage)
+    const bad = await larder(['jobs', 'show', 'abc'])
+    expect(bad.code).toBe(EXIT.usage)
+    expect(bad.err).toMatch(/must be a positive whole number/)
+  })
+
+  it('migrates, backs up, lists, shows and restores', async () => {
+    const home = tempDir()
+    const status = await larder(['--home', home, 'db', 'status', '--json'])
+    expect(status.code).toBe(EXIT.ok)
+    expect(JSON.parse(status.out)).toMatchObject({ current: 0, latest: 2 })
+    expect((await larder(['--home', home, 'db', 'migrate'])).out).toMatch(/Migrated from schema version 0 to 2/)
+    expect((await larder(['--home', home, 'db', 'migrate'])).out).toMatch(/Already up to date/)
+
+    const target = join(tempDir(), 'cli-backup.db')
+    const backup = await larder(['--home', home, 'backup', target, '--json'])
+    expect(backup.code).toBe(EXIT.ok)
+    expect(JSON.parse(backup.out)).toMatchObject({ status: 'succeeded', result: { path: target, integrity: 'ok' } })
+    expect(existsSync(target)).toBe(true)
+
+    const list = await larder(['--home', home, 'jobs', 'list'])
+    expect(list.out).toMatch(/1 {2}succeeded +100%.*Back up workspace to cli-backup\.db/)
+    const show = await larder(['--home', home, 'jobs', 'show', '1'])
+    expect(show.out).toMatch(/Backup verified/)
+    expect((await larder(['--home', home, 'jobs', 'show', '77'])).code).toBe(EXIT.notFound)
+    expect((await larder(['--home', home, 'jobs', 'cancel', '1'])).code).toBe(EXIT.conflict)
+
+    const refused = await larder(['--home', home, 'restore', target])
+    expect(refused.code).toBe(EXIT.usage)
+    expect(refused.err).toMatch(/pass --yes/)
+    const restored = await larder(['--home', home, 'restore', target, '--yes'])
+    expect(restored.code).toBe(EXIT.ok)
+    expect(restored.out).toMatch(/succeeded/)
+  })
+
+  it('exits 3 with a clear message for a corrupt or newer database', async () => {
+    const corrupt = tempDir()
+    writeFileSync(join(corrupt, 'larder.db'), 'not sqlite '.repeat(1000))
+    const result = await larder(['--home', corrupt, 'jobs', 'list'])
+    expect(result.code).toBe(EXIT.workspace)
+    expect(result.err).toMatch(/damaged or is not a Larder database/)
+
+    const newer = tempDir()
+    expect((await larder(['--home', newer, 'db', 'migrate'])).code).toBe(EXIT.ok)
+    const db = new Database(join(newer, 'larder.db'))
+    db.prepare(`INSERT INTO schema_migrations VALUES (9, 'future', 'x', '2031-01-01')`).run()
+    db.close()
+    const refused = await larder(['--home', newer, 'jobs', 'list'])
+    expect(refused.code).toBe(EXIT.workspace)
+    expect(refused.err).toMatch(/migrated by a newer Larder \(schema version 9/)
+  })
+})
+
+function spawnCli(args: string[], options: { uid?: number; gid?: number } = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...options,
+  })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()))
+  const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)))
+  return { child, exit, output: () => ({ out, err }) }
+}
+
+async function waitForOutput(read: () => string, pattern: RegExp, timeoutMs = 20_000): Promise<RegExpExecArray> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const match = pattern.exec(read())
+    if (match) return match
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in output: ${read()}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+describe('larder serve (real process)', () => {
+  it('prints the login URL, serves the API, and stops cleanly on Ctrl-C', async () => {
+    const home = tempDir()
+    const serve = spawnCli(['serve', '--home', home, '--port', '0'])
+    const match = await waitForOutput(() => serve.output().out, /Open the console: (http:\/\/127\.0\.0\.1:\d+)\/\?token=(\S+)/)
+    const [, url, token] = match
+    const response = await fetch(`${url}/api/settings.update`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${decodeURIComponent(token!)}` },
+      body: JSON.stringify({ theme: 'dark' }),
+    })
+    expect(response.status).toBe(200)
+    serve.child.kill('SIGINT')
+    expect(await serve.exit).toBe(0)
+    expect(serve.output().out).toMatch(/Stopped cleanly/)
+    // The WAL was checkpointed into larder.db and removed: one self-contained file, the write included.
+    expect(existsSync(join(home, 'larder.db-wal'))).toBe(false)
+    const db = new Database(join(home, 'larder.db'), { readonly: true })
+    expect(db.prepare(`SELECT value FROM settings WHERE key = 'theme'`).pluck().get()).toBe('"dark"')
+    db.close()
+  })
+
+  it('exits 5 when the port is taken', async () => {
+    const first = spawnCli(['serve', '--home', tempDir(), '--port', '0'])
+    const [, port] = await waitForOutput(() => first.output().out, /127\.0\.0\.1:(\d+)/)
+    const second = spawnCli(['serve', '--home', tempDir(), '--port', port!])
+    expect(await second.exit).toBe(EXIT.conflict)
+    expect(second.output().err).toMatch(new RegExp(`Port ${port} on 127.0.0.1 is already in use`))
+    first.child.kill('SIGINT')
+    await first.exit
+  })
+
+  it.skipIf(process.getuid?.() !== 0)('exits 3 when the workspace folder is not writable (run as an unprivileged user)', async () => {
+    // Root may write anywhere, so the check runs the CLI as "nobody" against a folder only root may write.
+    const parent = tempDir()
+    chmodSync(parent, 0o755)
+    const result = spawnCli(['jobs', 'list', '--home', join(parent, 'workspace')], { uid: 65534, gid: 65534 })
+    expect(await result.exit).toBe(EXIT.workspace)
+    expect(result.output().err).toMatch(/workspace folder .* is not writable \(EACCES\)/)
+  })
+})
