@@ -11,16 +11,33 @@ async function restrictedImports(code: string, filePath: string): Promise<string
 
 describe('layer boundaries', () => {
   it('keeps src/shared free of platform code', async () => {
-    expect(await restrictedImports(`import { readFileSync } from 'node:fs'\nexport const x = readFileSync\n`, 'src/shared/x.ts')).toHaveLength(1)
+    expect(
+      await restrictedImports(
+        `import { readFileSync } from 'node:fs'\nexport const x = readFileSync\n`,
+        'src/shared/x.ts',
+      ),
+    ).toHaveLength(1)
     expect(await restrictedImports(`import { z } from 'zod'\nexport const x = z\n`, 'src/shared/x.ts')).toHaveLength(0)
   })
 
   it('never lets the renderer import the backend or node', async () => {
-    expect(await restrictedImports(`import { Backend } from '../../backend/backend'\nexport const x = Backend\n`, 'src/renderer/src/x.ts')).toHaveLength(1)
-    expect(await restrictedImports(`import Database from 'better-sqlite3'\nexport const x = Database\n`, 'src/renderer/src/x.ts')).toHaveLength(1)
+    expect(
+      await restrictedImports(
+        `import { Backend } from '../../backend/backend'\nexport const x = Backend\n`,
+        'src/renderer/src/x.ts',
+      ),
+    ).toHaveLength(1)
+    expect(
+      await restrictedImports(
+        `import Database from 'better-sqlite3'\nexport const x = Database\n`,
+        'src/renderer/src/x.ts',
+      ),
+    ).toHaveLength(1)
   })
 
   it('never lets the backend import electron', async () => {
-    expect(await restrictedImports(`import { app } from 'electron'\nexport const x = app\n`, 'src/backend/x.ts')).toHaveLength(1)
+    expect(
+      await restrictedImports(`import { app } from 'electron'\nexport const x = app\n`, 'src/backend/x.ts'),
+    ).toHaveLength(1)
   })
 })

@@ -1,0 +1,189 @@
+/**
+ * Owns the model worker process: starts it on first use, forwards calls, streams text back, and when the worker
+ * dies (a native abort in llama.cpp, out of memory, a kill) fails the calls in flight with the reason, forgets what
+ * was loaded, and reports it, so the backend and the window keep running. The next call starts a fresh worker.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ProviderError } from './providers/types'
+import type {
+  LoadedInfo,
+  LoadOptions,
+  WorkerGenerateRequest,
+  WorkerGenerateResult,
+  WorkerReply,
+  WorkerRequest,
+  WorkerSystemInfo,
+} from './worker/protocol'
+
+type WorkerRequestBody = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never
+
+export interface WorkerExit {
+  code: number | null
+  signal: NodeJS.Signals | null
+  reason: string
+  lostModels: string[]
+}
+
+/** Where the worker's code is: next to the built backend, or the TypeScript source under tsx (tests, dev). */
+export function workerEntry(): { path: string; execArgv: string[] } {
+  const here = dirname(fileURLToPath(import.meta.url))
+  const built = [join(here, 'model-worker.js'), join(here, '..', 'model-worker.js')].find((file) => existsSync(file))
+  if (built) return { path: built, execArgv: [] }
+  const source = join(here, 'worker', 'entry.ts')
+  if (existsSync(source)) return { path: source, execArgv: ['--import', 'tsx'] }
+  throw new Error('The model worker is missing; run `npm run build`.')
+}
+
+/**
+ * llama.cpp's default of 4 threads oversubscribes small machines badly (measured on 2 vCPUs: 1 thread ~2,000 tok/s
+ * on the tiny test model, 4 threads ~2 tok/s). Use half the logical cores (hyper-threads share an FPU), at least 1;
+ * `larder models bench --threads` measures the real optimum on a machine.
+ */
+export function defaultThreads(logicalCores = cpus().length): number {
+  return Math.max(1, Math.floor(logicalCores / 2))
+}
+
+export class ModelHost {
+  private worker: ChildProcess | undefined
+  private ready: Promise<ChildProcess> | undefined
+  private nextId = 1
+  private readonly pending = new Map<
+    number,
+    { resolve: (value: unknown) => void; reject: (error: Error) => void; onText?: (text: string) => void }
+  >()
+  private readonly loaded = new Map<string, LoadedInfo>()
+  private readonly exitListeners = new Set<(exit: WorkerExit) => void>()
+
+  onWorkerExit(listener: (exit: WorkerExit) => void): () => void {
+    this.exitListeners.add(listener)
+    return () => this.exitListeners.delete(listener)
+  }
+
+  get loadedModels(): LoadedInfo[] {
+    return [...this.loaded.values()]
+  }
+
+  get workerPid(): number | undefined {
+    return this.worker?.pid
+  }
+
+  private start(): Promise<ChildProcess> {
+    if (this.ready) return this.ready
+    const { path, execArgv } = workerEntry()
+    const child = fork(path, [], { execArgv, stdio: ['ignore', 'inherit', 'pipe', 'ipc'], serialization: 'advanced' })
+    let stderrTail = ''
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderrTail = (stderrTail + chunk.toString()).slice(-2000)
+    })
+    this.worker = child
+    this.ready = new Promise((resolve, reject) => {
+      const onEarlyExit = (code: number | null): void =>
+        reject(new ProviderError(`The model worker failed to start (exit ${code}): ${stderrTail.trim()}`, false))
+      child.once('exit', onEarlyExit)
+      child.on('message', (message: WorkerReply) => {
+        if (message.type === 'ready') {
+          child.off('exit', onEarlyExit)
+          resolve(child)
+          return
+        }
+        const call = this.pending.get(message.id)
+        if (!call) return
+        if (message.type === 'text') {
+          call.onText?.(message.text)
+          return
+        }
+        this.pending.delete(message.id)
+        if (message.ok) call.resolve(message.result)
+        else call.reject(new ProviderError(message.error, message.retryable))
+      })
+    })
+    child.on('exit', (code, signal) => {
+      if (this.worker !== child) return
+      this.worker = undefined
+      this.ready = undefined
+      const abort = /GGML_ASSERT|abort|Aborted/i.exec(stderrTail)
+      const reason =
+        signal === 'SIGABRT' || abort
+          ? `llama.cpp aborted the model worker${stderrTail ? `: ${lastLine(stderrTail)}` : ''}`
+          : signal
+            ? `the model worker was stopped by ${signal}`
+            : `the model worker exited with code ${code}${stderrTail ? `: ${lastLine(stderrTail)}` : ''}`
+      const lostModels = [...this.loaded.keys()]
+      this.loaded.clear()
+      for (const [id, call] of this.pending) {
+        this.pending.delete(id)
+        call.reject(
+          new ProviderError(
+            `Generation stopped because ${reason}. Loaded models were unloaded; load again to continue.`,
+            true,
+          ),
+        )
+      }
+      for (const listener of this.exitListeners) listener({ code, signal, reason, lostModels })
+    })
+    return this.ready
+  }
+
+  private async request<T>(body: WorkerRequestBody, onText?: (text: string) => void, signal?: AbortSignal): Promise<T> {
+    const worker = await this.start()
+    const id = this.nextId++
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, ...(onText ? { onText } : {}) })
+      worker.send({ ...body, id } as WorkerRequest)
+      signal?.addEventListener('abort', () => {
+        if (this.pending.has(id)) this.worker?.send({ id: this.nextId++, type: 'cancel', target: id })
+      })
+    })
+  }
+
+  async load(handle: string, path: string, options: LoadOptions): Promise<LoadedInfo> {
+    const info = await this.request<LoadedInfo>({ type: 'load', handle, path, options })
+    this.loaded.set(handle, info)
+    return info
+  }
+
+  async unload(handle: string): Promise<void> {
+    if (!this.loaded.has(handle)) return
+    await this.request({ type: 'unload', handle })
+    this.loaded.delete(handle)
+  }
+
+  generate(handle: string, request: WorkerGenerateRequest, onText?: (text: string) => void, signal?: AbortSignal) {
+    return this.request<WorkerGenerateResult>({ type: 'generate', handle, request }, onText, signal)
+  }
+
+  embed(handle: string, texts: string[]): Promise<number[][]> {
+    return this.request({ type: 'embed', handle, texts })
+  }
+
+  tokenize(handle: string, text: string): Promise<number[]> {
+    return this.request({ type: 'tokenize', handle, text })
+  }
+
+  system(): Promise<WorkerSystemInfo> {
+    return this.request({ type: 'system' })
+  }
+
+  /** Stops the worker (unloading everything). */
+  async stop(): Promise<void> {
+    const worker = this.worker
+    if (!worker) return
+    this.worker = undefined
+    this.ready = undefined
+    this.loaded.clear()
+    await new Promise<void>((resolve) => {
+      worker.once('exit', () => resolve())
+      worker.kill('SIGTERM')
+      setTimeout(() => worker.kill('SIGKILL'), 3000).unref()
+    })
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n')
+  return (lines.find((line) => /GGML_ASSERT|error/i.test(line)) ?? lines.at(-1) ?? '').trim().slice(0, 300)
+}

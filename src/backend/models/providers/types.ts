@@ -1,0 +1,73 @@
+/**
+ * One interface for text generation whatever runs it: a local GGUF model through node-llama-cpp (in the model
+ * worker process) or any OpenAI-compatible endpoint (vLLM, llama.cpp server, Ollama, a hosted API).
+ */
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant'
+  content: string
+}
+
+export interface SamplingOptions {
+  maxTokens: number
+  temperature?: number
+  topP?: number
+  topK?: number
+  seed?: number
+  stop?: string[]
+}
+
+export interface GenerateRequest extends SamplingOptions {
+  /** Plain completion of `prompt`, or a chat over `messages` (exactly one of the two). */
+  prompt?: string
+  messages?: ChatMessage[]
+  /** Constrain the output to JSON matching this schema. */
+  jsonSchema?: Record<string, unknown>
+  /** Constrain the output with a GBNF grammar (local models only). */
+  grammar?: string
+  signal?: AbortSignal
+  /** Called with each piece of text as it is generated (streaming). */
+  onText?: (text: string) => void
+}
+
+export type FinishReason = 'stop' | 'length' | 'aborted'
+
+export interface GenerateResult {
+  text: string
+  tokensIn: number
+  tokensOut: number
+  finishReason: FinishReason
+  durationMs: number
+  /** Which provider answered (after fan-out and retries). */
+  providerId: string
+}
+
+export interface Provider {
+  readonly id: string
+  readonly kind: 'local' | 'openai'
+  generate(request: GenerateRequest): Promise<GenerateResult>
+  embed(texts: string[], signal?: AbortSignal): Promise<number[][]>
+  tokenize(text: string): Promise<number[]>
+  countTokens(text: string): Promise<number>
+}
+
+/** A provider failure that says whether trying another provider could help. */
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly status?: number,
+  ) {
+    super(message)
+    this.name = 'ProviderError'
+  }
+}
+
+export function validateRequest(request: GenerateRequest): void {
+  const hasPrompt = typeof request.prompt === 'string'
+  const hasMessages = Array.isArray(request.messages)
+  if (hasPrompt === hasMessages)
+    throw new ProviderError('Give either a prompt or chat messages, not both or neither.', false)
+  if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) {
+    throw new ProviderError('maxTokens must be a positive whole number.', false)
+  }
+}

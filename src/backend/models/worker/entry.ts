@@ -1,0 +1,234 @@
+/**
+ * The model worker process: loads GGUF models with node-llama-cpp and serves generation, embeddings and
+ * tokenization to the backend over the process IPC channel. It is the only process that touches llama.cpp.
+ */
+import type {
+  Llama,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaEmbeddingContext,
+  LlamaModel,
+  ChatHistoryItem,
+} from 'node-llama-cpp'
+import type { LoadedInfo, LoadOptions, WorkerGenerateRequest, WorkerReply, WorkerRequest } from './protocol'
+
+interface Loaded {
+  model: LlamaModel
+  context: LlamaContext
+  free: LlamaContextSequence[]
+  waiting: ((sequence: LlamaContextSequence) => void)[]
+  embedding?: LlamaEmbeddingContext
+  info: LoadedInfo
+}
+
+const send = (message: WorkerReply): void => {
+  process.send?.(message)
+}
+
+let llamaPromise: Promise<Llama> | undefined
+let llamaGpu: LoadOptions['gpu'] | undefined
+const loaded = new Map<string, Loaded>()
+const running = new Map<number, AbortController>()
+
+async function getLlamaFor(gpu: LoadOptions['gpu']): Promise<Llama> {
+  if (!llamaPromise || llamaGpu !== gpu) {
+    const { getLlama } = await import('node-llama-cpp')
+    llamaGpu = gpu
+    // Never compile or download llama.cpp at run time: offline installs rely on the prebuilt binaries.
+    llamaPromise = getLlama({ gpu, build: 'never', skipDownload: true, logLevel: 'error' } as unknown as Parameters<
+      typeof getLlama
+    >[0])
+  }
+  return llamaPromise
+}
+
+async function acquire(entry: Loaded): Promise<LlamaContextSequence> {
+  const sequence = entry.free.pop()
+  if (sequence) return sequence
+  return new Promise((resolve) => entry.waiting.push(resolve))
+}
+
+function release(entry: Loaded, sequence: LlamaContextSequence): void {
+  const next = entry.waiting.shift()
+  if (next) next(sequence)
+  else entry.free.push(sequence)
+}
+
+function entryFor(handle: string): Loaded {
+  const entry = loaded.get(handle)
+  if (!entry) throw new Error(`Model ${handle} is not loaded. Load it first.`)
+  return entry
+}
+
+async function load(handle: string, path: string, options: LoadOptions): Promise<LoadedInfo> {
+  const previous = loaded.get(handle)
+  if (previous) await unload(handle)
+  const llama = await getLlamaFor(options.gpu)
+  const model = await llama.loadModel({
+    modelPath: path,
+    gpuLayers: options.gpu === false ? 0 : options.gpuLayers === 'auto' ? 'auto' : options.gpuLayers,
+  })
+  const contextSize = Math.min(options.contextSize, model.trainContextSize)
+  const context = await model.createContext({
+    contextSize: contextSize * options.sequences,
+    sequences: options.sequences,
+    threads: options.threads,
+  })
+  const free: LlamaContextSequence[] = []
+  for (let i = 0; i < options.sequences; i++) free.push(context.getSequence())
+  const info: LoadedInfo = {
+    handle,
+    gpuLayers: model.gpuLayers,
+    contextSize,
+    sequences: options.sequences,
+    threads: options.threads,
+    trainContextSize: model.trainContextSize,
+    sizeBytes: model.size,
+  }
+  loaded.set(handle, { model, context, free, waiting: [], info })
+  return info
+}
+
+async function unload(handle: string): Promise<void> {
+  const entry = loaded.get(handle)
+  if (!entry) return
+  loaded.delete(handle)
+  await entry.embedding?.dispose()
+  await entry.context.dispose()
+  await entry.model.dispose()
+}
+
+function toHistory(messages: NonNullable<WorkerGenerateRequest['messages']>): {
+  history: ChatHistoryItem[]
+  last: string
+} {
+  const history: ChatHistoryItem[] = []
+  const lastUser = messages.map((m) => m.role).lastIndexOf('user')
+  if (lastUser !== messages.length - 1) throw new Error('The last chat message must be from the user.')
+  for (const message of messages.slice(0, -1)) {
+    if (message.role === 'system') history.push({ type: 'system', text: message.content })
+    else if (message.role === 'user') history.push({ type: 'user', text: message.content })
+    else history.push({ type: 'model', response: [message.content] })
+  }
+  return { history, last: messages.at(-1)!.content }
+}
+
+async function generate(id: number, handle: string, request: WorkerGenerateRequest): Promise<unknown> {
+  const entry = entryFor(handle)
+  const controller = new AbortController()
+  running.set(id, controller)
+  const sequence = await acquire(entry)
+  const started = performance.now()
+  try {
+    const { LlamaCompletion, LlamaChatSession } = await import('node-llama-cpp')
+    const llama = await getLlamaFor(llamaGpu ?? false)
+    const grammar = request.jsonSchema
+      ? await llama.createGrammarForJsonSchema(request.jsonSchema as never)
+      : request.grammar
+        ? await llama.createGrammar({ grammar: request.grammar })
+        : undefined
+    let tokensOut = 0
+    const common = {
+      maxTokens: request.maxTokens,
+      ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+      ...(request.topP !== undefined ? { topP: request.topP } : {}),
+      ...(request.topK !== undefined ? { topK: request.topK } : {}),
+      ...(request.seed !== undefined ? { seed: request.seed } : {}),
+      ...(request.stop && request.stop.length > 0 ? { customStopTriggers: request.stop } : {}),
+      ...(grammar ? { grammar } : {}),
+      signal: controller.signal,
+      stopOnAbortSignal: true,
+      onToken: (tokens: unknown[]) => {
+        tokensOut += tokens.length
+      },
+      ...(request.stream ? { onTextChunk: (text: string) => send({ id, type: 'text', text }) } : {}),
+    }
+    let text: string
+    let stopReason: string
+    let tokensIn: number
+    if (request.messages) {
+      const { history, last } = toHistory(request.messages)
+      const session = new LlamaChatSession({ contextSequence: sequence, autoDisposeSequence: false })
+      session.setChatHistory(history)
+      const reply = await session.promptWithMeta(last, common)
+      text = reply.responseText
+      stopReason = reply.stopReason
+      tokensIn = sequence.nextTokenIndex - tokensOut
+      session.dispose({ disposeSequence: false })
+    } else {
+      tokensIn = entry.model.tokenize(request.prompt ?? '').length
+      const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false })
+      const reply = await completion.generateCompletionWithMeta(request.prompt ?? '', common)
+      text = reply.response
+      stopReason = reply.metadata.stopReason
+      completion.dispose()
+    }
+    return {
+      text,
+      tokensIn: Math.max(0, tokensIn),
+      tokensOut,
+      finishReason: stopReason === 'maxTokens' ? 'length' : stopReason === 'abort' ? 'aborted' : 'stop',
+      durationMs: performance.now() - started,
+    }
+  } finally {
+    running.delete(id)
+    await sequence.clearHistory()
+    release(entry, sequence)
+  }
+}
+
+async function embed(handle: string, texts: string[]): Promise<number[][]> {
+  const entry = entryFor(handle)
+  entry.embedding ??= await entry.model.createEmbeddingContext({ threads: entry.info.threads })
+  const vectors: number[][] = []
+  for (const text of texts) vectors.push([...(await entry.embedding.getEmbeddingFor(text)).vector])
+  return vectors
+}
+
+async function system(): Promise<unknown> {
+  const llama = await getLlamaFor(llamaGpu ?? 'auto')
+  const vram = llama.gpu ? await llama.getVramState() : null
+  return {
+    gpu: llama.gpu,
+    devices: llama.gpu ? await llama.getGpuDeviceNames() : [],
+    vram: vram ? { total: vram.total, used: vram.used, free: vram.free } : null,
+    cpuThreads: llama.cpuMathCores,
+  }
+}
+
+async function handle(message: WorkerRequest): Promise<unknown> {
+  switch (message.type) {
+    case 'load':
+      return load(message.handle, message.path, message.options)
+    case 'unload':
+      return unload(message.handle)
+    case 'generate':
+      return generate(message.id, message.handle, message.request)
+    case 'embed':
+      return embed(message.handle, message.texts)
+    case 'tokenize':
+      return entryFor(message.handle).model.tokenize(message.text)
+    case 'system':
+      return system()
+    case 'cancel':
+      running.get(message.target)?.abort()
+      return null
+  }
+}
+
+process.on('message', (message: WorkerRequest) => {
+  handle(message).then(
+    (result) => send({ id: message.id, type: 'result', ok: true, result }),
+    (error: unknown) =>
+      send({
+        id: message.id,
+        type: 'result',
+        ok: false,
+        error: (error as Error).message ?? String(error),
+        retryable: false,
+      }),
+  )
+})
+
+process.on('disconnect', () => process.exit(0))
+send({ type: 'ready', pid: process.pid })
