@@ -10,13 +10,14 @@ export default defineConfig({
   main: {
     define,
     build: {
-      // Three Node entries share one bundle folder: the Electron main process, the backend that main runs as a
-      // utility process, and the `larder` CLI (plain Node; bin/larder.js loads it).
+      // Node entries share one bundle folder: the Electron main process, the backend that main runs as a
+      // utility process, the `larder` CLI (plain Node; bin/larder.js loads it) and the model worker process.
       rolldownOptions: {
         input: {
           index: resolve('src/main/index.ts'),
           backend: resolve('src/backend/utility-entry.ts'),
           cli: resolve('src/cli/index.ts'),
+          'model-worker': resolve('src/backend/models/worker/entry.ts'),
         },
       },
     },

@@ -9,6 +9,8 @@ import { Dispatcher, type Handlers } from './api/dispatch'
 import { EventBus } from './events'
 import { JobRunner, type RunnerOptions } from './jobs/runner'
 import { publicJob } from './jobs/repository'
+import { ModelsService, PULL_JOB, QUANTIZE_JOB, type ModelsServiceOptions } from './models/service'
+import { ModelsRepository, publicProvider } from './models/repository'
 import {
   BACKUP_JOB,
   RESTORE_JOB,
@@ -24,12 +26,14 @@ export interface BackendOptions extends WorkspaceOptions {
   runner?: RunnerOptions
   /** Check handler results against the contract too (tests and development). */
   validateOutput?: boolean
+  models?: ModelsServiceOptions
 }
 
 export class Backend {
   readonly events = new EventBus()
   readonly runner: JobRunner
   readonly dispatcher: Dispatcher
+  readonly models: ModelsService
   readonly startedAt = new Date().toISOString()
   private closed = false
 
@@ -40,6 +44,9 @@ export class Backend {
     this.runner = new JobRunner(() => this.workspace.jobs, this.events, options.runner)
     this.runner.register(backupJobKind(workspace))
     this.runner.register(restoreJobKind(workspace, { runningJobs: () => this.runner.runningCount }))
+    this.models = new ModelsService(workspace, this.events, options.models)
+    this.runner.register(this.models.pullJob())
+    this.runner.register(this.models.quantizeJob())
     this.dispatcher = new Dispatcher(this.handlers(), { validateOutput: options.validateOutput ?? false })
   }
 
@@ -64,6 +71,7 @@ export class Backend {
     if (this.closed) return
     this.closed = true
     await this.runner.shutdown()
+    await this.models.close()
     this.workspace.close()
   }
 
@@ -95,7 +103,8 @@ export class Backend {
         return publicJob(job)
       },
       'jobs.logs': ({ id, afterSeq, limit }) => {
-        if (!ws.jobs.get(id)) throw new ApiError({ code: 'not_found', message: `Job ${id} does not exist.`, path: ['id'] })
+        if (!ws.jobs.get(id))
+          throw new ApiError({ code: 'not_found', message: `Job ${id} does not exist.`, path: ['id'] })
         return { items: ws.jobs.logs(id, afterSeq ?? 0, limit) }
       },
       'jobs.cancel': ({ id }) => this.runner.cancel(id),
@@ -115,6 +124,32 @@ export class Backend {
           })
         }
         return { job: this.runner.enqueue(RESTORE_JOB, { path }) }
+      },
+      'models.list': () => this.models.list(),
+      'models.get': ({ id }) => this.models.get(id),
+      'models.register': ({ path, name }) => this.models.register(path, { name }),
+      'models.scan': ({ dir }) => this.models.scan(dir),
+      'models.unregister': ({ id, deleteFile }) => this.models.unregister(id, deleteFile),
+      'models.pull': ({ uri, name }) => ({ job: this.runner.enqueue(PULL_JOB, { uri, name }) }),
+      'models.load': (input) => this.models.load(input),
+      'models.unload': ({ id }) => this.models.unload(id),
+      'models.system': ({ probeGpu }) => this.models.system(probeGpu),
+      'models.generate': (input) => this.models.generate(input),
+      'providers.list': () => ({ items: new ModelsRepository(ws.db).listProviders().map(publicProvider) }),
+      'providers.save': (input) => {
+        const repo = new ModelsRepository(ws.db)
+        const clash = repo.listProviders().find((p) => p.name === input.name && p.id !== input.id)
+        if (clash)
+          throw new ApiError({ code: 'conflict', message: `A provider named "${input.name}" exists.`, path: ['name'] })
+        const saved = repo.saveProvider(input)
+        if (!saved)
+          throw new ApiError({ code: 'not_found', message: `Provider ${input.id} does not exist.`, path: ['id'] })
+        return publicProvider(saved)
+      },
+      'providers.remove': ({ id }) => ({ removed: new ModelsRepository(ws.db).removeProvider(id) }),
+      'gguf.quantize': ({ id, type, name }) => {
+        this.models.get(id)
+        return { job: this.runner.enqueue(QUANTIZE_JOB, { id, type, name }) }
       },
       'settings.get': () => ws.settings.get(),
       'settings.update': (patch) => ws.settings.update(patch),

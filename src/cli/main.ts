@@ -168,7 +168,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
           return
         }
         io.out(`Database: ${workspace.paths.database}\nSchema version ${status.current} of ${status.latest}\n`)
-        for (const m of status.applied) io.out(`  applied  ${String(m.version).padStart(4, '0')}_${m.name}  ${m.appliedAt}\n`)
+        for (const m of status.applied)
+          io.out(`  applied  ${String(m.version).padStart(4, '0')}_${m.name}  ${m.appliedAt}\n`)
         for (const m of status.pending) io.out(`  pending  ${String(m.version).padStart(4, '0')}_${m.name}\n`)
       } finally {
         workspace.close()
@@ -224,7 +225,9 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       const backend = openBackend(command)
       try {
         const job = (await backend.call('jobs.get', { id })) as Job
-        const logs = (await backend.call('jobs.logs', { id })) as { items: { at: string; level: string; message: string }[] }
+        const logs = (await backend.call('jobs.logs', { id })) as {
+          items: { at: string; level: string; message: string }[]
+        }
         if (options.json) {
           io.out(`${JSON.stringify({ ...job, logs: logs.items }, null, 2)}\n`)
           return
@@ -302,7 +305,9 @@ export function buildProgram(io: CliIo = defaultIo): Command {
           throw new CliExit(EXIT.usage)
         }
         const prompt = createInterface({ input: process.stdin, output: process.stderr })
-        const answer = await prompt.question(`Replace the workspace database in ${homeOf(command)} with ${path}? [y/N] `)
+        const answer = await prompt.question(
+          `Replace the workspace database in ${homeOf(command)} with ${path}? [y/N] `,
+        )
         prompt.close()
         if (!/^y(es)?$/i.test(answer.trim())) {
           io.err('Nothing changed.\n')
@@ -334,7 +339,11 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
   } catch (error) {
     if (error instanceof CliExit) return error.exitCode
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help')
+      if (
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+      )
         return EXIT.ok
       return EXIT.usage
     }

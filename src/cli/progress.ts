@@ -21,7 +21,8 @@ export function jobProgressReporter(stream: NodeJS.WriteStream = process.stderr)
     )
     bar.start(100, 0, { message: 'starting' })
     return {
-      update: (job) => bar.update(Math.round((job.progress ?? 0) * 100), { message: job.progressMessage ?? job.status }),
+      update: (job) =>
+        bar.update(Math.round((job.progress ?? 0) * 100), { message: job.progressMessage ?? job.status }),
       stop: () => bar.stop(),
     }
   }

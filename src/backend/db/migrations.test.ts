@@ -13,7 +13,7 @@ function freshDb() {
 }
 
 function tables(db: ReturnType<typeof freshDb>): string[] {
-  return (db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).pluck().all() as string[])
+  return db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).pluck().all() as string[]
 }
 
 describe('migrations runner', () => {
@@ -31,7 +31,9 @@ describe('migrations runner', () => {
   it('refuses a database whose applied migration was edited', () => {
     const db = freshDb()
     migrate(db, migrations)
-    const edited = migrations.map((m, i) => (i === 0 ? { ...m, sql: m.sql + '\n-- edited', checksum: checksumOf(m.sql + '\n-- edited') } : m))
+    const edited = migrations.map((m, i) =>
+      i === 0 ? { ...m, sql: m.sql + '\n-- edited', checksum: checksumOf(m.sql + '\n-- edited') } : m,
+    )
     expect(() => migrationStatus(db, edited)).toThrowError(/0001_settings\.sql was changed after it was applied/)
     expect(() => migrate(db, edited)).toThrowError(WorkspaceError)
   })
@@ -39,26 +41,34 @@ describe('migrations runner', () => {
   it('refuses a database migrated by a newer Larder', () => {
     const db = freshDb()
     migrate(db, migrations)
-    db.prepare(`INSERT INTO schema_migrations VALUES (?, 'from_the_future', 'x', '2030-01-01')`).run(migrations.length + 1)
+    db.prepare(`INSERT INTO schema_migrations VALUES (?, 'from_the_future', 'x', '2030-01-01')`).run(
+      migrations.length + 1,
+    )
     try {
       migrationStatus(db, migrations)
       expect.unreachable()
     } catch (error) {
       expect(error).toBeInstanceOf(WorkspaceError)
       expect((error as WorkspaceError).code).toBe('database_newer')
-      expect((error as Error).message).toMatch(/newer Larder \(schema version 3; this app knows up to 2\)/)
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `newer Larder \\(schema version ${migrations.length + 1}; this app knows up to ${migrations.length}\\)`,
+        ),
+      )
     }
   })
 
   it('rolls back a failing migration completely and says which one', () => {
     const dir = tempDir()
-    for (const file of readdirSync(defaultMigrationsDir())) copyFileSync(join(defaultMigrationsDir(), file), join(dir, file))
-    writeFileSync(join(dir, '0003_broken.sql'), 'CREATE TABLE half_done (id INTEGER);\nTHIS IS NOT SQL;')
+    for (const file of readdirSync(defaultMigrationsDir()))
+      copyFileSync(join(defaultMigrationsDir(), file), join(dir, file))
+    const brokenName = `${String(migrations.length + 1).padStart(4, '0')}_broken.sql`
+    writeFileSync(join(dir, brokenName), 'CREATE TABLE half_done (id INTEGER);\nTHIS IS NOT SQL;')
     const withBroken = loadMigrations(dir)
     const db = freshDb()
-    expect(() => migrate(db, withBroken)).toThrowError(/0003_broken\.sql failed and was rolled back/)
+    expect(() => migrate(db, withBroken)).toThrowError(new RegExp(`${brokenName} failed and was rolled back`))
     expect(tables(db)).not.toContain('half_done')
-    expect(migrationStatus(db, withBroken).current).toBe(2)
+    expect(migrationStatus(db, withBroken).current).toBe(migrations.length)
   })
 
   it('ignores line-ending style in checksums, so Windows checkouts match', () => {
@@ -85,7 +95,9 @@ describe('0001_settings', () => {
     const db = freshDb()
     migrate(db, migrations, 1)
     db.prepare(`INSERT INTO settings VALUES ('theme', '"dark"', '2026-01-01')`).run()
-    expect(() => db.prepare(`INSERT INTO settings VALUES ('bad', 'not json', '2026-01-01')`).run()).toThrowError(/CHECK/)
+    expect(() => db.prepare(`INSERT INTO settings VALUES ('bad', 'not json', '2026-01-01')`).run()).toThrowError(
+      /CHECK/,
+    )
   })
 })
 
@@ -98,14 +110,47 @@ describe('0002_jobs', () => {
     expect(db.prepare(`SELECT value FROM settings WHERE key = 'language'`).pluck().get()).toBe('"ko"')
     const now = new Date().toISOString()
     const id = db
-      .prepare(`INSERT INTO jobs (kind, title, params, status, created_at, updated_at) VALUES ('k', 't', '{}', 'queued', ?, ?)`)
+      .prepare(
+        `INSERT INTO jobs (kind, title, params, status, created_at, updated_at) VALUES ('k', 't', '{}', 'queued', ?, ?)`,
+      )
       .run(now, now).lastInsertRowid
     db.prepare(`INSERT INTO job_logs VALUES (?, 1, 'info', 'hello', ?)`).run(id, now)
     expect(() =>
-      db.prepare(`INSERT INTO jobs (kind, title, params, status, created_at, updated_at) VALUES ('k', 't', '{}', 'weird', ?, ?)`).run(now, now),
+      db
+        .prepare(
+          `INSERT INTO jobs (kind, title, params, status, created_at, updated_at) VALUES ('k', 't', '{}', 'weird', ?, ?)`,
+        )
+        .run(now, now),
     ).toThrowError(/CHECK/)
     // Logs go with their job (foreign keys are on).
     db.prepare('DELETE FROM jobs WHERE id = ?').run(id)
     expect(db.prepare('SELECT count(*) FROM job_logs').pluck().get()).toBe(0)
+  })
+})
+
+describe('0003_models', () => {
+  it('adds the model library and providers without touching jobs', () => {
+    const db = freshDb()
+    migrate(db, migrations, 2)
+    const now = new Date().toISOString()
+    db.prepare(
+      `INSERT INTO jobs (kind, title, params, status, created_at, updated_at) VALUES ('k', 't', '{}', 'succeeded', ?, ?)`,
+    ).run(now, now)
+    migrate(db, migrations, 3)
+    expect(db.prepare('SELECT count(*) FROM jobs').pluck().get()).toBe(1)
+    const insert = db.prepare(
+      `INSERT INTO models (name, path, source, size_bytes, file_modified_at, summary, added_at, updated_at)
+       VALUES (?, ?, ?, 10, ?, '{}', ?, ?)`,
+    )
+    insert.run('tiny', '/m/tiny.gguf', 'file', now, now, now)
+    expect(() => insert.run('tiny', '/m/other.gguf', 'file', now, now, now)).toThrowError(/UNIQUE/)
+    expect(() => insert.run('other', '/m/x.gguf', 'stolen', now, now, now)).toThrowError(/CHECK/)
+    expect(() =>
+      db
+        .prepare(
+          `INSERT INTO providers (name, kind, base_url, model, concurrency, created_at, updated_at) VALUES ('p', 'openai', 'http://x', 'm', 0, ?, ?)`,
+        )
+        .run(now, now),
+    ).toThrowError(/CHECK/)
   })
 })

@@ -4,8 +4,10 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tempDir, waitUntil } from '../../../test/helpers'
 import { Backend } from '../backend'
+import { defaultMigrationsDir, loadMigrations } from '../db/migrations'
 import { PortInUseError, startHttpServer, type RunningHttpServer } from './http-server'
 
+const LATEST = loadMigrations(defaultMigrationsDir()).length
 const running: { server: RunningHttpServer; backend: Backend }[] = []
 
 afterEach(async () => {
@@ -38,12 +40,16 @@ describe('HTTP transport', () => {
     expect(response.status).toBe(200)
     const body = (await response.json()) as { ok: boolean; result: { schemaVersion: number } }
     expect(body.ok).toBe(true)
-    expect(body.result.schemaVersion).toBe(2)
+    expect(body.result.schemaVersion).toBe(LATEST)
   })
 
   it('requires the token', async () => {
     const { server } = await start()
-    for (const headers of [{ authorization: '' }, { authorization: 'Bearer wrong' }, { authorization: 'Basic dGVzdA==' }]) {
+    for (const headers of [
+      { authorization: '' },
+      { authorization: 'Bearer wrong' },
+      { authorization: 'Basic dGVzdA==' },
+    ]) {
       const response = await call(server, 'system.info', {}, headers)
       expect(response.status).toBe(401)
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe('unauthorized')
@@ -133,7 +139,12 @@ describe('HTTP transport', () => {
     const session = cookie.split(';')[0]!
     const response = await call(server, 'system.info', {}, { authorization: '', cookie: session })
     expect(response.status).toBe(200)
-    const forged = await call(server, 'system.info', {}, { authorization: '', cookie: session.replace(/=.*/, '=forged') })
+    const forged = await call(
+      server,
+      'system.info',
+      {},
+      { authorization: '', cookie: session.replace(/=.*/, '=forged') },
+    )
     expect(forged.status).toBe(401)
   })
 
@@ -160,7 +171,9 @@ describe('HTTP transport', () => {
     const port = (blocker.address() as { port: number }).port
     const backend = Backend.open({ home: tempDir() })
     await expect(startHttpServer({ backend, port })).rejects.toBeInstanceOf(PortInUseError)
-    await expect(startHttpServer({ backend, port })).rejects.toThrowError(new RegExp(`Port ${port} on 127.0.0.1 is already in use`))
+    await expect(startHttpServer({ backend, port })).rejects.toThrowError(
+      new RegExp(`Port ${port} on 127.0.0.1 is already in use`),
+    )
     await backend.close()
     blocker.close()
   })

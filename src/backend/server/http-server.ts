@@ -151,7 +151,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
 
   const allowedOrigins = (): Set<string> =>
     new Set(
-      [host, '127.0.0.1', 'localhost', '[::1]'].map((name) => `http://${name.includes(':') && !name.startsWith('[') ? `[${name}]` : name}:${port}`),
+      [host, '127.0.0.1', 'localhost', '[::1]'].map(
+        (name) => `http://${name.includes(':') && !name.startsWith('[') ? `[${name}]` : name}:${port}`,
+      ),
     )
 
   function authorized(request: IncomingMessage): boolean {
@@ -171,7 +173,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     if (!authorized(request)) {
       return new ApiError({
         code: 'unauthorized',
-        message: 'Missing or wrong access token. Open the URL that `larder serve` printed, or send Authorization: Bearer <token>.',
+        message:
+          'Missing or wrong access token. Open the URL that `larder serve` printed, or send Authorization: Bearer <token>.',
       })
     }
     return undefined
@@ -180,7 +183,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   async function handleCall(request: IncomingMessage, response: ServerResponse, method: string): Promise<void> {
     const contentType = request.headers['content-type'] ?? ''
     if (!contentType.startsWith('application/json')) {
-      throw new ApiError({ code: 'invalid_input', message: 'Send the method input as a JSON body (Content-Type: application/json).' })
+      throw new ApiError({
+        code: 'invalid_input',
+        message: 'Send the method input as a JSON body (Content-Type: application/json).',
+      })
     }
     const body = await readBody(request, maxBodyBytes)
     let input: unknown = {}
@@ -188,7 +194,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       try {
         input = JSON.parse(body.toString('utf8'))
       } catch (error) {
-        throw new ApiError({ code: 'invalid_input', message: `The request body is not valid JSON: ${(error as Error).message}` })
+        throw new ApiError({
+          code: 'invalid_input',
+          message: `The request body is not valid JSON: ${(error as Error).message}`,
+        })
       }
     }
     const result = await backend.call(method, input)

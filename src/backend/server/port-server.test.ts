@@ -26,7 +26,11 @@ describe('MessagePort transport', () => {
     port2.postMessage({ type: 'call', id: 4, method: 'backup.create', input: {} })
     port2.postMessage({ something: 'else' })
     await waitUntil(
-      () => received.some((m) => m.type === 'event' && m.name === 'job.updated' && (m.payload as { status: string }).status === 'succeeded'),
+      () =>
+        received.some(
+          (m) =>
+            m.type === 'event' && m.name === 'job.updated' && (m.payload as { status: string }).status === 'succeeded',
+        ),
       5000,
       'backup job events',
     )

@@ -153,7 +153,9 @@ export function restoreJobKind(workspace: Workspace, hooks: RestoreHooks): JobKi
       try {
         const problems = integrityProblems(backup)
         if (problems.length > 0) {
-          throw new Error(`The backup ${source} is damaged (integrity_check: ${problems.join('; ')}). Nothing was changed.`)
+          throw new Error(
+            `The backup ${source} is damaged (integrity_check: ${problems.join('; ')}). Nothing was changed.`,
+          )
         }
         const fromVersion = migrationStatus(backup, workspace.migrations).current
         context.log('info', `Backup is sound (schema version ${fromVersion}).`)
@@ -179,7 +181,10 @@ export function restoreJobKind(workspace: Workspace, hooks: RestoreHooks): JobKi
         })
         context.throwIfAborted()
         if (hooks.runningJobs() > 1) {
-          throw new ApiError({ code: 'conflict', message: 'Other jobs started meanwhile; restore stopped. Nothing was changed.' })
+          throw new ApiError({
+            code: 'conflict',
+            message: 'Other jobs started meanwhile; restore stopped. Nothing was changed.',
+          })
         }
         context.progress(0.95, 'Switching to the restored database')
         const staged = openFile(staging, false)

@@ -24,7 +24,10 @@ describe('workspace backup', () => {
       if (name === 'job.updated' && (payload as Job).progress !== null) progress.push((payload as Job).progress!)
     })
     const target = join(tempDir(), 'nested', 'copy.db')
-    const { job } = (await backend.call('backup.create', { path: target, pacing: { pagesPerStep: 8, stepDelayMs: 8 } })) as { job: Job }
+    const { job } = (await backend.call('backup.create', {
+      path: target,
+      pacing: { pagesPerStep: 8, stepDelayMs: 8 },
+    })) as { job: Job }
     // Keep writing through the live connection while the backup steps along.
     let writes = 0
     while (backend.workspace.jobs.get(job.id)!.status !== 'succeeded') {
@@ -36,7 +39,11 @@ describe('workspace backup', () => {
     const done = await backend.runner.waitFor(job.id)
     expect(done.status).toBe('succeeded')
     expect(writes).toBeGreaterThan(3)
-    expect(done.result).toMatchObject({ path: target, integrity: 'ok', schemaVersion: 2 })
+    expect(done.result).toMatchObject({
+      path: target,
+      integrity: 'ok',
+      schemaVersion: backend.workspace.migrations.length,
+    })
     expect(new Set(progress).size).toBeGreaterThan(3)
     expect(progress).toEqual([...progress].sort((a, b) => a - b))
     // The copy is a self-contained, sound database holding the data.
@@ -53,7 +60,10 @@ describe('workspace backup', () => {
     const backend = openBackend()
     fillDatabase(backend.workspace.db, 4)
     const dir = tempDir()
-    const { job } = (await backend.call('backup.create', { path: join(dir, 'b.db'), pacing: { pagesPerStep: 4, stepDelayMs: 20 } })) as { job: Job }
+    const { job } = (await backend.call('backup.create', {
+      path: join(dir, 'b.db'),
+      pacing: { pagesPerStep: 4, stepDelayMs: 20 },
+    })) as { job: Job }
     await new Promise((resolve) => setTimeout(resolve, 100))
     await backend.call('jobs.cancel', { id: job.id })
     expect((await backend.runner.waitFor(job.id)).status).toBe('cancelled')
@@ -123,7 +133,10 @@ describe('workspace restore', () => {
   it('refuses to start while other jobs are running, and for a missing file', async () => {
     const backend = openBackend()
     fillDatabase(backend.workspace.db, 2)
-    await backend.call('backup.create', { path: join(tempDir(), 'slow.db'), pacing: { pagesPerStep: 1, stepDelayMs: 50 } })
+    await backend.call('backup.create', {
+      path: join(tempDir(), 'slow.db'),
+      pacing: { pagesPerStep: 1, stepDelayMs: 50 },
+    })
     await expect(backend.call('backup.restore', { path: backend.workspace.paths.database })).rejects.toMatchObject({
       code: 'conflict',
     })

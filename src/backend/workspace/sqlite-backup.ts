@@ -51,7 +51,11 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     })
   })
 
-export async function steppedBackup(source: Db, destination: string, options: SteppedBackupOptions): Promise<BackupProgress> {
+export async function steppedBackup(
+  source: Db,
+  destination: string,
+  options: SteppedBackupOptions,
+): Promise<BackupProgress> {
   const { signal, onProgress } = options
   const native = nativeHandle(source)
   if (!native) {

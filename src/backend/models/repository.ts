@@ -1,0 +1,167 @@
+/** SQL for the model library and the provider list. */
+import type { Model, ProviderConfig } from '../../shared/contract'
+import type { Db } from '../db/database'
+
+interface ModelRow {
+  id: number
+  name: string
+  path: string
+  source: Model['source']
+  source_uri: string | null
+  size_bytes: number
+  file_modified_at: string
+  architecture: string | null
+  parameter_count: number | null
+  context_length: number | null
+  file_type: string | null
+  summary: string
+  problems: string
+  added_at: string
+}
+
+export type StoredModel = Omit<Model, 'loaded'>
+export type ModelRecord = Omit<StoredModel, 'id' | 'addedAt'>
+
+function toModel(row: ModelRow): StoredModel {
+  return {
+    id: row.id,
+    name: row.name,
+    path: row.path,
+    source: row.source,
+    sourceUri: row.source_uri,
+    sizeBytes: row.size_bytes,
+    fileModifiedAt: row.file_modified_at,
+    architecture: row.architecture,
+    parameterCount: row.parameter_count,
+    contextLength: row.context_length,
+    fileType: row.file_type,
+    summary: JSON.parse(row.summary) as StoredModel['summary'],
+    problems: JSON.parse(row.problems) as StoredModel['problems'],
+    addedAt: row.added_at,
+  }
+}
+
+interface ProviderRow {
+  id: number
+  name: string
+  kind: 'openai'
+  base_url: string
+  api_key: string | null
+  model: string
+  concurrency: number
+  created_at: string
+}
+
+export interface StoredProvider extends ProviderConfig {
+  apiKey: string | null
+}
+
+function toProvider(row: ProviderRow): StoredProvider {
+  return {
+    id: row.id,
+    name: row.name,
+    kind: row.kind,
+    baseUrl: row.base_url,
+    model: row.model,
+    concurrency: row.concurrency,
+    hasApiKey: row.api_key !== null && row.api_key.length > 0,
+    apiKey: row.api_key,
+    createdAt: row.created_at,
+  }
+}
+
+export function publicProvider(provider: StoredProvider): ProviderConfig {
+  const { apiKey: _secret, ...rest } = provider
+  return rest
+}
+
+export class ModelsRepository {
+  constructor(private readonly db: Db) {}
+
+  list(): StoredModel[] {
+    return (this.db.prepare('SELECT * FROM models ORDER BY name').all() as ModelRow[]).map(toModel)
+  }
+
+  get(id: number): StoredModel | undefined {
+    const row = this.db.prepare('SELECT * FROM models WHERE id = ?').get(id) as ModelRow | undefined
+    return row ? toModel(row) : undefined
+  }
+
+  byPath(path: string): StoredModel | undefined {
+    const row = this.db.prepare('SELECT * FROM models WHERE path = ?').get(path) as ModelRow | undefined
+    return row ? toModel(row) : undefined
+  }
+
+  byName(name: string): StoredModel | undefined {
+    const row = this.db.prepare('SELECT * FROM models WHERE name = ?').get(name) as ModelRow | undefined
+    return row ? toModel(row) : undefined
+  }
+
+  upsert(record: ModelRecord): StoredModel {
+    const now = new Date().toISOString()
+    const row = this.db
+      .prepare(
+        `INSERT INTO models (name, path, source, source_uri, size_bytes, file_modified_at, architecture, parameter_count,
+           context_length, file_type, summary, problems, added_at, updated_at)
+         VALUES (@name, @path, @source, @sourceUri, @sizeBytes, @fileModifiedAt, @architecture, @parameterCount,
+           @contextLength, @fileType, @summary, @problems, @now, @now)
+         ON CONFLICT (path) DO UPDATE SET size_bytes = excluded.size_bytes, file_modified_at = excluded.file_modified_at,
+           architecture = excluded.architecture, parameter_count = excluded.parameter_count,
+           context_length = excluded.context_length, file_type = excluded.file_type, summary = excluded.summary,
+           problems = excluded.problems, updated_at = excluded.updated_at
+         RETURNING *`,
+      )
+      .get({
+        ...record,
+        summary: JSON.stringify(record.summary),
+        problems: JSON.stringify(record.problems),
+        now,
+      }) as ModelRow
+    return toModel(row)
+  }
+
+  remove(id: number): boolean {
+    return this.db.prepare('DELETE FROM models WHERE id = ?').run(id).changes > 0
+  }
+
+  listProviders(): StoredProvider[] {
+    return (this.db.prepare('SELECT * FROM providers ORDER BY name').all() as ProviderRow[]).map(toProvider)
+  }
+
+  getProvider(id: number): StoredProvider | undefined {
+    const row = this.db.prepare('SELECT * FROM providers WHERE id = ?').get(id) as ProviderRow | undefined
+    return row ? toProvider(row) : undefined
+  }
+
+  saveProvider(input: {
+    id?: number | undefined
+    name: string
+    baseUrl: string
+    apiKey?: string | undefined
+    model: string
+    concurrency: number
+  }): StoredProvider | undefined {
+    const now = new Date().toISOString()
+    if (input.id !== undefined) {
+      const row = this.db
+        .prepare(
+          `UPDATE providers SET name = @name, base_url = @baseUrl, model = @model, concurrency = @concurrency,
+             api_key = CASE WHEN @apiKey IS NULL THEN api_key ELSE @apiKey END, updated_at = @now
+           WHERE id = @id RETURNING *`,
+        )
+        .get({ ...input, apiKey: input.apiKey ?? null, now }) as ProviderRow | undefined
+      return row ? toProvider(row) : undefined
+    }
+    const row = this.db
+      .prepare(
+        `INSERT INTO providers (name, kind, base_url, api_key, model, concurrency, created_at, updated_at)
+         VALUES (@name, 'openai', @baseUrl, @apiKey, @model, @concurrency, @now, @now) RETURNING *`,
+      )
+      .get({ ...input, apiKey: input.apiKey ?? null, now }) as ProviderRow
+    return toProvider(row)
+  }
+
+  removeProvider(id: number): boolean {
+    return this.db.prepare('DELETE FROM providers WHERE id = ?').run(id).changes > 0
+  }
+}

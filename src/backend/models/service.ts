@@ -1,0 +1,445 @@
+/**
+ * The Models area: the library of GGUF files (registered where they lie, or found in <home>/models, so an
+ * air-gapped install only needs a file copied there), loading into the model worker, generation on local models
+ * and OpenAI-compatible providers, downloads and quantization as jobs.
+ */
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { basename, join, resolve } from 'node:path'
+import { z } from 'zod'
+import type { LoadedModel, Model, MethodOutput, ParsedInput } from '../../shared/contract'
+import { QUANTIZATION_TYPES } from '../../shared/contract'
+import { ApiError } from '../../shared/errors'
+import type { EventBus } from '../events'
+import { checkModelFile, hasErrors, quantizeGgufFile, summarizeGguf } from '../gguf/index'
+import type { JobKind } from '../jobs/runner'
+import type { Workspace } from '../workspace/workspace'
+import { ModelHost, defaultThreads } from './model-host'
+import { LocalProvider } from './providers/local'
+import { OpenAiCompatibleProvider } from './providers/openai-compatible'
+import { ProviderError, type Provider } from './providers/types'
+import { ModelsRepository, type StoredModel } from './repository'
+
+export const PULL_JOB = 'models.pull'
+export const QUANTIZE_JOB = 'gguf.quantize'
+
+const handleFor = (id: number): string => `model:${id}`
+
+function sanitizeName(raw: string): string {
+  const cleaned = raw
+    .replace(/\.gguf$/i, '')
+    .replace(/[^A-Za-z0-9._:-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+  return cleaned.slice(0, 120) || 'model'
+}
+
+export interface ModelsServiceOptions {
+  /** Force every load onto the CPU (tests, machines where GPU drivers misbehave); also LARDER_GPU=off. */
+  cpuOnly?: boolean
+  /** Mirror or proxy for Hugging Face downloads (also LARDER_HF_ENDPOINT). */
+  huggingFaceEndpoint?: string
+}
+
+export class ModelsService {
+  readonly host = new ModelHost()
+  private readonly cpuOnly: boolean
+
+  constructor(
+    private readonly workspace: Workspace,
+    private readonly events: EventBus,
+    private readonly options: ModelsServiceOptions = {},
+  ) {
+    this.cpuOnly = options.cpuOnly ?? process.env.LARDER_GPU === 'off'
+    this.host.onWorkerExit((exit) => {
+      this.events.emit('models.worker', { reason: exit.reason, lostModels: exit.lostModels })
+      for (const handle of exit.lostModels) {
+        const id = Number(handle.replace('model:', ''))
+        if (Number.isInteger(id)) this.events.emit('models.changed', { id, removed: false })
+      }
+    })
+  }
+
+  private get repo(): ModelsRepository {
+    return new ModelsRepository(this.workspace.db)
+  }
+
+  get libraryDir(): string {
+    return this.workspace.paths.models
+  }
+
+  private withLoaded(model: StoredModel): Model {
+    const info = this.host.loadedModels.find((loaded) => loaded.handle === handleFor(model.id))
+    const loaded: LoadedModel | null = info
+      ? {
+          gpuLayers: info.gpuLayers,
+          contextSize: info.contextSize,
+          sequences: info.sequences,
+          threads: info.threads,
+          trainContextSize: info.trainContextSize,
+          sizeBytes: info.sizeBytes,
+        }
+      : null
+    return { ...model, loaded }
+  }
+
+  private mustGet(id: number): StoredModel {
+    const model = this.repo.get(id)
+    if (!model) throw new ApiError({ code: 'not_found', message: `Model ${id} is not registered.`, path: ['id'] })
+    return model
+  }
+
+  get(id: number): Model {
+    return this.withLoaded(this.mustGet(id))
+  }
+
+  /** Reads the header (never the weights), validates it and records the model. */
+  async register(
+    path: string,
+    options: { name?: string | undefined; source?: Model['source']; sourceUri?: string | null } = {},
+  ): Promise<Model> {
+    const file = resolve(path)
+    if (!existsSync(file) || !statSync(file).isFile()) {
+      throw new ApiError({ code: 'not_found', message: `No file at ${file}.`, path: ['path'] })
+    }
+    const check = await checkModelFile(file)
+    if (!check.file) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `${basename(file)} is not a usable GGUF model: ${check.problems.map((p) => p.message).join('; ')}`,
+        path: ['path'],
+      })
+    }
+    const summary = summarizeGguf(check.file)
+    const repo = this.repo
+    const existing = repo.byPath(file)
+    let name = existing?.name ?? options.name ?? sanitizeName(summary.name ?? basename(file))
+    if (!existing) {
+      const taken = repo.byName(name)
+      if (taken && options.name) {
+        throw new ApiError({
+          code: 'conflict',
+          message: `A model named "${name}" is already registered.`,
+          path: ['name'],
+        })
+      }
+      for (let suffix = 2; repo.byName(name); suffix++) name = `${sanitizeName(basename(file))}-${suffix}`
+    }
+    const stats = statSync(file)
+    const model = repo.upsert({
+      name,
+      path: file,
+      source: existing?.source ?? options.source ?? 'file',
+      sourceUri: existing?.sourceUri ?? options.sourceUri ?? null,
+      sizeBytes: stats.size,
+      fileModifiedAt: stats.mtime.toISOString(),
+      architecture: summary.architecture ?? null,
+      parameterCount: summary.parameterCount,
+      contextLength: summary.contextLength ?? null,
+      fileType: summary.fileType ?? null,
+      summary: {
+        tensorTypeCounts: summary.tensorTypeCounts as Record<string, number>,
+        parameterCountsByType: summary.parameterCountsByType as Record<string, number>,
+        fileTypeSource: summary.fileTypeSource,
+        tokenizerModel: summary.tokenizerModel ?? null,
+        vocabularySize: summary.vocabularySize ?? null,
+        hasChatTemplate: summary.hasChatTemplate,
+        embeddingLength: summary.embeddingLength ?? null,
+        blockCount: summary.blockCount ?? null,
+        ggufVersion: summary.version,
+      },
+      problems: check.problems.map(({ severity, code, message }) => ({ severity, code, message })),
+    })
+    this.events.emit('models.changed', { id: model.id, removed: false })
+    return this.withLoaded(model)
+  }
+
+  /** Registers new or changed .gguf files in the folder (default: the library) and reports vanished ones. */
+  async scan(dir = this.libraryDir): Promise<MethodOutput<'models.scan'>> {
+    mkdirSync(this.libraryDir, { recursive: true })
+    const added: Model[] = []
+    const updated: Model[] = []
+    const files = existsSync(dir) ? listGgufFiles(dir) : []
+    const repo = this.repo
+    for (const file of files) {
+      const known = repo.byPath(file)
+      const stats = statSync(file)
+      if (known && known.sizeBytes === stats.size && known.fileModifiedAt === stats.mtime.toISOString()) continue
+      if (/\.partial$|\.ipull$/.test(file)) continue
+      try {
+        const model = await this.register(file, { source: 'library' })
+        ;(known ? updated : added).push(model)
+      } catch {
+        // An unreadable file in the folder is not the operator's request; it shows up when registered by hand.
+      }
+    }
+    const missing = repo
+      .list()
+      .filter((model) => !existsSync(model.path))
+      .map((model) => model.name)
+    return { added, updated, missing }
+  }
+
+  async list(): Promise<MethodOutput<'models.list'>> {
+    await this.scan()
+    return { items: this.repo.list().map((model) => this.withLoaded(model)), libraryDir: this.libraryDir }
+  }
+
+  async unregister(id: number, deleteFile: boolean): Promise<{ deletedFile: boolean }> {
+    const model = this.mustGet(id)
+    await this.host.unload(handleFor(id)).catch(() => undefined)
+    this.repo.remove(id)
+    let deletedFile = false
+    if (deleteFile && existsSync(model.path)) {
+      rmSync(model.path)
+      deletedFile = true
+    }
+    this.events.emit('models.changed', { id, removed: true })
+    return { deletedFile }
+  }
+
+  async load(input: ParsedInput<'models.load'>): Promise<Model> {
+    const model = this.mustGet(input.id)
+    if (!existsSync(model.path)) {
+      throw new ApiError({ code: 'not_found', message: `The file of ${model.name} is gone: ${model.path}.` })
+    }
+    // Check again right before llama.cpp sees the file: some malformed headers abort the process.
+    const check = await checkModelFile(model.path)
+    if (!check.file || hasErrors(check.problems)) {
+      const errors = check.problems.filter((p) => p.severity === 'error').map((p) => p.message)
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `${model.name} cannot be loaded safely: ${errors.join('; ')}`,
+        path: ['id'],
+      })
+    }
+    const cpu = this.cpuOnly || input.gpu === 'cpu'
+    await this.host.load(handleFor(model.id), model.path, {
+      gpu: cpu ? false : 'auto',
+      gpuLayers: cpu ? 0 : (input.gpuLayers ?? 'auto'),
+      contextSize: input.contextSize ?? Math.min(4096, model.contextLength ?? 4096),
+      sequences: input.sequences ?? 1,
+      threads: input.threads ?? defaultThreads(),
+    })
+    this.events.emit('models.changed', { id: model.id, removed: false })
+    return this.get(model.id)
+  }
+
+  async unload(id: number): Promise<Model> {
+    this.mustGet(id)
+    await this.host.unload(handleFor(id))
+    this.events.emit('models.changed', { id, removed: false })
+    return this.get(id)
+  }
+
+  async system(probeGpu: boolean): Promise<MethodOutput<'models.system'>> {
+    const logicalCores = cpus().length
+    const base = {
+      workerRunning: this.host.workerPid !== undefined,
+      defaultThreads: defaultThreads(logicalCores),
+      logicalCores,
+    }
+    if (!probeGpu) return { ...base, gpu: null }
+    const info = await this.host.system()
+    return { ...base, workerRunning: true, gpu: { type: info.gpu, devices: info.devices, vram: info.vram } }
+  }
+
+  /** The provider for a generation target: a loaded local model, or a configured endpoint. */
+  providerFor(target: ParsedInput<'models.generate'>['target']): { provider: Provider; concurrency: number } {
+    if ('model' in target) {
+      const model = this.mustGet(target.model)
+      const loaded = this.host.loadedModels.find((info) => info.handle === handleFor(model.id))
+      if (!loaded) {
+        throw new ApiError({
+          code: 'conflict',
+          message: `${model.name} is not loaded. Load it first (Models page or models.load).`,
+        })
+      }
+      return {
+        provider: new LocalProvider(`local:${model.name}`, this.host, handleFor(model.id)),
+        concurrency: loaded.sequences,
+      }
+    }
+    const config = this.repo.getProvider(target.provider)
+    if (!config) throw new ApiError({ code: 'not_found', message: `Provider ${target.provider} does not exist.` })
+    return {
+      provider: new OpenAiCompatibleProvider({
+        id: config.name,
+        baseUrl: config.baseUrl,
+        model: config.model,
+        ...(config.apiKey ? { apiKey: config.apiKey } : {}),
+      }),
+      concurrency: config.concurrency,
+    }
+  }
+
+  async generate(input: ParsedInput<'models.generate'>): Promise<MethodOutput<'models.generate'>> {
+    const { provider } = this.providerFor(input.target)
+    const streamId = input.streamId
+    try {
+      const result = await provider.generate({
+        ...input.sampling,
+        ...(input.prompt !== undefined ? { prompt: input.prompt } : {}),
+        ...(input.messages ? { messages: input.messages } : {}),
+        ...(input.jsonSchema ? { jsonSchema: input.jsonSchema } : {}),
+        ...(streamId
+          ? { onText: (text: string) => this.events.emit('stream.token', { streamId, text, done: false }) }
+          : {}),
+      })
+      return {
+        ...result,
+        tokensPerSecond: result.durationMs > 0 ? (result.tokensOut * 1000) / result.durationMs : 0,
+      }
+    } catch (error) {
+      if (error instanceof ProviderError) {
+        throw new ApiError({ code: error.retryable ? 'unavailable' : 'invalid_input', message: error.message })
+      }
+      throw error
+    } finally {
+      if (streamId) this.events.emit('stream.token', { streamId, text: '', done: true })
+    }
+  }
+
+  pullJob(): JobKind<{ uri: string; name?: string | undefined }> {
+    return {
+      kind: PULL_JOB,
+      params: z.object({ uri: z.string(), name: z.string().optional() }),
+      // The downloader keeps the partial file; a resumed job continues where it stopped.
+      resumable: true,
+      title: (params) => `Download ${params.uri}`,
+      run: async (context) => {
+        const { uri, name } = context.params
+        mkdirSync(this.libraryDir, { recursive: true })
+        const { createModelDownloader } = await import('node-llama-cpp')
+        const endpoint = this.options.huggingFaceEndpoint ?? process.env.LARDER_HF_ENDPOINT
+        const isHf = uri.startsWith('hf:')
+        if (!isHf && !/^https?:\/\//.test(uri)) throw new Error(`"${uri}" is neither an hf: URI nor an http(s) URL.`)
+        context.progress(0, 'Connecting')
+        // The downloader retries for a long time on a dead network; ask the server once first, so offline fails fast.
+        await assertReachable(isHf ? (endpoint ?? 'https://huggingface.co/') : new URL(uri).origin, this.libraryDir)
+        let downloader: Awaited<ReturnType<typeof createModelDownloader>>
+        try {
+          downloader = await createModelDownloader({
+            ...(isHf ? { modelUri: uri } : { modelUrl: uri }),
+            dirPath: this.libraryDir,
+            skipExisting: true,
+            deleteTempFileOnCancel: false,
+            ...(endpoint ? { endpoints: { huggingFace: endpoint } } : {}),
+            onProgress: ({ totalSize, downloadedSize }) => {
+              context.progress(
+                totalSize > 0 ? downloadedSize / totalSize : null,
+                `${formatBytes(downloadedSize)} of ${formatBytes(totalSize)}`,
+              )
+            },
+          })
+        } catch (error) {
+          throw new Error(offlineMessage(error, this.libraryDir))
+        }
+        const cancel = (): void => void downloader.cancel({ deleteTempFile: false })
+        context.signal.addEventListener('abort', cancel)
+        try {
+          await downloader.download({ signal: context.signal } as never)
+        } catch (error) {
+          context.throwIfAborted()
+          throw new Error(offlineMessage(error, this.libraryDir))
+        } finally {
+          context.signal.removeEventListener('abort', cancel)
+        }
+        context.throwIfAborted()
+        const model = await this.register(downloader.entrypointFilePath, { name, source: 'download', sourceUri: uri })
+        return { modelId: model.id, name: model.name, path: model.path, bytes: model.sizeBytes }
+      },
+    }
+  }
+
+  quantizeJob(): JobKind<{ id: number; type: (typeof QUANTIZATION_TYPES)[number]; name?: string | undefined }> {
+    return {
+      kind: QUANTIZE_JOB,
+      params: z.object({ id: z.int(), type: z.enum(QUANTIZATION_TYPES), name: z.string().optional() }),
+      resumable: true,
+      title: (params) => `Quantize model ${params.id} to ${params.type}`,
+      run: async (context) => {
+        const source = this.mustGet(context.params.id)
+        const name = context.params.name ?? `${source.name}-${context.params.type}`
+        if (this.repo.byName(name)) throw new Error(`A model named "${name}" already exists; choose another name.`)
+        mkdirSync(this.libraryDir, { recursive: true })
+        const destination = join(this.libraryDir, `${name}.gguf`)
+        const partial = `${destination}.partial`
+        const started = performance.now()
+        try {
+          const result = await quantizeGgufFile(source.path, partial, {
+            target: context.params.type,
+            signal: context.signal,
+            onProgress: (progress) =>
+              context.progress(
+                progress.bytesTotal > 0 ? progress.bytesDone / progress.bytesTotal : null,
+                `${progress.tensorsDone} of ${progress.tensorCount} tensors${progress.currentTensor ? ` (${progress.currentTensor})` : ''}`,
+              ),
+          })
+          renameSync(partial, destination)
+          const model = await this.register(destination, {
+            name,
+            source: 'quantized',
+            sourceUri: `quantized:${source.name}:${context.params.type}`,
+          })
+          const quantizedTensors = result.tensors.filter((tensor) => tensor.targetType !== tensor.sourceType).length
+          context.log(
+            'info',
+            `Wrote ${model.name}: ${formatBytes(result.destinationFileSize)} (${quantizedTensors} tensors re-encoded).`,
+          )
+          return {
+            modelId: model.id,
+            name: model.name,
+            path: destination,
+            type: context.params.type,
+            sourceBytes: result.sourceFileSize,
+            outputBytes: result.destinationFileSize,
+            ratio: result.destinationFileSize / result.sourceFileSize,
+            quantizedTensors,
+            keptTensors: result.tensors.length - quantizedTensors,
+            seconds: (performance.now() - started) / 1000,
+          }
+        } finally {
+          rmSync(partial, { force: true })
+        }
+      },
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.host.stop()
+  }
+}
+
+function listGgufFiles(dir: string, depth = 0): string[] {
+  const found: string[] = []
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory() && depth < 3) found.push(...listGgufFiles(path, depth + 1))
+    else if (entry.isFile() && entry.name.toLowerCase().endsWith('.gguf')) found.push(path)
+  }
+  return found.sort()
+}
+
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes <= 0) return '0 B'
+  const units = ['B', 'KB', 'MB', 'GB', 'TB']
+  const exponent = Math.min(units.length - 1, Math.floor(Math.log(bytes) / Math.log(1024)))
+  return `${(bytes / 1024 ** exponent).toFixed(exponent === 0 ? 0 : 1)} ${units[exponent]}`
+}
+
+async function assertReachable(url: string, libraryDir: string): Promise<void> {
+  try {
+    await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(10_000), redirect: 'manual' })
+  } catch (error) {
+    throw new Error(offlineMessage(error, libraryDir))
+  }
+}
+
+function offlineMessage(error: unknown, libraryDir: string): string {
+  const text =
+    error instanceof Error ? `${error.message} ${(error.cause as Error | undefined)?.message ?? ''}` : String(error)
+  if (/ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|fetch failed|network|getaddrinfo|timeout|aborted/i.test(text)) {
+    return `Cannot reach the download server (offline?): ${text.trim()}. On an offline machine, copy the .gguf file into ${libraryDir}; Larder picks it up.`
+  }
+  return `Download failed: ${text.trim()}`
+}
