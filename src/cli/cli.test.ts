@@ -50,7 +50,9 @@ describe('larder CLI (in process)', () => {
     const status = await larder(['--home', home, 'db', 'status', '--json'])
     expect(status.code).toBe(EXIT.ok)
     expect(JSON.parse(status.out)).toMatchObject({ current: 0, latest: LATEST })
-    expect((await larder(['--home', home, 'db', 'migrate'])).out).toMatch(new RegExp(`Migrated from schema version 0 to ${LATEST}`))
+    expect((await larder(['--home', home, 'db', 'migrate'])).out).toMatch(
+      new RegExp(`Migrated from schema version 0 to ${LATEST}`),
+    )
     expect((await larder(['--home', home, 'db', 'migrate'])).out).toMatch(/Already up to date/)
 
     const target = join(tempDir(), 'cli-backup.db')

@@ -15,7 +15,18 @@ import { resolveHome } from '../backend/workspace/paths'
 import { Workspace } from '../backend/workspace/workspace'
 import { EXIT } from './exit-codes'
 import { findRendererDir } from './locate'
+import { CliExit, positiveInt } from './options'
+import { registerGgufCommands, registerModelCommands } from './commands/models'
 import { jobProgressReporter } from './progress'
+
+export { CliExit }
+
+export interface CliContext {
+  io: CliIo
+  homeOf(command: Command): string
+  openBackend(command: Command, exclusive?: boolean): Backend
+  runJobHere(backend: Backend, start: () => Promise<Job>, json: boolean): Promise<number>
+}
 
 export interface CliIo {
   out: (text: string) => void
@@ -27,18 +38,6 @@ const defaultIo: CliIo = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
   stdinIsTTY: Boolean(process.stdin.isTTY),
-}
-
-class CliExit extends Error {
-  constructor(readonly exitCode: number) {
-    super(`exit ${exitCode}`)
-  }
-}
-
-function positiveInt(value: string): number {
-  const parsed = Number(value)
-  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError('must be a positive whole number')
-  return parsed
 }
 
 function nonNegativeInt(value: string): number {
@@ -327,6 +326,9 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       }
     })
 
+  const context: CliContext = { io, homeOf, openBackend, runJobHere }
+  registerModelCommands(program, context)
+  registerGgufCommands(program, context)
   return program
 }
 

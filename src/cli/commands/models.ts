@@ -1,0 +1,249 @@
+/** `larder models ...` and `larder gguf ...`. */
+import { resolve } from 'node:path'
+import type { Command } from 'commander'
+import { InvalidArgumentError } from 'commander'
+import type { Job, Model } from '../../shared/contract'
+import { QUANTIZATION_TYPES } from '../../shared/contract'
+import { ApiError } from '../../shared/errors'
+import { benchModel } from '../../backend/models/bench'
+import { defaultThreads } from '../../backend/models/model-host'
+import { formatBytes } from '../../backend/models/service'
+import { checkModelFile, describeValue, summarizeGguf } from '../../backend/gguf/index'
+import { EXIT } from '../exit-codes'
+import type { CliContext } from '../main'
+import { CliExit, positiveInt as positiveIntOption } from '../options'
+
+function list(value: string): number[] {
+  const numbers = value.split(',').map((part) => Number(part.trim()))
+  if (numbers.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) {
+    throw new InvalidArgumentError('must be a comma-separated list of whole numbers 1..64, e.g. 1,4,8')
+  }
+  return numbers
+}
+
+async function findModel(
+  context: CliContext,
+  command: Command,
+  nameOrId: string,
+): Promise<{ model: Model; close(): Promise<void>; backend: ReturnType<CliContext['openBackend']> }> {
+  const backend = context.openBackend(command)
+  const { items } = (await backend.call('models.list', {})) as { items: Model[] }
+  const model = items.find((m) => m.name === nameOrId || String(m.id) === nameOrId || m.path === resolve(nameOrId))
+  if (!model) {
+    await backend.close()
+    throw new ApiError({ code: 'not_found', message: `No model named "${nameOrId}". See \`larder models list\`.` })
+  }
+  return { model, backend, close: () => backend.close() }
+}
+
+export function registerModelCommands(program: Command, context: CliContext): void {
+  const { io } = context
+  const models = program.command('models').description('The model library: GGUF files, downloads, benchmarks.')
+
+  models
+    .command('list')
+    .description('List registered models (files copied into <home>/models are picked up).')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const backend = context.openBackend(command)
+      try {
+        const { items, libraryDir } = (await backend.call('models.list', {})) as { items: Model[]; libraryDir: string }
+        if (options.json) {
+          io.out(`${JSON.stringify({ items, libraryDir }, null, 2)}\n`)
+          return
+        }
+        if (items.length === 0)
+          io.out(`No models yet. Add one with \`larder models add FILE\` or copy .gguf files into ${libraryDir}.\n`)
+        for (const m of items) {
+          const params = m.parameterCount
+            ? `${(m.parameterCount / 1e6).toFixed(m.parameterCount < 1e7 ? 2 : 0)}M params`
+            : ''
+          const problems = m.problems.some((p) => p.severity === 'error') ? '  [cannot load: see models show]' : ''
+          io.out(
+            `${String(m.id).padStart(4)}  ${m.name.padEnd(32)} ${(m.fileType ?? '?').padEnd(14)} ${formatBytes(m.sizeBytes).padStart(9)}  ${params}${problems}\n`,
+          )
+        }
+      } finally {
+        await backend.close()
+      }
+    })
+
+  models
+    .command('add')
+    .description('Register a GGUF file where it lies (its header is read; weights are not loaded).')
+    .argument('<file>', 'path to a .gguf file')
+    .option('--name <name>', 'name to use (default: from the file)')
+    .action(async (file: string, options: { name?: string }, command: Command) => {
+      const backend = context.openBackend(command)
+      try {
+        const model = (await backend.call('models.register', {
+          path: resolve(file),
+          ...(options.name ? { name: options.name } : {}),
+        })) as Model
+        io.out(
+          `Registered ${model.name} (${model.architecture ?? 'unknown architecture'}, ${model.fileType ?? '?'}, ${formatBytes(model.sizeBytes)}).\n`,
+        )
+        for (const problem of model.problems) io.out(`  ${problem.severity}: ${problem.message}\n`)
+      } finally {
+        await backend.close()
+      }
+    })
+
+  models
+    .command('pull')
+    .description('Download a model (hf:user/repo/file.gguf or an https URL) into the library, with resume.')
+    .argument('<uri>', 'hf: URI or https URL')
+    .option('--name <name>', 'name to register it under')
+    .option('--json', 'print the finished job as JSON')
+    .action(async (uri: string, options: { name?: string; json?: boolean }, command: Command) => {
+      const backend = context.openBackend(command)
+      try {
+        const code = await context.runJobHere(
+          backend,
+          async () =>
+            (
+              (await backend.call('models.pull', { uri, ...(options.name ? { name: options.name } : {}) })) as {
+                job: Job
+              }
+            ).job,
+          options.json ?? false,
+        )
+        if (code !== EXIT.ok) throw new CliExit(code)
+      } finally {
+        await backend.close()
+      }
+    })
+
+  models
+    .command('bench')
+    .description('Measure prompt and generation tokens/s for 1, 4 and 8 parallel sequences.')
+    .argument('<name>', 'model name or id')
+    .option('--sequences <list>', 'parallel sequences to measure', list, [1, 4, 8])
+    .option('--threads <n>', `CPU threads (default here: ${defaultThreads()})`, positiveIntOption)
+    .option('--tokens <n>', 'tokens to generate per sequence', positiveIntOption, 64)
+    .option('--prompt-tokens <n>', 'prompt length in tokens (about)', positiveIntOption, 128)
+    .option('--cpu', 'keep everything on the CPU')
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        name: string,
+        options: {
+          sequences: number[]
+          threads?: number
+          tokens: number
+          promptTokens: number
+          cpu?: boolean
+          json?: boolean
+        },
+        command: Command,
+      ) => {
+        const found = await findModel(context, command, name)
+        try {
+          const threads = options.threads ?? defaultThreads()
+          const rows = await benchModel(found.backend.models.host, found.model.path, {
+            sequences: options.sequences,
+            threads,
+            contextSize: Math.min(found.model.contextLength ?? 2048, options.promptTokens * 2 + options.tokens + 64),
+            promptTokens: options.promptTokens,
+            generateTokens: options.tokens,
+            gpu: options.cpu || process.env.LARDER_GPU === 'off' ? false : 'auto',
+            onStep: (message) => io.err(`${message}\n`),
+          })
+          if (options.json) {
+            io.out(`${JSON.stringify({ model: found.model.name, rows }, null, 2)}\n`)
+            return
+          }
+          io.out(`${found.model.name} (${found.model.fileType ?? '?'}), ${threads} thread(s)\n`)
+          io.out('sequences  prompt tok/s  generation tok/s  per-sequence tok/s\n')
+          for (const row of rows) {
+            io.out(
+              `${String(row.sequences).padStart(9)}  ${row.promptTokensPerSecond.toFixed(1).padStart(12)}  ${row.generationTokensPerSecond.toFixed(1).padStart(16)}  ${row.perSequenceTokensPerSecond.toFixed(1).padStart(18)}\n`,
+            )
+          }
+        } finally {
+          await found.close()
+        }
+      },
+    )
+}
+
+export function registerGgufCommands(program: Command, context: CliContext): void {
+  const { io } = context
+  const group = program.command('gguf').description('Inspect and quantize GGUF files.')
+
+  group
+    .command('inspect')
+    .description("Show a GGUF file's header: architecture, parameters, tensor types, metadata, problems.")
+    .argument('<file>', 'path to a .gguf file')
+    .option('--json', 'print JSON')
+    .option('--metadata', 'also list every metadata key')
+    .action(async (file: string, options: { json?: boolean; metadata?: boolean }) => {
+      const check = await checkModelFile(resolve(file))
+      if (!check.file) {
+        io.err(`${file}: ${check.problems.map((p) => p.message).join('; ')}\n`)
+        throw new CliExit(EXIT.failed)
+      }
+      const summary = summarizeGguf(check.file)
+      if (options.json) {
+        io.out(`${JSON.stringify({ summary, problems: check.problems }, null, 2)}\n`)
+      } else {
+        io.out(`${file}\n  architecture: ${summary.architecture ?? '?'}\n  parameters: ${summary.parameterCount}\n`)
+        io.out(
+          `  context length: ${summary.contextLength ?? '?'}\n  file type: ${summary.fileType ?? '?'} (${summary.fileTypeSource})\n`,
+        )
+        io.out(
+          `  tensors: ${Object.entries(summary.tensorTypeCounts)
+            .map(([type, count]) => `${count} ${type}`)
+            .join(', ')}\n`,
+        )
+        io.out(
+          `  tokenizer: ${summary.tokenizerModel ?? '?'}, ${summary.vocabularySize ?? '?'} tokens, chat template: ${summary.hasChatTemplate ? 'yes' : 'no'}\n`,
+        )
+        for (const problem of check.problems) io.out(`  ${problem.severity}: ${problem.message}\n`)
+        if (options.metadata)
+          for (const [key, value] of check.file.metadata) io.out(`  ${key} = ${describeValue(value)}\n`)
+      }
+      if (check.problems.some((p) => p.severity === 'error')) throw new CliExit(EXIT.failed)
+    })
+
+  group
+    .command('quantize')
+    .description(
+      `Quantize a registered model (byte-identical to llama.cpp's reference): ${QUANTIZATION_TYPES.join(', ')}.`,
+    )
+    .argument('<model>', 'model name, id or file (a file is registered first)')
+    .requiredOption('--type <type>', 'target type', (value) => {
+      if (!(QUANTIZATION_TYPES as readonly string[]).includes(value)) {
+        throw new InvalidArgumentError(`must be one of ${QUANTIZATION_TYPES.join(', ')}`)
+      }
+      return value
+    })
+    .option('--name <name>', 'name of the new model (default: <model>-<type>)')
+    .option('--json', 'print the finished job as JSON')
+    .action(async (modelArg: string, options: { type: string; name?: string; json?: boolean }, command: Command) => {
+      const backend = context.openBackend(command)
+      try {
+        let id = Number(modelArg)
+        if (!Number.isInteger(id)) {
+          const { items } = (await backend.call('models.list', {})) as { items: Model[] }
+          const byName = items.find((m) => m.name === modelArg)
+          id = byName ? byName.id : ((await backend.call('models.register', { path: resolve(modelArg) })) as Model).id
+        }
+        const code = await context.runJobHere(
+          backend,
+          async () =>
+            (
+              (await backend.call('gguf.quantize', {
+                id,
+                type: options.type,
+                ...(options.name ? { name: options.name } : {}),
+              })) as { job: Job }
+            ).job,
+          options.json ?? false,
+        )
+        if (code !== EXIT.ok) throw new CliExit(code)
+      } finally {
+        await backend.close()
+      }
+    })
+}
