@@ -9,7 +9,7 @@ import { Dispatcher, type Handlers } from './api/dispatch'
 import { EventBus } from './events'
 import { JobRunner, type RunnerOptions } from './jobs/runner'
 import { publicJob } from './jobs/repository'
-import { ModelsService, PULL_JOB, QUANTIZE_JOB, type ModelsServiceOptions } from './models/service'
+import { COMPARE_JOB, ModelsService, PULL_JOB, QUANTIZE_JOB, type ModelsServiceOptions } from './models/service'
 import { ModelsRepository, publicProvider } from './models/repository'
 import {
   BACKUP_JOB,
@@ -47,6 +47,7 @@ export class Backend {
     this.models = new ModelsService(workspace, this.events, options.models)
     this.runner.register(this.models.pullJob())
     this.runner.register(this.models.quantizeJob())
+    this.runner.register(this.models.compareJob())
     this.dispatcher = new Dispatcher(this.handlers(), { validateOutput: options.validateOutput ?? false })
   }
 
@@ -147,9 +148,14 @@ export class Backend {
         return publicProvider(saved)
       },
       'providers.remove': ({ id }) => ({ removed: new ModelsRepository(ws.db).removeProvider(id) }),
-      'gguf.quantize': ({ id, type, name }) => {
+      'gguf.quantize': ({ id, type, name, evaluate }) => {
         this.models.get(id)
-        return { job: this.runner.enqueue(QUANTIZE_JOB, { id, type, name }) }
+        return { job: this.runner.enqueue(QUANTIZE_JOB, { id, type, name, evaluate }) }
+      },
+      'gguf.compare': (input) => {
+        this.models.get(input.originalId)
+        this.models.get(input.quantizedId)
+        return { job: this.runner.enqueue(COMPARE_JOB, input) }
       },
       'settings.get': () => ws.settings.get(),
       'settings.update': (patch) => ws.settings.update(patch),

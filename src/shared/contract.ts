@@ -344,7 +344,26 @@ export const methodSpecs = {
     output: z.object({ removed: z.boolean() }),
   },
   'gguf.quantize': {
-    input: z.object({ id, type: z.enum(QUANTIZATION_TYPES), name: modelName.optional() }).strict(),
+    input: z
+      .object({
+        id,
+        type: z.enum(QUANTIZATION_TYPES),
+        name: modelName.optional(),
+        /** Measure quality against the original afterwards (KL divergence, top-1 agreement, perplexity). */
+        evaluate: z.boolean().default(true),
+      })
+      .strict(),
+    output: z.object({ job: jobSchema }),
+  },
+  'gguf.compare': {
+    input: z
+      .object({
+        originalId: id,
+        quantizedId: id,
+        text: z.string().min(1).max(1_000_000).optional(),
+        maxPositions: z.int().min(8).max(100_000).default(512),
+      })
+      .strict(),
     output: z.object({ job: jobSchema }),
   },
   'settings.get': {

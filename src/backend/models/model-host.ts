@@ -9,6 +9,7 @@ import { cpus } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ProviderError } from './providers/types'
+import type { CompareRequest, CompareResult } from './worker/compare'
 import type {
   LoadedInfo,
   LoadOptions,
@@ -53,7 +54,12 @@ export class ModelHost {
   private nextId = 1
   private readonly pending = new Map<
     number,
-    { resolve: (value: unknown) => void; reject: (error: Error) => void; onText?: (text: string) => void }
+    {
+      resolve: (value: unknown) => void
+      reject: (error: Error) => void
+      onText?: (text: string) => void
+      onProgress?: (done: number, total: number) => void
+    }
   >()
   private readonly loaded = new Map<string, LoadedInfo>()
   private readonly exitListeners = new Set<(exit: WorkerExit) => void>()
@@ -94,6 +100,10 @@ export class ModelHost {
         if (!call) return
         if (message.type === 'text') {
           call.onText?.(message.text)
+          return
+        }
+        if (message.type === 'progress') {
+          call.onProgress?.(message.done, message.total)
           return
         }
         this.pending.delete(message.id)
@@ -166,6 +176,20 @@ export class ModelHost {
 
   system(): Promise<WorkerSystemInfo> {
     return this.request({ type: 'system' })
+  }
+
+  /** Quality of a quantized model against its original (KL divergence, top-1 agreement, perplexity). */
+  async compare(request: CompareRequest, onProgress?: (done: number, total: number) => void): Promise<CompareResult> {
+    const worker = await this.start()
+    const id = this.nextId++
+    return new Promise<CompareResult>((resolve, reject) => {
+      this.pending.set(id, {
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        ...(onProgress ? { onProgress } : {}),
+      })
+      worker.send({ id, type: 'compare', request } satisfies WorkerRequest)
+    })
   }
 
   /** Stops the worker (unloading everything). */

@@ -159,8 +159,15 @@ describe('quantization job', () => {
     const job = await runJob('gguf.quantize', { id: tiny.id, type: 'Q8_0' })
     unsubscribe()
     expect(job.status).toBe('succeeded')
-    const result = job.result as { modelId: number; ratio: number; quantizedTensors: number }
+    const result = job.result as {
+      modelId: number
+      ratio: number
+      quantizedTensors: number
+      quality: { meanKlDivergence: number; top1Agreement: number } | null
+    }
     expect(result.ratio).toBeLessThan(0.5)
+    expect(result.quality!.meanKlDivergence).toBeLessThan(0.01)
+    expect(result.quality!.top1Agreement).toBeGreaterThan(0.5)
     expect(result.quantizedTensors).toBeGreaterThan(0)
     expect(progress.at(-1)).toBe(1)
     const quantized = await call<Model>('models.get', { id: result.modelId })
@@ -245,5 +252,30 @@ describe('downloads', () => {
     } finally {
       delete process.env.LARDER_HF_ENDPOINT
     }
+  })
+})
+
+describe('quality report', () => {
+  it('compares a quantized model with its original as a job', async () => {
+    const { items } = await call<{ items: Model[] }>('models.list')
+    const original = items.find((m) => m.path === tinyPath)!
+    const quantized = items.find((m) => m.name === 'Tiny-Test-Q8_0')!
+    const job = await runJob('gguf.compare', { originalId: original.id, quantizedId: quantized.id, maxPositions: 64 })
+    expect(job.status).toBe('succeeded')
+    const report = job.result as {
+      positions: number
+      meanKlDivergence: number
+      top1Agreement: number
+      original: { perplexity: number; sizeBytes: number }
+      quantized: { perplexity: number; sizeBytes: number }
+    }
+    expect(report.positions).toBe(64)
+    expect(report.meanKlDivergence).toBeGreaterThanOrEqual(0)
+    // Q8_0 of a small random model stays very close to the original.
+    expect(report.meanKlDivergence).toBeLessThan(0.01)
+    expect(report.top1Agreement).toBeGreaterThan(0.5)
+    expect(report.original.perplexity).toBeGreaterThan(1)
+    expect(Math.abs(report.quantized.perplexity / report.original.perplexity - 1)).toBeLessThan(0.05)
+    expect(report.quantized.sizeBytes).toBeLessThan(report.original.sizeBytes)
   })
 })

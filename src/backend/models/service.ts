@@ -18,10 +18,13 @@ import { ModelHost, defaultThreads } from './model-host'
 import { LocalProvider } from './providers/local'
 import { OpenAiCompatibleProvider } from './providers/openai-compatible'
 import { ProviderError, type Provider } from './providers/types'
+import { SAMPLE_EVALUATION_TEXT } from './sample-text'
+import type { CompareResult } from './worker/compare'
 import { ModelsRepository, type StoredModel } from './repository'
 
 export const PULL_JOB = 'models.pull'
 export const QUANTIZE_JOB = 'gguf.quantize'
+export const COMPARE_JOB = 'gguf.compare'
 
 const handleFor = (id: number): string => `model:${id}`
 
@@ -351,10 +354,21 @@ export class ModelsService {
     }
   }
 
-  quantizeJob(): JobKind<{ id: number; type: (typeof QUANTIZATION_TYPES)[number]; name?: string | undefined }> {
+  quantizeJob(): JobKind<{
+    id: number
+    type: (typeof QUANTIZATION_TYPES)[number]
+    name?: string | undefined
+    evaluate: boolean
+  }> {
     return {
       kind: QUANTIZE_JOB,
-      params: z.object({ id: z.int(), type: z.enum(QUANTIZATION_TYPES), name: z.string().optional() }),
+      params: z.object({
+        id: z.int(),
+        type: z.enum(QUANTIZATION_TYPES),
+        name: z.string().optional(),
+        /** Measure the quality loss against the original on a sample text afterwards. */
+        evaluate: z.boolean().default(true),
+      }),
       resumable: true,
       title: (params) => `Quantize model ${params.id} to ${params.type}`,
       run: async (context) => {
@@ -366,12 +380,13 @@ export class ModelsService {
         const partial = `${destination}.partial`
         const started = performance.now()
         try {
+          const share = context.params.evaluate ? 0.8 : 1
           const result = await quantizeGgufFile(source.path, partial, {
             target: context.params.type,
             signal: context.signal,
             onProgress: (progress) =>
               context.progress(
-                progress.bytesTotal > 0 ? progress.bytesDone / progress.bytesTotal : null,
+                progress.bytesTotal > 0 ? (share * progress.bytesDone) / progress.bytesTotal : null,
                 `${progress.tensorsDone} of ${progress.tensorCount} tensors${progress.currentTensor ? ` (${progress.currentTensor})` : ''}`,
               ),
           })
@@ -386,7 +401,28 @@ export class ModelsService {
             'info',
             `Wrote ${model.name}: ${formatBytes(result.destinationFileSize)} (${quantizedTensors} tensors re-encoded).`,
           )
+          let quality: CompareResult | null = null
+          if (context.params.evaluate) {
+            context.progress(share, 'Measuring quality against the original')
+            quality = await this.host.compare(
+              {
+                originalPath: source.path,
+                quantizedPath: destination,
+                text: SAMPLE_EVALUATION_TEXT,
+                maxPositions: 256,
+                contextSize: 512,
+                threads: defaultThreads(),
+              },
+              (done, total) =>
+                context.progress(share + ((1 - share) * done) / total, `Scoring ${done} of ${total} tokens`),
+            )
+            context.log(
+              'info',
+              `Quality: mean KL ${quality.meanKlDivergence.toFixed(5)}, top-1 agreement ${(quality.top1Agreement * 100).toFixed(1)}%, perplexity ${quality.original.perplexity.toFixed(3)} -> ${quality.quantized.perplexity.toFixed(3)}.`,
+            )
+          }
           return {
+            quality,
             modelId: model.id,
             name: model.name,
             path: destination,
@@ -401,6 +437,36 @@ export class ModelsService {
         } finally {
           rmSync(partial, { force: true })
         }
+      },
+    }
+  }
+
+  compareJob(): JobKind<{ originalId: number; quantizedId: number; text?: string | undefined; maxPositions: number }> {
+    return {
+      kind: COMPARE_JOB,
+      params: z.object({
+        originalId: z.int(),
+        quantizedId: z.int(),
+        text: z.string().max(1_000_000).optional(),
+        maxPositions: z.int().min(8).max(100_000).default(512),
+      }),
+      resumable: true,
+      title: (params) => `Compare model ${params.quantizedId} with ${params.originalId}`,
+      run: async (context) => {
+        const original = this.mustGet(context.params.originalId)
+        const quantized = this.mustGet(context.params.quantizedId)
+        const report = await this.host.compare(
+          {
+            originalPath: original.path,
+            quantizedPath: quantized.path,
+            text: context.params.text ?? SAMPLE_EVALUATION_TEXT,
+            maxPositions: context.params.maxPositions,
+            contextSize: Math.min(4096, context.params.maxPositions + 16),
+            threads: defaultThreads(),
+          },
+          (done, total) => context.progress(done / total, `Scoring ${done} of ${total} tokens`),
+        )
+        return { originalName: original.name, quantizedName: quantized.name, ...report }
       },
     }
   }

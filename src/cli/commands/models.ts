@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 /** `larder models ...` and `larder gguf ...`. */
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
@@ -6,7 +7,8 @@ import type { Job, Model } from '../../shared/contract'
 import { QUANTIZATION_TYPES } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import { benchModel } from '../../backend/models/bench'
-import { defaultThreads } from '../../backend/models/model-host'
+import { ModelHost, defaultThreads } from '../../backend/models/model-host'
+import { SAMPLE_EVALUATION_TEXT } from '../../backend/models/sample-text'
 import { formatBytes } from '../../backend/models/service'
 import { checkModelFile, describeValue, summarizeGguf } from '../../backend/gguf/index'
 import { EXIT } from '../exit-codes'
@@ -219,31 +221,104 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
       return value
     })
     .option('--name <name>', 'name of the new model (default: <model>-<type>)')
+    .option('--no-evaluate', 'skip the quality report against the original')
     .option('--json', 'print the finished job as JSON')
-    .action(async (modelArg: string, options: { type: string; name?: string; json?: boolean }, command: Command) => {
-      const backend = context.openBackend(command)
-      try {
-        let id = Number(modelArg)
-        if (!Number.isInteger(id)) {
-          const { items } = (await backend.call('models.list', {})) as { items: Model[] }
-          const byName = items.find((m) => m.name === modelArg)
-          id = byName ? byName.id : ((await backend.call('models.register', { path: resolve(modelArg) })) as Model).id
+    .action(
+      async (
+        modelArg: string,
+        options: { type: string; name?: string; evaluate: boolean; json?: boolean },
+        command: Command,
+      ) => {
+        const backend = context.openBackend(command)
+        try {
+          let id = Number(modelArg)
+          if (!Number.isInteger(id)) {
+            const { items } = (await backend.call('models.list', {})) as { items: Model[] }
+            const byName = items.find((m) => m.name === modelArg)
+            id = byName ? byName.id : ((await backend.call('models.register', { path: resolve(modelArg) })) as Model).id
+          }
+          const code = await context.runJobHere(
+            backend,
+            async () =>
+              (
+                (await backend.call('gguf.quantize', {
+                  id,
+                  type: options.type,
+                  ...(options.name ? { name: options.name } : {}),
+                })) as { job: Job }
+              ).job,
+            options.json ?? false,
+          )
+          if (code !== EXIT.ok) throw new CliExit(code)
+        } finally {
+          await backend.close()
         }
-        const code = await context.runJobHere(
-          backend,
-          async () =>
-            (
-              (await backend.call('gguf.quantize', {
-                id,
-                type: options.type,
-                ...(options.name ? { name: options.name } : {}),
-              })) as { job: Job }
-            ).job,
-          options.json ?? false,
-        )
-        if (code !== EXIT.ok) throw new CliExit(code)
-      } finally {
-        await backend.close()
-      }
-    })
+      },
+    )
+
+  group
+    .command('compare')
+    .description(
+      'Quality of a quantized model against its original: mean KL divergence, top-1 agreement, perplexity, size, tokens/s.',
+    )
+    .argument('<original>', 'original GGUF file')
+    .argument('<quantized>', 'quantized GGUF file')
+    .option('--text <file>', 'text to score (default: a built-in sample)')
+    .option('--max-tokens <n>', 'score at most this many token positions', positiveIntOption, 512)
+    .option('--threads <n>', 'CPU threads', positiveIntOption)
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        originalFile: string,
+        quantizedFile: string,
+        options: { text?: string; maxTokens: number; threads?: number; json?: boolean },
+      ) => {
+        for (const file of [originalFile, quantizedFile]) {
+          const check = await checkModelFile(resolve(file))
+          if (!check.file || check.problems.some((p) => p.severity === 'error')) {
+            io.err(`${file} cannot be loaded safely: ${check.problems.map((p) => p.message).join('; ')}\n`)
+            throw new CliExit(EXIT.failed)
+          }
+        }
+        const text = options.text ? readFileSync(resolve(options.text), 'utf8') : SAMPLE_EVALUATION_TEXT
+        const host = new ModelHost()
+        try {
+          const report = await host.compare(
+            {
+              originalPath: resolve(originalFile),
+              quantizedPath: resolve(quantizedFile),
+              text,
+              maxPositions: options.maxTokens,
+              contextSize: Math.min(4096, options.maxTokens + 16),
+              threads: options.threads ?? defaultThreads(),
+            },
+            (done, total) => io.err(`\rscored ${done} of ${total} tokens`),
+          )
+          io.err('\n')
+          if (options.json) {
+            io.out(`${JSON.stringify(report, null, 2)}\n`)
+            return
+          }
+          const row = (label: string, a: string, b: string): string =>
+            `${label.padEnd(22)}${a.padStart(14)}${b.padStart(14)}\n`
+          io.out(`Scored ${report.positions} token positions.\n`)
+          io.out(
+            `mean KL divergence    ${report.meanKlDivergence.toFixed(6)}  (max ${report.maxKlDivergence.toFixed(6)})\n`,
+          )
+          io.out(`top-1 agreement       ${(report.top1Agreement * 100).toFixed(2)}%\n\n`)
+          io.out(row('', 'original', 'quantized'))
+          io.out(row('perplexity', report.original.perplexity.toFixed(4), report.quantized.perplexity.toFixed(4)))
+          io.out(row('size', formatBytes(report.original.sizeBytes), formatBytes(report.quantized.sizeBytes)))
+          io.out(
+            row(
+              'eval tokens/s',
+              report.original.tokensPerSecond.toFixed(1),
+              report.quantized.tokensPerSecond.toFixed(1),
+            ),
+          )
+        } finally {
+          await host.stop()
+        }
+      },
+    )
 }

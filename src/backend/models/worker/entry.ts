@@ -210,6 +210,13 @@ async function handle(message: WorkerRequest): Promise<unknown> {
       return entryFor(message.handle).model.tokenize(message.text)
     case 'system':
       return system()
+    case 'compare': {
+      const { compareModels } = await import('./compare')
+      const llama = await getLlamaFor(false)
+      return compareModels(llama, message.request, (done, total) =>
+        send({ id: message.id, type: 'progress', done, total }),
+      )
+    }
     case 'cancel':
       running.get(message.target)?.abort()
       return null

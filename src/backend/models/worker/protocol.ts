@@ -3,6 +3,7 @@
  * in llama.cpp (GGML_ASSERT on a bad file, out of memory) takes down only the worker, never the backend.
  */
 import type { ChatMessage, FinishReason, SamplingOptions } from '../providers/types'
+import type { CompareRequest } from './compare'
 
 export interface LoadOptions {
   /** 'auto' fits as many layers on the GPU as memory allows; a number forces it; 0 keeps everything on the CPU. */
@@ -31,6 +32,7 @@ export type WorkerRequest =
   | { id: number; type: 'embed'; handle: string; texts: string[] }
   | { id: number; type: 'tokenize'; handle: string; text: string }
   | { id: number; type: 'system' }
+  | { id: number; type: 'compare'; request: CompareRequest }
   | { id: number; type: 'cancel'; target: number }
 
 export interface WorkerGenerateResult {
@@ -66,4 +68,5 @@ export type WorkerReply =
   | { id: number; type: 'result'; ok: true; result: unknown }
   | { id: number; type: 'result'; ok: false; error: string; retryable: boolean }
   | { id: number; type: 'text'; text: string }
+  | { id: number; type: 'progress'; done: number; total: number }
   | { type: 'ready'; pid: number }
