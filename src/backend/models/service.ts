@@ -242,6 +242,7 @@ export class ModelsService {
       logicalCores,
     }
     if (!probeGpu) return { ...base, gpu: null }
+    if (this.cpuOnly) return { ...base, gpu: { type: false, devices: [], vram: null } }
     const info = await this.host.system()
     return { ...base, workerRunning: true, gpu: { type: info.gpu, devices: info.devices, vram: info.vram } }
   }
@@ -335,7 +336,7 @@ export class ModelsService {
             },
           })
         } catch (error) {
-          throw new Error(offlineMessage(error, this.libraryDir))
+          throw new Error(offlineMessage(error, this.libraryDir), { cause: error })
         }
         const cancel = (): void => void downloader.cancel({ deleteTempFile: false })
         context.signal.addEventListener('abort', cancel)
@@ -343,7 +344,7 @@ export class ModelsService {
           await downloader.download({ signal: context.signal } as never)
         } catch (error) {
           context.throwIfAborted()
-          throw new Error(offlineMessage(error, this.libraryDir))
+          throw new Error(offlineMessage(error, this.libraryDir), { cause: error })
         } finally {
           context.signal.removeEventListener('abort', cancel)
         }
@@ -497,7 +498,7 @@ async function assertReachable(url: string, libraryDir: string): Promise<void> {
   try {
     await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(10_000), redirect: 'manual' })
   } catch (error) {
-    throw new Error(offlineMessage(error, libraryDir))
+    throw new Error(offlineMessage(error, libraryDir), { cause: error })
   }
 }
 
