@@ -9,8 +9,8 @@ import { Dispatcher, type Handlers } from './api/dispatch'
 import { EventBus } from './events'
 import { JobRunner, type RunnerOptions } from './jobs/runner'
 import { publicJob } from './jobs/repository'
-import { COMPARE_JOB, ModelsService, PULL_JOB, QUANTIZE_JOB, type ModelsServiceOptions } from './models/service'
-import { ModelsRepository, publicProvider } from './models/repository'
+import { ModelsService, type ModelsServiceOptions } from './models/service'
+import { modelHandlers } from './models/handlers'
 import {
   BACKUP_JOB,
   RESTORE_JOB,
@@ -79,6 +79,7 @@ export class Backend {
   private handlers(): Handlers {
     const ws = this.workspace
     return {
+      ...modelHandlers(this),
       'system.info': () => {
         const status = ws.status()
         return {
@@ -125,37 +126,6 @@ export class Backend {
           })
         }
         return { job: this.runner.enqueue(RESTORE_JOB, { path }) }
-      },
-      'models.list': () => this.models.list(),
-      'models.get': ({ id }) => this.models.get(id),
-      'models.register': ({ path, name }) => this.models.register(path, { name }),
-      'models.scan': ({ dir }) => this.models.scan(dir),
-      'models.unregister': ({ id, deleteFile }) => this.models.unregister(id, deleteFile),
-      'models.pull': ({ uri, name }) => ({ job: this.runner.enqueue(PULL_JOB, { uri, name }) }),
-      'models.load': (input) => this.models.load(input),
-      'models.unload': ({ id }) => this.models.unload(id),
-      'models.system': ({ probeGpu }) => this.models.system(probeGpu),
-      'models.generate': (input) => this.models.generate(input),
-      'providers.list': () => ({ items: new ModelsRepository(ws.db).listProviders().map(publicProvider) }),
-      'providers.save': (input) => {
-        const repo = new ModelsRepository(ws.db)
-        const clash = repo.listProviders().find((p) => p.name === input.name && p.id !== input.id)
-        if (clash)
-          throw new ApiError({ code: 'conflict', message: `A provider named "${input.name}" exists.`, path: ['name'] })
-        const saved = repo.saveProvider(input)
-        if (!saved)
-          throw new ApiError({ code: 'not_found', message: `Provider ${input.id} does not exist.`, path: ['id'] })
-        return publicProvider(saved)
-      },
-      'providers.remove': ({ id }) => ({ removed: new ModelsRepository(ws.db).removeProvider(id) }),
-      'gguf.quantize': ({ id, type, name, evaluate }) => {
-        this.models.get(id)
-        return { job: this.runner.enqueue(QUANTIZE_JOB, { id, type, name, evaluate }) }
-      },
-      'gguf.compare': (input) => {
-        this.models.get(input.originalId)
-        this.models.get(input.quantizedId)
-        return { job: this.runner.enqueue(COMPARE_JOB, input) }
       },
       'settings.get': () => ws.settings.get(),
       'settings.update': (patch) => ws.settings.update(patch),

@@ -3,18 +3,19 @@
  * handler sees it, and every failure leaves as a structured ApiError (code, message, field path).
  */
 import type { z } from 'zod'
-import {
-  isMethodName,
-  methodSpecs,
-  type MethodName,
-  type MethodOutput,
-  type ParsedInput,
-} from '../../shared/contract'
+import { isMethodName, methodSpecs, type MethodName, type MethodOutput, type ParsedInput } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import { WorkspaceError } from '../db/errors'
 
 export type Handlers = {
   [M in MethodName]: (input: ParsedInput<M>) => MethodOutput<M> | Promise<MethodOutput<M>>
+}
+
+/** The handlers of one area of the contract (e.g. `modelMethods`); the backend joins every area's into `Handlers`. */
+export type AreaHandlers<Specs extends Record<string, { input: z.ZodType; output: z.ZodType }>> = {
+  [M in keyof Specs]: (
+    input: z.output<Specs[M]['input']>,
+  ) => z.output<Specs[M]['output']> | Promise<z.output<Specs[M]['output']>>
 }
 
 function zodToApiError(error: z.ZodError): ApiError {

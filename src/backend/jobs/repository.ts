@@ -161,7 +161,10 @@ export class JobsRepository {
       args.push(filter.kind)
     }
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
-    const total = this.db.prepare(`SELECT count(*) FROM jobs ${clause}`).pluck().get(...args) as number
+    const total = this.db
+      .prepare(`SELECT count(*) FROM jobs ${clause}`)
+      .pluck()
+      .get(...args) as number
     const rows = this.db
       .prepare(`SELECT * FROM jobs ${clause} ORDER BY id DESC LIMIT ? OFFSET ?`)
       .all(...args, filter.limit, filter.offset) as JobRow[]
@@ -175,8 +178,7 @@ export class JobsRepository {
   /** Atomically takes a queued job; undefined when another runner got it first or it was cancelled. */
   claim(id: number, ownerId: string): StoredJob | undefined {
     const row = this.statements.claim.get({ id, ownerId, pid: process.pid, beat: Date.now(), now: now() }) as
-      | JobRow
-      | undefined
+      JobRow | undefined
     return row ? toJob(row) : undefined
   }
 

@@ -71,7 +71,7 @@ describe('JobRunner', () => {
     const running = backend.runner.enqueue('test.gate', {})
     const queued = backend.runner.enqueue('test.gate', {})
     await waitUntil(() => backend.workspace.jobs.get(running.id)?.status === 'running')
-    expect((await backend.call('jobs.cancel', { id: queued.id }) as { status: string }).status).toBe('cancelled')
+    expect(((await backend.call('jobs.cancel', { id: queued.id })) as { status: string }).status).toBe('cancelled')
     await backend.call('jobs.cancel', { id: running.id })
     const cancelled = await backend.runner.waitFor(running.id)
     expect(cancelled.status).toBe('cancelled')

@@ -180,7 +180,11 @@ export class JobRunner {
       const kind = this.kinds.get(job.kind)
       if (kind?.resumable && !job.cancelRequested && job.attempts < this.maxAttempts) {
         const requeued = repo.requeue(job.id)
-        this.log(job.id, 'warn', `The process running this job stopped unexpectedly; it will resume (attempt ${job.attempts + 1}).`)
+        this.log(
+          job.id,
+          'warn',
+          `The process running this job stopped unexpectedly; it will resume (attempt ${job.attempts + 1}).`,
+        )
         this.publish(requeued)
       } else {
         const reason = job.cancelRequested

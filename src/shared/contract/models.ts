@@ -1,89 +1,7 @@
-/**
- * The one API contract between the console and the backend. Every method is named `area.action` and declares a zod
- * input and output schema; every event is typed the same way. Both transports (MessagePort in Electron, HTTP + SSE
- * in a browser) carry exactly these names, and the backend validates every call against these schemas.
- *
- * This module imports nothing from node, electron or the DOM.
- */
+/** The Models area of the contract: the model library, providers, generation, GGUF tools. */
 import { z } from 'zod'
-import type { ApiErrorShape } from './errors'
-
-export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
-export const jobStatusSchema = z.enum(JOB_STATUSES)
-export type JobStatus = z.infer<typeof jobStatusSchema>
-
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
-export const logLevelSchema = z.enum(LOG_LEVELS)
-
-const id = z.int().positive()
-const timestamp = z.string().describe('ISO 8601 time')
-
-export const jobSchema = z.object({
-  id,
-  kind: z.string(),
-  title: z.string(),
-  params: z.unknown(),
-  status: jobStatusSchema,
-  /** 0..1, or null while the job cannot tell how far along it is. */
-  progress: z.number().min(0).max(1).nullable(),
-  progressMessage: z.string().nullable(),
-  result: z.unknown().nullable(),
-  error: z.string().nullable(),
-  attempts: z.int().nonnegative(),
-  cancelRequested: z.boolean(),
-  createdAt: timestamp,
-  startedAt: timestamp.nullable(),
-  finishedAt: timestamp.nullable(),
-  updatedAt: timestamp,
-})
-export type Job = z.infer<typeof jobSchema>
-
-export const jobLogSchema = z.object({
-  jobId: id,
-  seq: z.int().nonnegative(),
-  level: logLevelSchema,
-  message: z.string(),
-  at: timestamp,
-})
-export type JobLog = z.infer<typeof jobLogSchema>
-
-export const migrationRecordSchema = z.object({
-  version: z.int().positive(),
-  name: z.string(),
-  checksum: z.string(),
-  appliedAt: timestamp.nullable(),
-})
-export type MigrationRecord = z.infer<typeof migrationRecordSchema>
-
-export const THEMES = ['system', 'light', 'dark'] as const
-export const LANGUAGES = ['en', 'ko'] as const
-export const settingsSchema = z.object({
-  theme: z.enum(THEMES),
-  language: z.enum(LANGUAGES),
-})
-export type Settings = z.infer<typeof settingsSchema>
-
-export const backupFileSchema = z.object({
-  path: z.string(),
-  name: z.string(),
-  bytes: z.int().nonnegative(),
-  modifiedAt: timestamp,
-})
-export type BackupFile = z.infer<typeof backupFileSchema>
-
-const absolutePath = z
-  .string()
-  .min(1)
-  .max(4096)
-  .refine((value) => value.startsWith('/') || /^[A-Za-z]:[\\/]/.test(value) || value.startsWith('\\\\'), {
-    message: 'must be an absolute path',
-  })
-
-/** How a backup is paced: copying in steps lets writers keep working between steps (SQLite's online backup). */
-export const backupPacingSchema = z.object({
-  pagesPerStep: z.int().min(1).max(1_000_000).default(256),
-  stepDelayMs: z.int().min(0).max(10_000).default(0),
-})
+import { absolutePath, id, resourceName, timestamp } from './common'
+import { jobSchema } from './core'
 
 export const MODEL_SOURCES = ['file', 'library', 'download', 'quantized'] as const
 
@@ -145,11 +63,7 @@ export const providerSchema = z.object({
 })
 export type ProviderConfig = z.infer<typeof providerSchema>
 
-const modelName = z
-  .string()
-  .min(1)
-  .max(120)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'use letters, digits and . _ : - (no spaces)')
+const modelName = resourceName
 
 export const chatMessageSchema = z.object({
   role: z.enum(['system', 'user', 'assistant']),
@@ -189,71 +103,7 @@ export const generateInputSchema = z
 
 export const QUANTIZATION_TYPES = ['Q8_0', 'Q5_1', 'Q5_0', 'Q4_1', 'Q4_0', 'F16'] as const
 
-export const methodSpecs = {
-  'system.info': {
-    input: z.object({}).strict(),
-    output: z.object({
-      appVersion: z.string(),
-      home: z.string(),
-      databasePath: z.string(),
-      schemaVersion: z.int().nonnegative(),
-      latestSchemaVersion: z.int().nonnegative(),
-      platform: z.string(),
-      nodeVersion: z.string(),
-      pid: z.int(),
-      startedAt: timestamp,
-    }),
-  },
-  'db.status': {
-    input: z.object({}).strict(),
-    output: z.object({
-      current: z.int().nonnegative(),
-      latest: z.int().nonnegative(),
-      applied: z.array(migrationRecordSchema),
-      pending: z.array(migrationRecordSchema),
-    }),
-  },
-  'jobs.list': {
-    input: z
-      .object({
-        status: z.array(jobStatusSchema).max(JOB_STATUSES.length).optional(),
-        kind: z.string().max(100).optional(),
-        limit: z.int().min(1).max(500).default(50),
-        offset: z.int().min(0).default(0),
-      })
-      .strict(),
-    output: z.object({ items: z.array(jobSchema), total: z.int().nonnegative() }),
-  },
-  'jobs.get': {
-    input: z.object({ id }).strict(),
-    output: jobSchema,
-  },
-  'jobs.logs': {
-    input: z.object({ id, afterSeq: z.int().min(0).optional(), limit: z.int().min(1).max(2000).default(500) }).strict(),
-    output: z.object({ items: z.array(jobLogSchema) }),
-  },
-  'jobs.cancel': {
-    input: z.object({ id }).strict(),
-    output: jobSchema,
-  },
-  'backup.create': {
-    input: z
-      .object({
-        /** Where to write the backup; default: <home>/backups/larder-<time>.db */
-        path: absolutePath.optional(),
-        pacing: backupPacingSchema.optional(),
-      })
-      .strict(),
-    output: z.object({ job: jobSchema }),
-  },
-  'backup.list': {
-    input: z.object({}).strict(),
-    output: z.object({ items: z.array(backupFileSchema) }),
-  },
-  'backup.restore': {
-    input: z.object({ path: absolutePath }).strict(),
-    output: z.object({ job: jobSchema }),
-  },
+export const modelMethods = {
   'models.list': {
     input: z.object({}).strict(),
     output: z.object({ items: z.array(modelSchema), libraryDir: z.string() }),
@@ -366,59 +216,11 @@ export const methodSpecs = {
       .strict(),
     output: z.object({ job: jobSchema }),
   },
-  'settings.get': {
-    input: z.object({}).strict(),
-    output: settingsSchema,
-  },
-  'settings.update': {
-    input: settingsSchema.partial().strict(),
-    output: settingsSchema,
-  },
 } as const
 
-export type MethodSpecs = typeof methodSpecs
-export type MethodName = keyof MethodSpecs
-/** What a caller passes (defaults may be omitted). */
-export type MethodInput<M extends MethodName> = z.input<MethodSpecs[M]['input']>
-/** What a handler receives once defaults are applied. */
-export type ParsedInput<M extends MethodName> = z.output<MethodSpecs[M]['input']>
-export type MethodOutput<M extends MethodName> = z.output<MethodSpecs[M]['output']>
-
-export const METHOD_NAMES = Object.keys(methodSpecs) as MethodName[]
-
-export function isMethodName(value: unknown): value is MethodName {
-  return typeof value === 'string' && Object.hasOwn(methodSpecs, value)
-}
-
-export const eventSpecs = {
-  /** A job was created, changed status or progressed. */
-  'job.updated': jobSchema,
-  'job.log': jobLogSchema,
-  /** The backend process went away or came back (desktop app only; the HTTP client reports its own connection). */
-  'backend.status': z.object({
-    state: z.enum(['ready', 'restarting', 'failed']),
-    reason: z.string().optional(),
-  }),
+export const modelEvents = {
   /** The model worker process stopped (crash, native abort, kill); the models it had loaded are unloaded. */
   'models.worker': z.object({ reason: z.string(), lostModels: z.array(z.string()) }),
   /** A model was registered, changed, loaded, unloaded or removed. */
   'models.changed': z.object({ id, removed: z.boolean() }),
-  /** Streamed generation output; produced by the model services. */
-  'stream.token': z.object({ streamId: z.string(), text: z.string(), done: z.boolean() }),
 } as const
-
-export type EventSpecs = typeof eventSpecs
-export type EventName = keyof EventSpecs
-export type EventPayload<E extends EventName> = z.output<EventSpecs[E]>
-export const EVENT_NAMES = Object.keys(eventSpecs) as EventName[]
-
-export function isEventName(value: unknown): value is EventName {
-  return typeof value === 'string' && Object.hasOwn(eventSpecs, value)
-}
-
-/** Wire messages of the MessagePort transport. */
-export type PortRequest = { type: 'call'; id: number; method: string; input: unknown }
-export type PortMessage =
-  | { type: 'result'; id: number; ok: true; result: unknown }
-  | { type: 'result'; id: number; ok: false; error: ApiErrorShape }
-  | { type: 'event'; name: EventName; payload: unknown }

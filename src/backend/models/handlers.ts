@@ -1,0 +1,46 @@
+/** Handlers for the Models area of the contract (`models.*`, `providers.*`, `gguf.*`). */
+import type { modelMethods } from '../../shared/contract'
+import { ApiError } from '../../shared/errors'
+import type { AreaHandlers } from '../api/dispatch'
+import type { Backend } from '../backend'
+import { ModelsRepository, publicProvider } from './repository'
+import { COMPARE_JOB, PULL_JOB, QUANTIZE_JOB } from './service'
+
+export function modelHandlers(backend: Backend): AreaHandlers<typeof modelMethods> {
+  const { models, runner, workspace } = backend
+  const repo = (): ModelsRepository => new ModelsRepository(workspace.db)
+  return {
+    'models.list': () => models.list(),
+    'models.get': ({ id }) => models.get(id),
+    'models.register': ({ path, name }) => models.register(path, { name }),
+    'models.scan': ({ dir }) => models.scan(dir),
+    'models.unregister': ({ id, deleteFile }) => models.unregister(id, deleteFile),
+    'models.pull': ({ uri, name }) => ({ job: runner.enqueue(PULL_JOB, { uri, name }) }),
+    'models.load': (input) => models.load(input),
+    'models.unload': ({ id }) => models.unload(id),
+    'models.system': ({ probeGpu }) => models.system(probeGpu),
+    'models.generate': (input) => models.generate(input),
+    'providers.list': () => ({ items: repo().listProviders().map(publicProvider) }),
+    'providers.save': (input) => {
+      const clash = repo()
+        .listProviders()
+        .find((p) => p.name === input.name && p.id !== input.id)
+      if (clash)
+        throw new ApiError({ code: 'conflict', message: `A provider named "${input.name}" exists.`, path: ['name'] })
+      const saved = repo().saveProvider(input)
+      if (!saved)
+        throw new ApiError({ code: 'not_found', message: `Provider ${input.id} does not exist.`, path: ['id'] })
+      return publicProvider(saved)
+    },
+    'providers.remove': ({ id }) => ({ removed: repo().removeProvider(id) }),
+    'gguf.quantize': ({ id, type, name, evaluate }) => {
+      models.get(id)
+      return { job: runner.enqueue(QUANTIZE_JOB, { id, type, name, evaluate }) }
+    },
+    'gguf.compare': (input) => {
+      models.get(input.originalId)
+      models.get(input.quantizedId)
+      return { job: runner.enqueue(COMPARE_JOB, input) }
+    },
+  }
+}
