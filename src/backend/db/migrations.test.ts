@@ -154,3 +154,48 @@ describe('0003_models', () => {
     ).toThrowError(/CHECK/)
   })
 })
+
+describe('0004_cache', () => {
+  it('adds the cache with full-text search kept in sync, versions, vectors, the request log and keys', () => {
+    const db = freshDb()
+    migrate(db, migrations, 3)
+    const now = new Date().toISOString()
+    db.prepare(
+      `INSERT INTO models (name, path, source, size_bytes, file_modified_at, summary, added_at, updated_at) VALUES ('m', '/m.gguf', 'file', 1, ?, '{}', ?, ?)`,
+    ).run(now, now, now)
+    migrate(db, migrations, 4)
+    expect(db.prepare('SELECT count(*) FROM models').pluck().get()).toBe(1)
+    const ns = db
+      .prepare(
+        `INSERT INTO cache_namespaces (name, normalization, guards, created_at, updated_at) VALUES ('support', '{}', '{}', ?, ?)`,
+      )
+      .run(now, now).lastInsertRowid
+    const insert = db.prepare(
+      `INSERT INTO cache_entries (namespace_id, key_hash, canonical, prompt_text, answer, state, created_by, created_at, updated_at)
+       VALUES (?, ?, '{}', ?, ?, 'draft', 'imported', ?, ?)`,
+    )
+    const entry = insert.run(
+      ns,
+      'k1',
+      'how do I enable two-factor login',
+      'Open Settings, then Security.',
+      now,
+      now,
+    ).lastInsertRowid
+    expect(() => insert.run(ns, 'k1', 'dup', 'dup', now, now)).toThrowError(/UNIQUE/)
+    const search = db.prepare(`SELECT rowid FROM cache_fts WHERE cache_fts MATCH ?`).pluck()
+    expect(search.all('factor')).toEqual([Number(entry)])
+    db.prepare(`UPDATE cache_entries SET answer = 'Use the Security tab.' WHERE id = ?`).run(entry)
+    expect(search.all('Settings')).toEqual([])
+    expect(search.all('tab')).toEqual([Number(entry)])
+    db.prepare(`INSERT INTO cache_vectors VALUES (?, 3, ?)`).run(entry, Buffer.alloc(12))
+    db.prepare(`INSERT INTO cache_entry_versions VALUES (?, 1, 'a', 'draft', 'operator', NULL, ?)`).run(entry, now)
+    db.prepare('DELETE FROM cache_namespaces WHERE id = ?').run(ns)
+    expect(db.prepare('SELECT count(*) FROM cache_entries').pluck().get()).toBe(0)
+    expect(db.prepare('SELECT count(*) FROM cache_vectors').pluck().get()).toBe(0)
+    expect(search.all('tab')).toEqual([])
+    expect(() =>
+      db.prepare(`INSERT INTO request_log (at, key_hash, hit_kind) VALUES (?, 'k', 'sort-of')`).run(now),
+    ).toThrowError(/CHECK/)
+  })
+})
