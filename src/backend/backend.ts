@@ -11,6 +11,9 @@ import { JobRunner, type RunnerOptions } from './jobs/runner'
 import { publicJob } from './jobs/repository'
 import { ModelsService, type ModelsServiceOptions } from './models/service'
 import { modelHandlers } from './models/handlers'
+import { cacheHandlers } from './cache/handlers'
+import { exportEntriesJob, importEntriesJob, importLogJob, prewarmJob } from './cache/jobs'
+import { CacheService } from './cache/service'
 import {
   BACKUP_JOB,
   RESTORE_JOB,
@@ -34,6 +37,7 @@ export class Backend {
   readonly runner: JobRunner
   readonly dispatcher: Dispatcher
   readonly models: ModelsService
+  readonly cache: CacheService
   readonly startedAt = new Date().toISOString()
   private closed = false
 
@@ -48,6 +52,11 @@ export class Backend {
     this.runner.register(this.models.pullJob())
     this.runner.register(this.models.quantizeJob())
     this.runner.register(this.models.compareJob())
+    this.cache = new CacheService(workspace, this.events, this.models)
+    this.runner.register(importLogJob(workspace, this.cache))
+    this.runner.register(prewarmJob(workspace, this.cache, this.models))
+    this.runner.register(importEntriesJob(this.cache))
+    this.runner.register(exportEntriesJob(workspace, this.cache))
     this.dispatcher = new Dispatcher(this.handlers(), { validateOutput: options.validateOutput ?? false })
   }
 
@@ -80,6 +89,7 @@ export class Backend {
     const ws = this.workspace
     return {
       ...modelHandlers(this),
+      ...cacheHandlers(this),
       'system.info': () => {
         const status = ws.status()
         return {

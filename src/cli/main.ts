@@ -2,6 +2,7 @@
  * The `larder` command. Every command has --help; exit codes are in ./exit-codes.ts. Commands open the workspace
  * in-process (the same backend code as the console); jobs started here are visible in a running console.
  */
+import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline/promises'
 import { resolve } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
@@ -9,6 +10,7 @@ import type { Job } from '../shared/contract'
 import { ApiError } from '../shared/errors'
 import { APP_VERSION } from '../shared/version'
 import { Backend } from '../backend/backend'
+import { Gateway } from '../backend/gateway/gateway'
 import { WorkspaceError } from '../backend/db/errors'
 import { DEFAULT_HOST, DEFAULT_PORT, PortInUseError, startHttpServer } from '../backend/server/http-server'
 import { resolveHome } from '../backend/workspace/paths'
@@ -120,14 +122,15 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     .action(async (options: { port: number; host: string; token?: string }, command: Command) => {
       const home = homeOf(command)
       const backend = Backend.open({ home }).start()
-      const token = options.token ?? process.env.LARDER_TOKEN
+      const token = options.token ?? process.env.LARDER_TOKEN ?? randomBytes(24).toString('base64url')
       let server
       try {
         server = await startHttpServer({
+          gateway: new Gateway(backend, { adminToken: token }),
           backend,
           host: options.host,
           port: options.port,
-          ...(token ? { token } : {}),
+          token,
           ...(findRendererDir() ? { rendererDir: findRendererDir()! } : {}),
         })
       } catch (error) {
@@ -137,6 +140,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       io.out(`Larder ${APP_VERSION} is serving workspace ${home}\n`)
       io.out(`Open the console: ${server.loginUrl}\n`)
       io.out(`API: ${server.url}/api/<area.action> with header "Authorization: Bearer ${server.token}"\n`)
+      io.out(`OpenAI-compatible gateway: ${server.url}/v1 (gateway keys: larder gateway keys create --tenant NAME)\n`)
       io.out('Press Ctrl-C to stop.\n')
       await new Promise<void>((resolveStop) => {
         const stop = (signal: string): void => {

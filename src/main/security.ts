@@ -58,13 +58,16 @@ export function applySecurityPolicy(isAppUrl: (url: string) => boolean): void {
       return { action: 'deny' }
     })
   })
-  app.whenReady().then(() => {
-    session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false))
-    session.defaultSession.setPermissionCheckHandler(() => false)
-    session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
-      callback({
-        responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] },
+  app.whenReady().then(
+    () => {
+      session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false))
+      session.defaultSession.setPermissionCheckHandler(() => false)
+      session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+        callback({
+          responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] },
+        })
       })
-    })
-  }, () => undefined)
+    },
+    () => undefined,
+  )
 }

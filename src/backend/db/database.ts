@@ -4,8 +4,23 @@
  * say what is wrong and what to do.
  */
 import { accessSync, constants, existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import Database from 'better-sqlite3'
 import { WorkspaceError } from './errors'
+
+const requireFromHere = createRequire(import.meta.url)
+
+/** Loads sqlite-vec (vector distance functions for semantic cache lookups) into a connection. */
+export function loadVectorExtension(db: Database.Database): boolean {
+  try {
+    const sqliteVec = requireFromHere('sqlite-vec') as { load(db: Database.Database): void }
+    sqliteVec.load(db)
+    return true
+  } catch {
+    // Semantic matching reports itself unavailable; everything else works without the extension.
+    return false
+  }
+}
 
 export type Db = Database.Database
 
@@ -51,6 +66,7 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
       db.pragma('synchronous = NORMAL')
     }
     db.pragma('foreign_keys = ON')
+    loadVectorExtension(db)
     // Touch the schema so a file that is not SQLite fails here, not at the first real query.
     db.prepare('SELECT count(*) FROM sqlite_schema').get()
   } catch (error) {

@@ -15,6 +15,7 @@ import { isEventName, type EventName } from '../../shared/contract'
 import { ApiError, HTTP_STATUS } from '../../shared/errors'
 import type { Backend } from '../backend'
 import { toApiError } from '../api/dispatch'
+import type { Gateway } from '../gateway/gateway'
 
 export const DEFAULT_PORT = 4870
 export const DEFAULT_HOST = '127.0.0.1'
@@ -43,6 +44,8 @@ export interface HttpServerOptions {
   /** Built console files (out/renderer); the API still works without them. */
   rendererDir?: string
   maxBodyBytes?: number
+  /** The OpenAI-compatible gateway, served under /v1. */
+  gateway?: Gateway
 }
 
 export interface RunningHttpServer {
@@ -282,6 +285,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
           sendJson(response, 200, { ok: true })
           return
         }
+        if (options.gateway && (await options.gateway.handle(request, response, pathname, maxBodyBytes))) return
         if (pathname.startsWith('/api/')) {
           const refused = checkRequest(request)
           if (refused) throw refused

@@ -8,15 +8,18 @@
 import type { z } from 'zod'
 import type { ApiErrorShape } from '../errors'
 import { coreEvents, coreMethods } from './core'
+import { cacheEvents, cacheMethods } from './cache'
 import { modelEvents, modelMethods } from './models'
 
 export * from './common'
 export * from './core'
 export * from './models'
+export * from './cache'
 
 export const methodSpecs = {
   ...coreMethods,
   ...modelMethods,
+  ...cacheMethods,
 } as const
 
 export type MethodSpecs = typeof methodSpecs
@@ -36,6 +39,7 @@ export function isMethodName(value: unknown): value is MethodName {
 export const eventSpecs = {
   ...coreEvents,
   ...modelEvents,
+  ...cacheEvents,
 } as const
 
 export type EventSpecs = typeof eventSpecs

@@ -1,0 +1,399 @@
+/**
+ * Cache jobs: importing request logs (JSONL or CSV, OpenAI-style requests), pre-warming the head of the traffic
+ * distribution with batched generation, and importing/exporting curated entries as JSONL. A bad line never aborts
+ * an import: it is skipped and reported with its line number.
+ */
+import { createReadStream, createWriteStream, statSync } from 'node:fs'
+import { rename, rm } from 'node:fs/promises'
+import { createInterface } from 'node:readline'
+import { parse as parseCsv } from 'csv-parse'
+import { z } from 'zod'
+import { cacheKey, type CanonicalRequest } from '../../shared/cache-key'
+import type { CacheEntry } from '../../shared/contract'
+import type { JobContext, JobKind } from '../jobs/runner'
+import { runBatch } from '../models/batch'
+import type { GenerateRequest } from '../models/providers/types'
+import type { ModelsService } from '../models/service'
+import type { Workspace } from '../workspace/workspace'
+import { CacheRepository } from './repository'
+import { cacheableFrom, type CacheService } from './service'
+
+export const IMPORT_LOG_JOB = 'cache.import-log'
+export const PREWARM_JOB = 'cache.prewarm'
+export const IMPORT_ENTRIES_JOB = 'cache.import'
+export const EXPORT_ENTRIES_JOB = 'cache.export'
+
+const messageSchema = z.object({ role: z.string(), content: z.string() })
+/** One line of an imported log: an OpenAI-style request, optionally with when it happened and how often. */
+const logLineSchema = z
+  .object({
+    model: z.string().min(1).optional(),
+    messages: z.array(messageSchema).min(1).optional(),
+    prompt: z.string().optional(),
+    timestamp: z.union([z.string(), z.number()]).optional(),
+    created: z.number().optional(),
+    count: z.int().min(1).max(1_000_000).optional(),
+  })
+  .loose()
+
+const entryLineSchema = z.object({
+  request: z.object({
+    model: z.string().min(1),
+    messages: z.array(messageSchema).min(1).optional(),
+    prompt: z.string().optional(),
+    params: z.record(z.string(), z.unknown()).optional(),
+  }),
+  answer: z.string().min(1),
+  state: z.enum(['draft', 'approved', 'rejected']).optional(),
+})
+
+const MAX_REPORTED_PROBLEMS = 20
+const BATCH_ROWS = 500
+
+interface LineProblem {
+  line: number
+  message: string
+}
+
+function isoFrom(value: string | number | undefined): string {
+  if (value === undefined) return new Date().toISOString()
+  const date = typeof value === 'number' ? new Date(value < 1e12 ? value * 1000 : value) : new Date(value)
+  return Number.isNaN(date.getTime()) ? new Date().toISOString() : date.toISOString()
+}
+
+/** Yields [lineNumber, record] from JSONL or CSV, tracking bytes read for progress. */
+async function* readRecords(
+  path: string,
+  format: 'jsonl' | 'csv',
+  onBytes: (bytes: number) => void,
+  problems: LineProblem[],
+): AsyncGenerator<[number, unknown]> {
+  const stream = createReadStream(path)
+  let bytes = 0
+  stream.on('data', (chunk) => {
+    bytes += chunk.length
+    onBytes(bytes)
+  })
+  if (format === 'csv') {
+    const parser = stream.pipe(parseCsv({ columns: true, skip_empty_lines: true, relax_column_count: true, bom: true }))
+    let line = 1
+    for await (const row of parser as AsyncIterable<Record<string, string>>) {
+      line++
+      const record: Record<string, unknown> = { ...row }
+      if (row.messages) {
+        try {
+          record.messages = JSON.parse(row.messages) as unknown
+        } catch (error) {
+          problems.push({ line, message: `"messages" is not valid JSON (${(error as Error).message})` })
+          continue
+        }
+      } else if (row.prompt !== undefined && row.system) {
+        record.messages = [
+          { role: 'system', content: row.system },
+          { role: 'user', content: row.prompt },
+        ]
+        delete record.prompt
+      }
+      if (row.count) record.count = Number(row.count)
+      yield [line, record]
+    }
+    return
+  }
+  let line = 0
+  for await (const text of createInterface({ input: stream, crlfDelay: Infinity })) {
+    line++
+    if (text.trim() === '') continue
+    try {
+      yield [line, JSON.parse(text) as unknown]
+    } catch (error) {
+      problems.push({ line, message: `not valid JSON (${(error as Error).message})` })
+    }
+  }
+}
+
+function describeProblems(problems: LineProblem[]): { line: number; message: string }[] {
+  return problems.slice(0, MAX_REPORTED_PROBLEMS)
+}
+
+export function importLogJob(
+  workspace: Workspace,
+  cache: CacheService,
+): JobKind<{ namespaceId: number; path: string; format?: 'jsonl' | 'csv' | undefined }> {
+  return {
+    kind: IMPORT_LOG_JOB,
+    params: z.object({ namespaceId: z.int(), path: z.string(), format: z.enum(['jsonl', 'csv']).optional() }),
+    resumable: false,
+    title: (params) => `Import request log ${params.path.split(/[\\/]/).pop()}`,
+    async run(context) {
+      const { path, namespaceId } = context.params
+      const namespace = cache.namespace(namespaceId)
+      const format = context.params.format ?? (path.toLowerCase().endsWith('.csv') ? 'csv' : 'jsonl')
+      const total = statSync(path).size
+      const problems: LineProblem[] = []
+      const repo = new CacheRepository(workspace.db)
+      let pending: Parameters<CacheRepository['logRequest']>[0][] = []
+      let imported = 0
+      const flush = (): void => {
+        const rows = pending
+        pending = []
+        repo.transaction(() => rows.forEach((row) => repo.logRequest(row)))
+      }
+      for await (const [line, raw] of readRecords(
+        path,
+        format,
+        (bytes) => context.progress(bytes / Math.max(1, total), `${imported} requests imported`),
+        problems,
+      )) {
+        context.throwIfAborted()
+        const parsed = logLineSchema.safeParse(raw)
+        if (!parsed.success || (!parsed.data.messages && parsed.data.prompt === undefined)) {
+          const issue = parsed.success
+            ? 'needs "messages" or "prompt"'
+            : `${parsed.error.issues[0]!.path.join('.') || 'line'}: ${parsed.error.issues[0]!.message}`
+          problems.push({ line, message: issue })
+          continue
+        }
+        const { model, messages, prompt, count, timestamp, created, ...params } = parsed.data
+        const request = cacheableFrom({
+          model: model ?? namespace.modelLabel ?? 'default',
+          messages,
+          prompt,
+          params: params as Record<string, unknown>,
+        })
+        const key = await cacheKey(request, namespace.normalization)
+        const at = isoFrom(timestamp ?? created)
+        for (let i = 0; i < (count ?? 1); i++) {
+          pending.push({
+            at,
+            namespaceId,
+            tenant: namespace.tenant,
+            keyHash: key.keyHash,
+            canonical: key.canonical,
+            promptText: key.promptText,
+            hitKind: 'miss',
+            similarity: null,
+            entryId: null,
+            latencyMs: null,
+            tokensIn: null,
+            tokensOut: null,
+            source: 'import',
+          })
+        }
+        imported += count ?? 1
+        if (pending.length >= BATCH_ROWS) flush()
+      }
+      flush()
+      for (const problem of describeProblems(problems)) context.log('warn', `line ${problem.line}: ${problem.message}`)
+      if (problems.length > MAX_REPORTED_PROBLEMS)
+        context.log('warn', `${problems.length - MAX_REPORTED_PROBLEMS} more lines skipped.`)
+      return { imported, skipped: problems.length, problems: describeProblems(problems) }
+    },
+  }
+}
+
+/** The generation request for a logged canonical request. */
+export function generateRequestFor(canonical: CanonicalRequest): GenerateRequest {
+  const params = canonical.params as Record<string, unknown>
+  const number = (key: string): number | undefined =>
+    typeof params[key] === 'number' ? (params[key] as number) : undefined
+  return {
+    ...(canonical.kind === 'chat'
+      ? { messages: canonical.messages as GenerateRequest['messages'] }
+      : { prompt: canonical.messages[0]?.content ?? '' }),
+    maxTokens: number('max_tokens') ?? 256,
+    ...(number('temperature') !== undefined ? { temperature: number('temperature')! } : {}),
+    ...(number('top_p') !== undefined ? { topP: number('top_p')! } : {}),
+    ...(number('seed') !== undefined ? { seed: number('seed')! } : {}),
+    ...(Array.isArray(params.stop) ? { stop: params.stop as string[] } : {}),
+  }
+}
+
+export function prewarmJob(
+  workspace: Workspace,
+  cache: CacheService,
+  models: ModelsService,
+): JobKind<{ namespaceId: number; top: number; target?: { model: number } | { provider: number } | undefined }> {
+  return {
+    kind: PREWARM_JOB,
+    params: z.object({
+      namespaceId: z.int(),
+      top: z.int().min(1),
+      target: z.union([z.object({ model: z.int() }), z.object({ provider: z.int() })]).optional(),
+    }),
+    // Resuming simply continues: requests answered before the interruption are cached and no longer "uncached".
+    resumable: true,
+    title: (params) => `Pre-warm the top ${params.top} uncached requests of namespace ${params.namespaceId}`,
+    async run(
+      context: JobContext<{
+        namespaceId: number
+        top: number
+        target?: { model: number } | { provider: number } | undefined
+      }>,
+    ) {
+      const namespace = cache.namespace(context.params.namespaceId)
+      const target = context.params.target ?? namespace.generationTarget
+      if (!target) {
+        throw new Error("No generation target: set the namespace's model or provider, or pick one for this pre-warm.")
+      }
+      if ('model' in target && !models.get(target.model).loaded) {
+        context.log('info', 'Loading the model with 4 parallel sequences for batched generation.')
+        await models.load({ id: target.model, sequences: 4 })
+      }
+      const { provider, concurrency } = models.providerFor(target)
+      const candidates = workspace.db
+        .prepare(
+          `SELECT l.key_hash AS keyHash, max(l.canonical) AS canonical, count(*) AS count
+           FROM request_log l LEFT JOIN cache_entries e ON e.namespace_id = l.namespace_id AND e.key_hash = l.key_hash
+           WHERE l.namespace_id = ? AND e.id IS NULL AND l.canonical IS NOT NULL
+           GROUP BY l.key_hash ORDER BY count DESC LIMIT ?`,
+        )
+        .all(namespace.id, context.params.top) as { keyHash: string; canonical: string; count: number }[]
+      if (candidates.length === 0) {
+        context.log('info', 'Nothing to pre-warm: every logged request already has an entry.')
+        return { generated: 0, failed: 0, candidates: 0 }
+      }
+      context.log('info', `Generating ${candidates.length} answers with ${provider.id} (${concurrency} at a time).`)
+      const canonicals = candidates.map((c) => JSON.parse(c.canonical) as CanonicalRequest)
+      let generated = 0
+      let failed = 0
+      const modelName = 'model' in target ? models.get(target.model).name : provider.id
+      const results = await runBatch(canonicals.map(generateRequestFor), [{ provider, concurrency }], {
+        signal: context.signal,
+        onItemDone: (item, done, total) => {
+          context.progress(done / total, `${done} of ${total} answered`)
+          if (!item.ok) {
+            failed++
+            context.log('warn', `"${candidates[item.index]!.keyHash.slice(0, 12)}" failed: ${item.error}`)
+          }
+        },
+      })
+      for (const result of results) {
+        if (!result.ok) continue
+        const canonical = canonicals[result.index]!
+        const lookup = await cache.lookup(namespace, canonical as never, { skipLookup: true })
+        // The key is recomputed from the logged canonical form; it must match what the log recorded.
+        if (lookup.keyHash !== candidates[result.index]!.keyHash) continue
+        await cache.store(namespace, lookup, {
+          answer: result.result.text,
+          model: modelName,
+          tokensIn: result.result.tokensIn,
+          tokensOut: result.result.tokensOut,
+          createdBy: 'prewarm',
+          state: 'draft',
+        })
+        generated++
+      }
+      return { generated, failed, candidates: candidates.length }
+    },
+  }
+}
+
+export function importEntriesJob(cache: CacheService): JobKind<{ namespaceId: number; path: string }> {
+  return {
+    kind: IMPORT_ENTRIES_JOB,
+    params: z.object({ namespaceId: z.int(), path: z.string() }),
+    resumable: true,
+    title: (params) => `Import cache entries from ${params.path.split(/[\\/]/).pop()}`,
+    async run(context) {
+      const namespace = cache.namespace(context.params.namespaceId)
+      const total = statSync(context.params.path).size
+      const problems: LineProblem[] = []
+      let imported = 0
+      for await (const [line, raw] of readRecords(
+        context.params.path,
+        'jsonl',
+        (bytes) => context.progress(bytes / Math.max(1, total), `${imported} entries`),
+        problems,
+      )) {
+        context.throwIfAborted()
+        const parsed = entryLineSchema.safeParse(raw)
+        if (!parsed.success) {
+          problems.push({
+            line,
+            message: `${parsed.error.issues[0]!.path.join('.') || 'line'}: ${parsed.error.issues[0]!.message}`,
+          })
+          continue
+        }
+        const lookup = await cache.lookup(namespace, cacheableFrom(parsed.data.request), { skipLookup: true })
+        await cache.store(namespace, lookup, {
+          answer: parsed.data.answer,
+          model: parsed.data.request.model,
+          createdBy: 'imported',
+          state: parsed.data.state ?? 'draft',
+        })
+        imported++
+      }
+      for (const problem of describeProblems(problems)) context.log('warn', `line ${problem.line}: ${problem.message}`)
+      return { imported, skipped: problems.length, problems: describeProblems(problems) }
+    },
+  }
+}
+
+export function exportEntriesJob(
+  workspace: Workspace,
+  cache: CacheService,
+): JobKind<{ namespaceId: number; path: string; state?: CacheEntry['state'][] | undefined }> {
+  return {
+    kind: EXPORT_ENTRIES_JOB,
+    params: z.object({
+      namespaceId: z.int(),
+      path: z.string(),
+      state: z.array(z.enum(['draft', 'approved', 'rejected'])).optional(),
+    }),
+    resumable: true,
+    title: (params) => `Export cache entries to ${params.path.split(/[\\/]/).pop()}`,
+    async run(context) {
+      const namespace = cache.namespace(context.params.namespaceId)
+      const repo = new CacheRepository(workspace.db)
+      const partial = `${context.params.path}.partial`
+      const out = createWriteStream(partial)
+      let written = 0
+      try {
+        const filter = { namespaceId: namespace.id, ...(context.params.state ? { state: context.params.state } : {}) }
+        const { total } = repo.listEntries(filter, 'created', 1, 0)
+        for (let offset = 0; offset < total; offset += 500) {
+          context.throwIfAborted()
+          for (const entry of repo.listEntries(filter, 'created', 500, offset).items) {
+            const canonical = entry.canonical as CanonicalRequest
+            const line = {
+              keyHash: entry.keyHash,
+              request: {
+                model: canonical.model,
+                ...(canonical.kind === 'chat'
+                  ? { messages: canonical.messages }
+                  : { prompt: canonical.messages[0]?.content ?? '' }),
+                params: canonical.params,
+              },
+              answer: entry.answer,
+              state: entry.state,
+              pinned: entry.pinned,
+              provenance: {
+                model: entry.model,
+                modelFileHash: entry.modelFileHash,
+                promptVersion: entry.promptVersion,
+                embedderVersion: entry.embedderVersion,
+                createdBy: entry.createdBy,
+                createdAt: entry.createdAt,
+                updatedAt: entry.updatedAt,
+              },
+              hits: entry.hitCount,
+            }
+            if (!out.write(`${JSON.stringify(line)}\n`))
+              await new Promise<void>((resolve) => out.once('drain', () => resolve()))
+            written++
+          }
+          context.progress(Math.min(1, (offset + 500) / Math.max(1, total)), `${written} of ${total} entries`)
+        }
+        await new Promise<void>((resolve, reject) =>
+          out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+        )
+        await rename(partial, context.params.path)
+        return { path: context.params.path, entries: written }
+      } catch (error) {
+        out.destroy()
+        await rm(partial, { force: true })
+        throw error
+      }
+    },
+  }
+}

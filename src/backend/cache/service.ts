@@ -1,0 +1,344 @@
+/**
+ * The response cache: exact lookups by canonical key, optional semantic lookups (embeddings + sqlite-vec, a
+ * threshold per namespace, false-hit guards), storing live answers, and the operator's curation (edit with history,
+ * approve/reject, pin, invalidate by filter, revert). Every lookup stays inside one namespace.
+ */
+import type { CacheEntry, CacheNamespace, MethodOutput, ParsedInput } from '../../shared/contract'
+import { ApiError } from '../../shared/errors'
+import {
+  DEFAULT_NORMALIZATION,
+  cacheKey,
+  semanticText,
+  type CacheableRequest,
+  type CanonicalRequest,
+} from '../../shared/cache-key'
+import type { EventBus } from '../events'
+import type { ModelsService } from '../models/service'
+import type { Workspace } from '../workspace/workspace'
+import { refusingGuard } from './guards'
+import { CacheRepository, DEFAULT_GUARDS, type EntryFilter } from './repository'
+
+export type HitKind = 'hit-exact' | 'hit-semantic' | 'miss' | 'bypass'
+
+export interface LookupResult {
+  hitKind: HitKind
+  keyHash: string
+  canonical: CanonicalRequest
+  promptText: string
+  entry: CacheEntry | null
+  similarity: number | null
+  /** A semantic candidate was above the threshold but a guard refused it. */
+  refusedBy: string | null
+  /** The request's embedding, kept so a stored answer needs no second embedding call. */
+  vector: Float32Array | null
+}
+
+export interface StoreOptions {
+  answer: string
+  model: string | null
+  modelFileHash?: string | null
+  tokensIn?: number | null
+  tokensOut?: number | null
+  ttlSeconds?: number | null
+  createdBy?: CacheEntry['createdBy']
+  state?: CacheEntry['state']
+}
+
+/** Turns an OpenAI-style request body into the parts that decide the answer. */
+export function cacheableFrom(input: {
+  model: string
+  messages?: { role: string; content: string }[] | undefined
+  prompt?: string | undefined
+  params?: Record<string, unknown> | undefined
+}): CacheableRequest {
+  const params = input.params ?? {}
+  const pick = (key: string): number | undefined =>
+    typeof params[key] === 'number' ? (params[key] as number) : undefined
+  const stop = params.stop
+  return {
+    model: input.model,
+    kind: input.messages ? 'chat' : 'completion',
+    messages: input.messages ?? [{ role: 'user', content: input.prompt ?? '' }],
+    params: {
+      temperature: pick('temperature'),
+      top_p: pick('top_p'),
+      top_k: pick('top_k'),
+      seed: pick('seed'),
+      max_tokens: pick('max_tokens') ?? pick('max_completion_tokens'),
+      stop: typeof stop === 'string' ? [stop] : Array.isArray(stop) ? (stop as string[]) : undefined,
+      response_format: params.response_format,
+    },
+  }
+}
+
+export class CacheService {
+  constructor(
+    private readonly workspace: Workspace,
+    private readonly events: EventBus,
+    private readonly models: ModelsService,
+  ) {}
+
+  get repo(): CacheRepository {
+    return new CacheRepository(this.workspace.db)
+  }
+
+  namespace(id: number): CacheNamespace {
+    const namespace = this.repo.namespace(id)
+    if (!namespace)
+      throw new ApiError({ code: 'not_found', message: `Cache namespace ${id} does not exist.`, path: ['namespaceId'] })
+    return namespace
+  }
+
+  /** The namespace a gateway request names, creating the tenant's "default" namespace on first use. */
+  namespaceFor(tenant: string, name: string): CacheNamespace | undefined {
+    const found = this.repo.namespaceByName(tenant, name)
+    if (found || name !== 'default') return found
+    return this.saveNamespace({ tenant, name }).namespace
+  }
+
+  saveNamespace(input: Partial<ParsedInput<'cache.namespaces.save'>> & { tenant: string; name: string }): {
+    namespace: CacheNamespace
+    invalidated: number
+  } {
+    const repo = this.repo
+    const previous = input.id !== undefined ? this.namespace(input.id) : undefined
+    const clash = repo.namespaceByName(input.tenant, input.name)
+    if (clash && clash.id !== input.id) {
+      throw new ApiError({
+        code: 'conflict',
+        message: `Namespace ${input.tenant}/${input.name} exists.`,
+        path: ['name'],
+      })
+    }
+    const embedder = input.embedder !== undefined ? input.embedder : (previous?.embedder ?? null)
+    const semanticEnabled = input.semanticEnabled ?? previous?.semanticEnabled ?? false
+    if (semanticEnabled && !embedder) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message: 'Semantic matching needs an embedder (a model or a provider).',
+        path: ['embedder'],
+      })
+    }
+    const namespace = repo.saveNamespace({
+      id: input.id,
+      tenant: input.tenant,
+      name: input.name,
+      serveDrafts: input.serveDrafts ?? previous?.serveDrafts ?? false,
+      storeAs: input.storeAs ?? previous?.storeAs ?? 'draft',
+      normalization: { ...DEFAULT_NORMALIZATION, ...previous?.normalization, ...input.normalization },
+      semanticEnabled,
+      embedder,
+      embedderVersion: embedder ? this.embedderVersion(embedder) : null,
+      similarityThreshold: input.similarityThreshold ?? previous?.similarityThreshold ?? 0.92,
+      guards: { ...DEFAULT_GUARDS, ...previous?.guards, ...input.guards },
+      generationTarget:
+        input.generationTarget !== undefined ? input.generationTarget : (previous?.generationTarget ?? null),
+      modelLabel: input.modelLabel !== undefined ? input.modelLabel : (previous?.modelLabel ?? null),
+      promptVersion: input.promptVersion !== undefined ? input.promptVersion : (previous?.promptVersion ?? null),
+      onChange: input.onChange ?? previous?.onChange ?? 'draft',
+      defaultTtlSeconds:
+        input.defaultTtlSeconds !== undefined ? input.defaultTtlSeconds : (previous?.defaultTtlSeconds ?? null),
+    })
+    let invalidated = 0
+    // A new model or prompt version makes old answers suspect: demote or delete them, as the operator chose.
+    if (previous && namespace.onChange !== 'none') {
+      const changes: EntryFilter[] = []
+      if (previous.modelLabel !== namespace.modelLabel && previous.modelLabel !== null) {
+        changes.push({ namespaceId: namespace.id, model: previous.modelLabel, pinned: false })
+      }
+      if (previous.promptVersion !== namespace.promptVersion && previous.promptVersion !== null) {
+        changes.push({ namespaceId: namespace.id, promptVersion: previous.promptVersion, pinned: false })
+      }
+      const ids = [...new Set(changes.flatMap((filter) => repo.idsMatching(filter)))]
+      invalidated =
+        namespace.onChange === 'delete' ? repo.deleteIds(ids) : repo.setStateForIds(ids, 'draft', 'invalidation')
+    }
+    this.events.emit('cache.changed', { namespaceId: namespace.id })
+    return { namespace: this.namespace(namespace.id), invalidated }
+  }
+
+  private embedderVersion(embedder: NonNullable<CacheNamespace['embedder']>): string {
+    if ('model' in embedder) {
+      const model = this.models.get(embedder.model)
+      return `model:${model.name}:${model.sizeBytes}:${model.fileModifiedAt}`
+    }
+    const provider = this.models.providerFor(embedder).provider
+    return `provider:${provider.id}`
+  }
+
+  private async embed(namespace: CacheNamespace, text: string): Promise<Float32Array | null> {
+    if (!namespace.semanticEnabled || !namespace.embedder) return null
+    const { provider } = this.models.providerFor(namespace.embedder)
+    const [vector] = await provider.embed([text])
+    return vector ? Float32Array.from(vector) : null
+  }
+
+  private servableStates(namespace: CacheNamespace): CacheEntry['state'][] {
+    return namespace.serveDrafts ? ['approved', 'draft'] : ['approved']
+  }
+
+  async lookup(
+    namespace: CacheNamespace,
+    request: CacheableRequest,
+    options: { skipLookup?: boolean } = {},
+  ): Promise<LookupResult> {
+    const { canonical, keyHash, promptText } = await cacheKey(request, namespace.normalization)
+    const base = { keyHash, canonical, promptText, similarity: null, refusedBy: null, vector: null }
+    if (options.skipLookup) return { ...base, hitKind: 'bypass', entry: null }
+    const repo = this.repo
+    const states = this.servableStates(namespace)
+    const now = new Date().toISOString()
+    const exact = repo.entryByKey(namespace.id, keyHash)
+    if (exact && states.includes(exact.state) && (exact.expiresAt === null || exact.expiresAt > now)) {
+      return { ...base, hitKind: 'hit-exact', entry: exact }
+    }
+    const query = semanticText(request)
+    const vector = await this.embed(namespace, query)
+    if (!vector) return { ...base, hitKind: 'miss', entry: null }
+    let refusedBy: string | null = null
+    for (const candidate of repo.nearest(namespace.id, vector, states, 5)) {
+      if (candidate.similarity < namespace.similarityThreshold) break
+      const other = candidate.entry.canonical as CanonicalRequest
+      // A paraphrase only counts for the same model and the same answer-changing parameters.
+      if (
+        other.model !== canonical.model ||
+        other.kind !== canonical.kind ||
+        JSON.stringify(other.params) !== JSON.stringify(canonical.params)
+      ) {
+        continue
+      }
+      const guard = refusingGuard(query, semanticText(other as CacheableRequest), namespace.guards)
+      if (guard) {
+        refusedBy ??= guard
+        continue
+      }
+      return { ...base, vector, hitKind: 'hit-semantic', entry: candidate.entry, similarity: candidate.similarity }
+    }
+    return { ...base, vector, refusedBy, hitKind: 'miss', entry: null }
+  }
+
+  recordHit(entry: CacheEntry): void {
+    this.repo.recordHit(entry.id)
+  }
+
+  /** Stores a live answer under the request's key, in the state the namespace's policy says. */
+  async store(namespace: CacheNamespace, lookup: LookupResult, options: StoreOptions): Promise<CacheEntry | null> {
+    const state = options.state ?? (namespace.storeAs === 'none' ? null : namespace.storeAs)
+    if (!state) return null
+    const ttl = options.ttlSeconds ?? namespace.defaultTtlSeconds
+    const repo = this.repo
+    const entry = repo.upsertEntry(
+      {
+        namespaceId: namespace.id,
+        keyHash: lookup.keyHash,
+        canonical: lookup.canonical,
+        promptText: lookup.promptText,
+        answer: options.answer,
+        state,
+        expiresAt: ttl ? new Date(Date.now() + ttl * 1000).toISOString() : null,
+        model: options.model,
+        modelFileHash: options.modelFileHash ?? null,
+        promptVersion: namespace.promptVersion,
+        embedderVersion: namespace.semanticEnabled ? namespace.embedderVersion : null,
+        params: lookup.canonical.params,
+        createdBy: options.createdBy ?? 'generated',
+        tokensIn: options.tokensIn ?? null,
+        tokensOut: options.tokensOut ?? null,
+      },
+      options.createdBy ?? 'generated',
+    )
+    const vector = lookup.vector ?? (await this.embed(namespace, semanticText(lookup.canonical as CacheableRequest)))
+    if (vector) repo.saveVector(entry.id, vector)
+    this.events.emit('cache.changed', { namespaceId: namespace.id })
+    return entry
+  }
+
+  // Curation
+
+  entry(id: number): CacheEntry {
+    const entry = this.repo.entry(id)
+    if (!entry) throw new ApiError({ code: 'not_found', message: `Cache entry ${id} does not exist.`, path: ['id'] })
+    return entry
+  }
+
+  async create(input: ParsedInput<'cache.entries.create'>): Promise<CacheEntry> {
+    const namespace = this.namespace(input.namespaceId)
+    const lookup = await this.lookup(namespace, cacheableFrom(input.request), { skipLookup: true })
+    if (this.repo.entryByKey(namespace.id, lookup.keyHash)) {
+      throw new ApiError({ code: 'conflict', message: 'An entry for this request already exists; edit it instead.' })
+    }
+    const stored = await this.store(namespace, lookup, {
+      answer: input.answer,
+      model: input.request.model,
+      createdBy: 'edited',
+      state: input.state,
+    })
+    return stored!
+  }
+
+  update(input: ParsedInput<'cache.entries.update'>): CacheEntry {
+    const entry = this.entry(input.id)
+    const repo = this.repo
+    repo.transaction(() => {
+      const answerChanged = input.answer !== undefined && input.answer !== entry.answer
+      repo.updateEntry(entry.id, {
+        ...(answerChanged ? { answer: input.answer!, createdBy: 'edited' as const } : {}),
+        ...(input.state !== undefined ? { state: input.state } : {}),
+        ...(input.pinned !== undefined ? { pinned: input.pinned } : {}),
+        ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
+      })
+      if (answerChanged || (input.state !== undefined && input.state !== entry.state)) {
+        repo.addVersion(
+          entry.id,
+          input.answer ?? entry.answer,
+          input.state ?? entry.state,
+          'operator',
+          input.note ?? null,
+        )
+      }
+    })
+    this.events.emit('cache.changed', { namespaceId: entry.namespaceId })
+    return this.entry(entry.id)
+  }
+
+  revert(id: number, version: number): CacheEntry {
+    this.entry(id)
+    const target = this.repo.versions(id).find((v) => v.version === version)
+    if (!target)
+      throw new ApiError({ code: 'not_found', message: `Entry ${id} has no version ${version}.`, path: ['version'] })
+    return this.update({ id, answer: target.answer, note: `reverted to version ${version}` })
+  }
+
+  bulk(input: ParsedInput<'cache.entries.bulk'>): { affected: number } {
+    const repo = this.repo
+    this.namespace(input.filter.namespaceId)
+    const ids = repo.idsMatching(input.filter)
+    let affected: number
+    switch (input.action) {
+      case 'approve':
+        affected = repo.setStateForIds(ids, 'approved', 'operator')
+        break
+      case 'reject':
+        affected = repo.setStateForIds(ids, 'rejected', 'operator')
+        break
+      case 'draft':
+        affected = repo.setStateForIds(ids, 'draft', 'operator')
+        break
+      case 'delete':
+        affected = repo.deleteIds(ids)
+        break
+      case 'pin':
+        affected = repo.setPinnedForIds(ids, true)
+        break
+      case 'unpin':
+        affected = repo.setPinnedForIds(ids, false)
+        break
+    }
+    this.events.emit('cache.changed', { namespaceId: input.filter.namespaceId })
+    return { affected }
+  }
+
+  entryWithVersions(id: number): MethodOutput<'cache.entries.get'> {
+    return { entry: this.entry(id), versions: this.repo.versions(id) }
+  }
+}

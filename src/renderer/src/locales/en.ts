@@ -1,0 +1,167 @@
+/**
+ * English UI text. `ko.ts` must have the same keys (its type is this object's shape).
+ * vue-i18n message syntax: {name} interpolates; avoid the special characters @ $ | in plain text.
+ */
+const en = {
+  app: {
+    name: 'Larder',
+    loading: 'Connecting to the Larder backend…',
+    unauthorizedTitle: 'This page needs the access link',
+    unauthorized: 'Open the link that {command} printed in the terminal; it contains the access token.',
+    unauthorizedHint:
+      'The browser has no valid session for this server. If {command} was restarted, the old link no longer works: use the one it printed this time.',
+    errorTitle: 'The console could not start',
+    retry: 'Try again',
+  },
+  connection: {
+    label: 'Backend',
+    desktop: 'Desktop backend',
+    connecting: 'Connecting…',
+    connected: 'Connected',
+    reconnecting: 'Reconnecting…',
+    unauthorized: 'Not signed in',
+    restarting: 'Restarting…',
+    stopped: 'Stopped',
+  },
+  banner: {
+    reconnecting:
+      'Reconnecting to the backend… Live updates are paused; this page refreshes when the connection is back.',
+    restarting: 'The backend stopped ({reason}); restarting…',
+    restartingNoReason: 'The backend stopped; restarting…',
+    failed: 'The backend stopped and could not be restarted: {reason}. Restart Larder.',
+    failedNoReason: 'The backend stopped and could not be restarted. Restart Larder.',
+  },
+  nav: {
+    models: 'Models',
+    cache: 'Cache',
+    templates: 'Templates',
+    pipelines: 'Pipelines',
+    distillation: 'Distillation',
+    jobs: 'Jobs',
+    export: 'Export',
+    settings: 'Settings',
+    collapse: 'Collapse the menu',
+    expand: 'Expand the menu',
+  },
+  notBuilt: {
+    badge: 'Not built yet',
+    status: 'This area is not built yet. Nothing on this page is live data.',
+    meanwhile: 'Jobs and Settings work today.',
+    models:
+      'Register local GGUF model files, run in-process with node-llama-cpp (on the GPU when there is one), or OpenAI-compatible endpoints such as vLLM, a llama.cpp server, Ollama or a hosted API, and see what each one can do.',
+    cache:
+      'Inspect, edit, approve and invalidate entries of the curated response cache, see which requests cover which share of traffic, and pre-warm the most frequent ones so that only the rare rest is generated live.',
+    templates:
+      'Have a large model pre-generate fill-in-the-blank sentences for every segment (locale, tone, audience…), approve the variants, and let an edge worker fill in each user’s data at request time with no model running.',
+    pipelines:
+      'Build graphs in which several small, specialised models work together (one drafts, another judges, a third revises or routes), run them, and read their traces.',
+    distillation:
+      'Make models smaller: turn a teacher model’s outputs for a domain into training data for a student, or re-encode F32/F16 weights in 8 or 4 bits, with the quality loss measured.',
+    export:
+      'Export the curated cache and the approved templates to a CDN together with the edge worker that serves them, and preview the result locally first.',
+  },
+  status: {
+    queued: 'Queued',
+    running: 'Running',
+    succeeded: 'Succeeded',
+    failed: 'Failed',
+    cancelled: 'Cancelled',
+  },
+  jobs: {
+    title: 'Jobs',
+    description:
+      'Long work (backups, restores, and later generation, export and quantization) runs as jobs. Their progress updates live.',
+    refresh: 'Refresh',
+    statusFilter: 'Filter by status',
+    allStatuses: 'All statuses',
+    empty: 'No jobs yet. A backup started from Settings, or any other long task, shows up here.',
+    emptyFiltered: 'No jobs with the selected status.',
+    loadFailed: 'Could not load the jobs: {message}',
+    column: {
+      id: 'ID',
+      title: 'Title',
+      status: 'Status',
+      progress: 'Progress',
+      created: 'Created',
+      duration: 'Duration',
+      actions: 'Actions',
+    },
+    notStarted: 'Not started',
+    cancel: 'Cancel',
+    cancelling: 'Cancelling…',
+    cancelConfirm: 'Cancel job #{id}, “{title}”? Work it has done so far is discarded.',
+    cancelYes: 'Cancel the job',
+    cancelNo: 'Keep it running',
+    cancelRequested: 'Cancellation of job #{id} requested.',
+    cancelFailed: 'Could not cancel job #{id}: {message}',
+    logs: 'Logs',
+    total: 'No jobs | 1 job | {count} jobs',
+  },
+  jobLogs: {
+    title: 'Job #{id}',
+    loading: 'Loading the log…',
+    empty: 'This job has not written to its log yet.',
+    loadFailed: 'Could not load the log: {message}',
+    logHeading: 'Log',
+    error: 'Error',
+    result: 'Result',
+    started: 'Started',
+    finished: 'Finished',
+    attempts: 'Attempts',
+    kind: 'Kind',
+  },
+  settings: {
+    title: 'Settings',
+    appearance: 'Appearance',
+    theme: 'Theme',
+    themeSystem: 'Same as the system',
+    themeLight: 'Light',
+    themeDark: 'Dark',
+    language: 'Language',
+    saveFailed: 'Could not save the setting: {message}',
+    workspace: 'Workspace',
+    home: 'Workspace folder',
+    databasePath: 'Database',
+    schemaVersion: 'Schema version',
+    schemaOf: '{current} of {latest}',
+    schemaBehind: '{current} of {latest} (migrations pending)',
+    appVersion: 'App version',
+    backups: 'Backups',
+    backupsDescription:
+      'A backup is a verified copy of the workspace database, made while Larder keeps working. It goes to the backups folder of the workspace.',
+    backupNow: 'Back up now',
+    backupRunning: 'Backing up…',
+    backupDone: 'Backup saved: {name}, {size}, integrity check passed.',
+    backupFailed: 'The backup failed: {message}',
+    backupCancelled: 'The backup was cancelled.',
+    startFailed: 'Could not start: {message}',
+    listFailed: 'Could not list the backups: {message}',
+    noBackups: 'No backups yet. “Back up now” makes the first one.',
+    column: {
+      name: 'File',
+      size: 'Size',
+      time: 'Saved',
+      actions: 'Actions',
+    },
+    restore: 'Restore',
+    restoreTitle: 'Restore {name}?',
+    restoreBody:
+      'The workspace database is replaced by this backup. The current database is saved as a backup first, so you can undo this by restoring that file. The job history is kept.',
+    restoreYes: 'Restore',
+    restoreNo: 'Keep the current database',
+    restoreRunning: 'Restoring {name}…',
+    restoreDone: 'Restored from {name}. The previous database was saved as {previous}; restore that file to undo.',
+    restoreFailed: 'The restore failed: {message}',
+    restoreCancelled: 'The restore was cancelled. Nothing was changed.',
+    refresh: 'Refresh',
+  },
+  logLevel: {
+    debug: 'debug',
+    info: 'info',
+    warn: 'warning',
+    error: 'error',
+  },
+}
+
+export type MessageSchema = typeof en
+export default en

@@ -1,0 +1,56 @@
+/** Locale-aware formatting of the values the console shows. Pure functions: the caller passes the locale. */
+
+const BYTE_UNITS = ['byte', 'kilobyte', 'megabyte', 'gigabyte', 'terabyte'] as const
+
+/** 1 536 000 -> "1.5 MB" (decimal units, as the unit names say). */
+export function formatBytes(bytes: number, locale: string): string {
+  let value = bytes
+  let unit = 0
+  while (value >= 1000 && unit < BYTE_UNITS.length - 1) {
+    value /= 1000
+    unit += 1
+  }
+  return new Intl.NumberFormat(locale, {
+    style: 'unit',
+    unit: BYTE_UNITS[unit],
+    unitDisplay: 'short',
+    maximumFractionDigits: unit === 0 ? 0 : 1,
+  }).format(value)
+}
+
+/** `short` fits table cells ("11/27/26, 11:06:53 PM"); `medium` spells the month out. */
+export function formatDateTime(
+  iso: string | null | undefined,
+  locale: string,
+  style: 'short' | 'medium' = 'medium',
+): string {
+  if (!iso) return ''
+  const date = new Date(iso)
+  if (Number.isNaN(date.getTime())) return iso
+  return new Intl.DateTimeFormat(locale, { dateStyle: style, timeStyle: 'medium' }).format(date)
+}
+
+/** Milliseconds as "1 h 2 min", "3 min 4 s", "5.2 s" in the given locale. */
+export function formatDuration(ms: number, locale: string): string {
+  const unit = (value: number, name: 'hour' | 'minute' | 'second', fraction = 0): string =>
+    new Intl.NumberFormat(locale, {
+      style: 'unit',
+      unit: name,
+      unitDisplay: 'narrow',
+      maximumFractionDigits: fraction,
+    }).format(value)
+  const safe = Math.max(0, ms)
+  if (safe < 60_000) return unit(safe / 1000, 'second', safe < 10_000 ? 1 : 0)
+  const totalSeconds = Math.floor(safe / 1000)
+  const hours = Math.floor(totalSeconds / 3600)
+  const minutes = Math.floor((totalSeconds % 3600) / 60)
+  const seconds = totalSeconds % 60
+  if (hours > 0) return `${unit(hours, 'hour')} ${unit(minutes, 'minute')}`
+  return `${unit(minutes, 'minute')} ${unit(seconds, 'second')}`
+}
+
+/** 0..1 (or null when unknown) as a whole percentage 0..100. */
+export function toPercent(progress: number | null | undefined): number {
+  if (progress === null || progress === undefined || Number.isNaN(progress)) return 0
+  return Math.round(Math.min(1, Math.max(0, progress)) * 100)
+}
