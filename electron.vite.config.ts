@@ -34,11 +34,18 @@ export default defineConfig({
     },
   },
   renderer: {
-    define,
+    define: {
+      ...define,
+      // vue-i18n: composition API only, no devtools hooks, so the unused code is dropped.
+      __VUE_I18N_FULL_INSTALL__: 'true',
+      __VUE_I18N_LEGACY_API__: 'false',
+      __INTLIFY_PROD_DEVTOOLS__: 'false',
+    },
     root: resolve('src/renderer'),
     resolve: { alias: { '@renderer': resolve('src/renderer/src') } },
     plugins: [vue()],
     build: {
+      minify: true,
       rolldownOptions: { input: { index: resolve('src/renderer/index.html') } },
     },
   },

@@ -6,11 +6,20 @@ import vue from 'eslint-plugin-vue'
 import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
-const nodeBuiltins = ['node:*', 'fs', 'path', 'os', 'child_process', 'crypto', 'http', 'net', 'url', 'worker_threads']
-const native = ['better-sqlite3', 'node-llama-cpp', 'electron']
+import { builtinModules } from 'node:module'
 
-const restrict = (patterns, message) => ({
-  'no-restricted-imports': ['error', { patterns: [{ group: patterns, message }] }],
+// Bare built-in names ("fs", "http") are matched exactly, so a file called http-sse.ts is not mistaken for node:http.
+const nodeBuiltins = ['node:*']
+const native = ['better-sqlite3', 'node-llama-cpp', 'electron', 'sqlite-vec']
+
+const restrict = (patterns, message, { builtins = false } = {}) => ({
+  'no-restricted-imports': [
+    'error',
+    {
+      patterns: [{ group: patterns, message }],
+      ...(builtins ? { paths: builtinModules.map((name) => ({ name, message })) } : {}),
+    },
+  ],
 })
 
 export default tseslint.config(
@@ -33,8 +42,19 @@ export default tseslint.config(
   {
     files: ['src/shared/**'],
     rules: restrict(
-      [...nodeBuiltins, ...native, 'vue', 'pinia', 'naive-ui', '**/backend/**', '**/renderer/**', '**/main/**', '**/preload/**'],
+      [
+        ...nodeBuiltins,
+        ...native,
+        'vue',
+        'pinia',
+        'naive-ui',
+        '**/backend/**',
+        '**/renderer/**',
+        '**/main/**',
+        '**/preload/**',
+      ],
       'src/shared is the platform-free contract: it may import only zod and other shared modules.',
+      { builtins: true },
     ),
   },
   {
@@ -43,6 +63,7 @@ export default tseslint.config(
     rules: restrict(
       [...nodeBuiltins, ...native, '**/backend/**', '**/main/**', '**/cli/**'],
       'The renderer talks to the backend only through the API client (src/renderer/src/api).',
+      { builtins: true },
     ),
   },
   {
@@ -54,11 +75,16 @@ export default tseslint.config(
   },
   {
     files: ['src/main/**'],
-    rules: restrict(['**/backend/**', '**/renderer/**', '**/cli/**'], 'Main spawns the backend by path; it does not import it.'),
+    rules: restrict(
+      ['**/backend/**', '**/renderer/**', '**/cli/**'],
+      'Main spawns the backend by path; it does not import it.',
+    ),
   },
   {
     files: ['src/preload/**'],
-    rules: restrict([...nodeBuiltins, '**/backend/**', '**/renderer/**'], 'The preload exposes the contract only.'),
+    rules: restrict([...nodeBuiltins, '**/backend/**', '**/renderer/**'], 'The preload exposes the contract only.', {
+      builtins: true,
+    }),
   },
   prettier,
 )

@@ -18,6 +18,7 @@ import { Workspace } from '../backend/workspace/workspace'
 import { EXIT } from './exit-codes'
 import { findRendererDir } from './locate'
 import { CliExit, positiveInt } from './options'
+import { registerCacheCommands } from './commands/cache'
 import { registerGgufCommands, registerModelCommands } from './commands/models'
 import { jobProgressReporter } from './progress'
 
@@ -333,6 +334,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   const context: CliContext = { io, homeOf, openBackend, runJobHere }
   registerModelCommands(program, context)
   registerGgufCommands(program, context)
+  registerCacheCommands(program, context)
   return program
 }
 

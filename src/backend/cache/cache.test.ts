@@ -1,0 +1,238 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { CacheEntry, CacheNamespace, Job } from '../../shared/contract'
+import { startFakeEndpoint, type FakeEndpoint } from '../../../test/fixtures/openai-server'
+import { tempDir } from '../../../test/helpers'
+import { Backend } from '../backend'
+
+let backend: Backend
+let upstream: FakeEndpoint
+let ns: CacheNamespace
+
+async function call<T>(method: string, input: unknown = {}): Promise<T> {
+  return (await backend.call(method, input)) as T
+}
+
+async function runJob(method: string, input: unknown): Promise<Job> {
+  const { job } = await call<{ job: Job }>(method, input)
+  return backend.runner.waitFor(job.id)
+}
+
+const request = (content: string, model = 'upstream') => ({
+  model,
+  messages: [{ role: 'user' as const, content }],
+  params: { temperature: 0 },
+})
+
+beforeEach(async () => {
+  upstream = await startFakeEndpoint({ name: 'upstream' })
+  backend = Backend.open({
+    home: tempDir(),
+    validateOutput: true,
+    models: { cpuOnly: true },
+    runner: { heartbeatMs: 50 },
+  }).start()
+  const provider = await call<{ id: number }>('providers.save', {
+    name: 'upstream',
+    baseUrl: upstream.baseUrl,
+    model: 'm',
+  })
+  ns = (
+    await call<{ namespace: CacheNamespace }>('cache.namespaces.save', {
+      name: 'support',
+      generationTarget: { provider: provider.id },
+      modelLabel: 'upstream',
+      promptVersion: 'v1',
+    })
+  ).namespace
+})
+
+afterEach(async () => {
+  await backend.close()
+  await upstream.close()
+})
+
+describe('curation', () => {
+  it('edits keep a history that can be diffed and reverted', async () => {
+    const entry = await call<CacheEntry>('cache.entries.create', {
+      namespaceId: ns.id,
+      request: request('Opening hours?'),
+      answer: 'Nine to five.',
+    })
+    await call('cache.entries.update', { id: entry.id, answer: 'Nine to six, Monday to Friday.', note: 'new hours' })
+    await call('cache.entries.update', { id: entry.id, state: 'approved' })
+    const { entry: current, versions } = await call<{
+      entry: CacheEntry
+      versions: { version: number; answer: string; note: string | null }[]
+    }>('cache.entries.get', { id: entry.id })
+    expect(current).toMatchObject({ answer: 'Nine to six, Monday to Friday.', state: 'approved', createdBy: 'edited' })
+    expect(versions.map((v) => v.version)).toEqual([3, 2, 1])
+    expect(versions[1]).toMatchObject({ answer: 'Nine to six, Monday to Friday.', note: 'new hours' })
+    const reverted = await call<CacheEntry>('cache.entries.revert', { id: entry.id, version: 1 })
+    expect(reverted.answer).toBe('Nine to five.')
+    await expect(call('cache.entries.revert', { id: entry.id, version: 99 })).rejects.toMatchObject({
+      code: 'not_found',
+    })
+    await expect(
+      call('cache.entries.create', { namespaceId: ns.id, request: request('Opening hours?'), answer: 'dup' }),
+    ).rejects.toMatchObject({ code: 'conflict' })
+  })
+
+  it('approves, rejects, pins and deletes in bulk, and searches prompts and answers (FTS5)', async () => {
+    for (const [question, answer] of [
+      ['How do I reset my password?', 'Use the reset link.'],
+      ['Where is my invoice?', 'Invoices are under Billing.'],
+      ['How do I change my email?', 'Open Profile.'],
+    ]) {
+      await call('cache.entries.create', { namespaceId: ns.id, request: request(question!), answer })
+    }
+    const found = await call<{ items: CacheEntry[] }>('cache.entries.list', { namespaceId: ns.id, search: 'billing' })
+    expect(found.items.map((e) => e.promptText)).toEqual(['Where is my invoice?'])
+    const prefix = await call<{ items: CacheEntry[] }>('cache.entries.list', { namespaceId: ns.id, search: 'passw' })
+    expect(prefix.items).toHaveLength(1)
+    // Quotes and operators in the search box are text, not FTS syntax errors.
+    await call('cache.entries.list', { namespaceId: ns.id, search: '"unbalanced AND (' })
+    expect(
+      (
+        await call<{ affected: number }>('cache.entries.bulk', {
+          filter: { namespaceId: ns.id, search: 'how' },
+          action: 'approve',
+        })
+      ).affected,
+    ).toBe(2)
+    expect(
+      (
+        await call<{ affected: number }>('cache.entries.bulk', {
+          filter: { namespaceId: ns.id, state: ['draft'] },
+          action: 'reject',
+        })
+      ).affected,
+    ).toBe(1)
+    await call('cache.entries.bulk', { filter: { namespaceId: ns.id, search: 'password' }, action: 'pin' })
+    const list = await call<{ items: CacheEntry[] }>('cache.entries.list', { namespaceId: ns.id })
+    expect(list.items[0]!.pinned).toBe(true)
+    expect(
+      (
+        await call<{ affected: number }>('cache.entries.bulk', {
+          filter: { namespaceId: ns.id, state: ['rejected'] },
+          action: 'delete',
+        })
+      ).affected,
+    ).toBe(1)
+    expect((await call<{ total: number }>('cache.entries.list', { namespaceId: ns.id })).total).toBe(2)
+  })
+
+  it('invalidates entries automatically when the model or prompt version changes, sparing pinned ones', async () => {
+    const a = await call<CacheEntry>('cache.entries.create', {
+      namespaceId: ns.id,
+      request: request('A?'),
+      answer: 'a',
+      state: 'approved',
+    })
+    const b = await call<CacheEntry>('cache.entries.create', {
+      namespaceId: ns.id,
+      request: request('B?'),
+      answer: 'b',
+      state: 'approved',
+    })
+    // Entries made by hand record the namespace's prompt version; mark them as made by the current model.
+    backend.workspace.db.prepare(`UPDATE cache_entries SET model = 'upstream'`).run()
+    await call('cache.entries.update', { id: b.id, pinned: true })
+    const changed = await call<{ invalidated: number }>('cache.namespaces.save', {
+      id: ns.id,
+      name: 'support',
+      promptVersion: 'v2',
+    })
+    expect(changed.invalidated).toBe(1)
+    expect((await call<{ entry: CacheEntry }>('cache.entries.get', { id: a.id })).entry.state).toBe('draft')
+    expect((await call<{ entry: CacheEntry }>('cache.entries.get', { id: b.id })).entry.state).toBe('approved')
+    await call('cache.namespaces.save', { id: ns.id, name: 'support', onChange: 'delete', modelLabel: 'bigger-model' })
+    expect((await call<{ total: number }>('cache.entries.list', { namespaceId: ns.id })).total).toBe(1)
+  })
+})
+
+describe('logs, analytics and pre-warm', () => {
+  it('imports a JSONL log (reporting bad lines), shows coverage, pre-warms the head, and exports/imports entries', async () => {
+    const dir = tempDir()
+    const lines: string[] = []
+    // A skewed distribution: question i asked 2^(6-i) times.
+    for (let i = 0; i < 6; i++) {
+      lines.push(
+        JSON.stringify({
+          model: 'upstream',
+          messages: [{ role: 'user', content: `question ${i}` }],
+          temperature: 0,
+          count: 2 ** (6 - i),
+        }),
+      )
+    }
+    lines.push('{"model": "upstream", "messages": [')
+    lines.push(JSON.stringify({ model: 'upstream' }))
+    writeFileSync(join(dir, 'log.jsonl'), lines.join('\n'))
+    const imported = await runJob('cache.log.import', { namespaceId: ns.id, path: join(dir, 'log.jsonl') })
+    expect(imported.status).toBe('succeeded')
+    expect(imported.result).toMatchObject({
+      imported: 126,
+      skipped: 2,
+      problems: [{ line: 7 }, { line: 8, message: expect.stringMatching(/messages.*prompt/) }],
+    })
+
+    const analytics = await call<{
+      totalRequests: number
+      distinctRequests: number
+      coverage: { entries: number; share: number }[]
+      entriesFor: Record<string, number | null>
+      topUncached: { promptText: string; count: number }[]
+    }>('cache.analytics', { namespaceId: ns.id })
+    expect(analytics.totalRequests).toBe(126)
+    expect(analytics.distinctRequests).toBe(6)
+    expect(analytics.coverage[0]).toEqual({ entries: 1, share: 64 / 126 })
+    // Cumulative 64, 96, 112, 120 of 126: half the traffic needs 1 entry, 90 % needs 4.
+    expect(analytics.entriesFor['50']).toBe(1)
+    expect(analytics.entriesFor['90']).toBe(4)
+    expect(analytics.topUncached[0]).toMatchObject({ promptText: 'question 0', count: 64 })
+
+    const prewarm = await runJob('cache.prewarm', { namespaceId: ns.id, top: 3 })
+    expect(prewarm.status).toBe('succeeded')
+    expect(prewarm.result).toMatchObject({ generated: 3, failed: 0 })
+    const drafts = await call<{ items: CacheEntry[] }>('cache.entries.list', { namespaceId: ns.id, state: ['draft'] })
+    expect(drafts.items.map((e) => e.answer).sort()).toEqual([
+      'upstream says: question 0',
+      'upstream says: question 1',
+      'upstream says: question 2',
+    ])
+    expect(drafts.items.every((e) => e.createdBy === 'prewarm')).toBe(true)
+    // The pre-warmed entries are keyed exactly as the logged requests: a lookup of a logged request now finds them.
+    await call('cache.entries.bulk', { filter: { namespaceId: ns.id }, action: 'approve' })
+    const hit = await call<{ hitKind: string }>('cache.lookup', { namespaceId: ns.id, request: request('question 0') })
+    expect(hit.hitKind).toBe('hit-exact')
+    const after = await call<{ topUncached: { promptText: string }[] }>('cache.analytics', { namespaceId: ns.id })
+    expect(after.topUncached[0]!.promptText).toBe('question 3')
+
+    const exported = await runJob('cache.export', { namespaceId: ns.id, path: join(dir, 'entries.jsonl') })
+    expect(exported.result).toMatchObject({ entries: 3 })
+    const exportedLines = readFileSync(join(dir, 'entries.jsonl'), 'utf8').trim().split('\n')
+    expect(JSON.parse(exportedLines[0]!)).toMatchObject({
+      state: 'approved',
+      provenance: { createdBy: 'prewarm', model: 'upstream' },
+    })
+    const other = (await call<{ namespace: CacheNamespace }>('cache.namespaces.save', { name: 'copy' })).namespace
+    const reimported = await runJob('cache.import', { namespaceId: other.id, path: join(dir, 'entries.jsonl') })
+    expect(reimported.result).toMatchObject({ imported: 3, skipped: 0 })
+    const copy = await call<{ items: CacheEntry[] }>('cache.entries.list', { namespaceId: other.id })
+    expect(copy.items.every((e) => e.state === 'approved' && e.createdBy === 'imported')).toBe(true)
+  })
+
+  it('imports CSV logs', async () => {
+    const dir = tempDir()
+    writeFileSync(
+      join(dir, 'log.csv'),
+      'prompt,model,count\n"Where is, my order?",upstream,3\nRefund please,upstream,1\n',
+    )
+    const job = await runJob('cache.log.import', { namespaceId: ns.id, path: join(dir, 'log.csv') })
+    expect(job.result).toMatchObject({ imported: 4, skipped: 0 })
+    const { items } = await call<{ items: { promptText: string }[] }>('cache.log.list', { namespaceId: ns.id })
+    expect(items.map((i) => i.promptText)).toContain('Where is, my order?')
+  })
+})
