@@ -16,7 +16,12 @@ export async function ensureElectronSqlite({ force = false } = {}) {
   const electronVersion = JSON.parse(readFileSync(require.resolve('electron/package.json'), 'utf8')).version
   const sqliteVersion = JSON.parse(readFileSync(require.resolve('better-sqlite3/package.json'), 'utf8')).version
   const stamp = `${electronVersion}/${sqliteVersion}/${process.platform}-${process.arch}`
-  if (!force && existsSync(output) && existsSync(stampFile) && JSON.parse(readFileSync(stampFile, 'utf8')).stamp === stamp) {
+  if (
+    !force &&
+    existsSync(output) &&
+    existsSync(stampFile) &&
+    JSON.parse(readFileSync(stampFile, 'utf8')).stamp === stamp
+  ) {
     return output
   }
   const tree = join(outDir, 'build-tree')
@@ -27,8 +32,17 @@ export async function ensureElectronSqlite({ force = false } = {}) {
     recursive: true,
     filter: (source) => !source.includes(`${join('better-sqlite3', 'build')}`),
   })
-  writeFileSync(join(tree, 'package.json'), JSON.stringify({ name: 'larder-electron-native', private: true, dependencies: { 'better-sqlite3': sqliteVersion } }))
-  console.log(`Building better-sqlite3 ${sqliteVersion} for Electron ${electronVersion} (once; needs Electron's headers)...`)
+  writeFileSync(
+    join(tree, 'package.json'),
+    JSON.stringify({
+      name: 'larder-electron-native',
+      private: true,
+      dependencies: { 'better-sqlite3': sqliteVersion },
+    }),
+  )
+  console.log(
+    `Building better-sqlite3 ${sqliteVersion} for Electron ${electronVersion} (once; needs Electron's headers)...`,
+  )
   const { rebuild } = await import('@electron/rebuild')
   await rebuild({ buildPath: tree, electronVersion, onlyModules: ['better-sqlite3'], force: true, mode: 'sequential' })
   cpSync(join(moduleDir, 'build', 'Release', 'better_sqlite3.node'), output)

@@ -22,11 +22,16 @@ const { ensureElectronSqlite } = await import('./electron-native.mjs')
 try {
   await ensureElectronSqlite()
 } catch (error) {
-  console.error(`Could not build better-sqlite3 for Electron (${error.message}). Run \`npm run serve\` to use the console in your browser instead.`)
+  console.error(
+    `Could not build better-sqlite3 for Electron (${error.message}). Run \`npm run serve\` to use the console in your browser instead.`,
+  )
   process.exit(1)
 }
 
-const build = spawnSync(process.execPath, [require.resolve('electron-vite/bin/electron-vite.js'), 'build'], { cwd: root, stdio: 'inherit' })
+const build = spawnSync(process.execPath, [require.resolve('electron-vite/bin/electron-vite.js'), 'build'], {
+  cwd: root,
+  stdio: 'inherit',
+})
 if (build.status !== 0) process.exit(build.status ?? 1)
 
 const child = spawn(electronBinary, ['.', ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' })
