@@ -234,9 +234,7 @@ export const cacheMethods = {
     output: z.object({ items: z.array(requestLogSchema), total: z.int().nonnegative() }),
   },
   'cache.log.import': {
-    input: z
-      .object({ namespaceId: id, path: absolutePath, format: z.enum(['jsonl', 'csv']).optional() })
-      .strict(),
+    input: z.object({ namespaceId: id, path: absolutePath, format: z.enum(['jsonl', 'csv']).optional() }).strict(),
     output: z.object({ job: jobSchema }),
   },
   'cache.analytics': {
@@ -273,7 +271,11 @@ export const cacheMethods = {
   },
   'cache.prewarm': {
     input: z
-      .object({ namespaceId: id, top: z.int().min(1).max(100_000).default(100), target: generationTargetSchema.optional() })
+      .object({
+        namespaceId: id,
+        top: z.int().min(1).max(100_000).default(100),
+        target: generationTargetSchema.optional(),
+      })
       .strict(),
     output: z.object({ job: jobSchema }),
   },
@@ -282,9 +284,7 @@ export const cacheMethods = {
     output: z.object({ job: jobSchema }),
   },
   'cache.export': {
-    input: z
-      .object({ namespaceId: id, path: absolutePath, state: z.array(entryStateSchema).optional() })
-      .strict(),
+    input: z.object({ namespaceId: id, path: absolutePath, state: z.array(entryStateSchema).optional() }).strict(),
     output: z.object({ job: jobSchema }),
   },
   'gateway.keys.list': {
