@@ -14,6 +14,8 @@ import { modelHandlers } from './models/handlers'
 import { cacheHandlers } from './cache/handlers'
 import { exportEntriesJob, importEntriesJob, importLogJob, prewarmJob } from './cache/jobs'
 import { CacheService } from './cache/service'
+import { pipelineHandlers } from './pipelines/handlers'
+import { PipelinesService } from './pipelines/service'
 import {
   BACKUP_JOB,
   RESTORE_JOB,
@@ -38,6 +40,7 @@ export class Backend {
   readonly dispatcher: Dispatcher
   readonly models: ModelsService
   readonly cache: CacheService
+  readonly pipelines: PipelinesService
   readonly startedAt = new Date().toISOString()
   private closed = false
 
@@ -57,6 +60,8 @@ export class Backend {
     this.runner.register(prewarmJob(workspace, this.cache, this.models))
     this.runner.register(importEntriesJob(this.cache))
     this.runner.register(exportEntriesJob(workspace, this.cache))
+    this.pipelines = new PipelinesService(workspace, this.events, this.models, this.cache)
+    this.runner.register(this.pipelines.runJob())
     this.dispatcher = new Dispatcher(this.handlers(), { validateOutput: options.validateOutput ?? false })
   }
 
@@ -90,6 +95,7 @@ export class Backend {
     return {
       ...modelHandlers(this),
       ...cacheHandlers(this),
+      ...pipelineHandlers(this),
       'system.info': () => {
         const status = ws.status()
         return {

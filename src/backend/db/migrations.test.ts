@@ -199,3 +199,28 @@ describe('0004_cache', () => {
     ).toThrowError(/CHECK/)
   })
 })
+
+describe('0006_pipelines', () => {
+  it('adds pipelines with versions, runs and the token ledger, cascading deletes', () => {
+    const db = freshDb()
+    migrate(db, migrations, 5)
+    migrate(db, migrations, 6)
+    const now = new Date().toISOString()
+    const id = db
+      .prepare(`INSERT INTO pipelines (name, current_version, created_at, updated_at) VALUES ('p', 1, ?, ?)`)
+      .run(now, now).lastInsertRowid
+    db.prepare(`INSERT INTO pipeline_versions VALUES (?, 1, '{"nodes":[]}', NULL, ?)`).run(id, now)
+    expect(() =>
+      db.prepare(`INSERT INTO pipeline_versions VALUES (?, 2, 'not json', NULL, ?)`).run(id, now),
+    ).toThrowError(/CHECK/)
+    const run = db
+      .prepare(
+        `INSERT INTO pipeline_runs (pipeline_id, version, source, status, input, trace, started_at) VALUES (?, 1, 'cli', 'succeeded', '"hi"', '{}', ?)`,
+      )
+      .run(id, now).lastInsertRowid
+    db.prepare(`INSERT INTO pipeline_usage VALUES (?, 'draft', 'tiny', 3, 4, 1.5, ?)`).run(run, now)
+    db.prepare('DELETE FROM pipelines WHERE id = ?').run(id)
+    expect(db.prepare('SELECT count(*) FROM pipeline_usage').pluck().get()).toBe(0)
+    expect(db.prepare('SELECT count(*) FROM pipeline_versions').pluck().get()).toBe(0)
+  })
+})

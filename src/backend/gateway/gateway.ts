@@ -17,6 +17,7 @@ import type { Backend } from '../backend'
 import { GatewayKeys } from '../cache/keys'
 import { cacheableFrom, type LookupResult } from '../cache/service'
 import { ProviderError, type Provider } from '../models/providers/types'
+import { PIPELINE_MODEL_PREFIX, PipelineProvider } from '../pipelines/provider'
 import { LiveQueue, QueueFullError } from './live-queue'
 
 export interface GatewayOptions {
@@ -202,7 +203,16 @@ export class Gateway {
     const providers = this.backend.workspace.db
       .prepare('SELECT name, created_at FROM providers ORDER BY name')
       .all() as { name: string; created_at: string }[]
+    const pipelines = this.backend.workspace.db
+      .prepare('SELECT name, created_at FROM pipelines ORDER BY name')
+      .all() as { name: string; created_at: string }[]
     const data = [
+      ...pipelines.map((p) => ({
+        id: `${PIPELINE_MODEL_PREFIX}${p.name}`,
+        object: 'model',
+        created: Math.floor(Date.parse(p.created_at) / 1000),
+        owned_by: 'pipeline',
+      })),
       ...models.map((m) => ({
         id: m.name,
         object: 'model',
@@ -222,6 +232,12 @@ export class Gateway {
 
   /** The provider that answers a request's `model`: a registered model (loaded on first use), a provider, or the namespace's target. */
   private async providerFor(model: string, namespace: CacheNamespace): Promise<{ provider: Provider; label: string }> {
+    if (model.startsWith(PIPELINE_MODEL_PREFIX)) {
+      const name = model.slice(PIPELINE_MODEL_PREFIX.length)
+      const pipeline = this.backend.pipelines.byName(name)
+      if (!pipeline) throw new ApiError({ code: 'not_found', message: `There is no pipeline named "${name}".` })
+      return { provider: new PipelineProvider(this.backend.pipelines, pipeline.id, name), label: model }
+    }
     const db = this.backend.workspace.db
     const local = db.prepare('SELECT id FROM models WHERE name = ?').get(model) as { id: number } | undefined
     const remote = db.prepare('SELECT id FROM providers WHERE name = ?').get(model) as { id: number } | undefined

@@ -10,16 +10,19 @@ import type { ApiErrorShape } from '../errors'
 import { coreEvents, coreMethods } from './core'
 import { cacheEvents, cacheMethods } from './cache'
 import { modelEvents, modelMethods } from './models'
+import { pipelineEvents, pipelineMethods } from './pipelines'
 
 export * from './common'
 export * from './core'
 export * from './models'
 export * from './cache'
+export * from './pipelines'
 
 export const methodSpecs = {
   ...coreMethods,
   ...modelMethods,
   ...cacheMethods,
+  ...pipelineMethods,
 } as const
 
 export type MethodSpecs = typeof methodSpecs
@@ -40,6 +43,7 @@ export const eventSpecs = {
   ...coreEvents,
   ...modelEvents,
   ...cacheEvents,
+  ...pipelineEvents,
 } as const
 
 export type EventSpecs = typeof eventSpecs

@@ -1,0 +1,31 @@
+/** Handlers for the Pipelines area of the contract (`pipelines.*`). */
+import type { pipelineMethods } from '../../shared/contract'
+import type { AreaHandlers } from '../api/dispatch'
+import type { Backend } from '../backend'
+import { RUN_JOB } from './service'
+
+export function pipelineHandlers(backend: Backend): AreaHandlers<typeof pipelineMethods> {
+  const { pipelines, runner } = backend
+  return {
+    'pipelines.list': () => ({ items: pipelines.list() }),
+    'pipelines.get': ({ id, version }) => pipelines.get(id, version),
+    'pipelines.save': ({ id, definition, note }) => pipelines.save(definition, { id, note }),
+    'pipelines.remove': ({ id }) => ({ removed: pipelines.remove(id) }),
+    'pipelines.versions': ({ id }) => ({ items: pipelines.versions(id) }),
+    'pipelines.diff': ({ id, from, to }) => pipelines.diff(id, from, to),
+    'pipelines.restore': ({ id, version }) => pipelines.restore(id, version),
+    'pipelines.export': ({ id, version }) => ({ definition: pipelines.definition(id, version) }),
+    'pipelines.import': ({ definition, note }) => {
+      const parsed = pipelines.save(definition, { note: note ?? 'imported' })
+      return parsed
+    },
+    'pipelines.starters': () => ({ items: pipelines.starters() }),
+    'pipelines.run': ({ id, input }) => {
+      pipelines.get(id)
+      return { job: runner.enqueue(RUN_JOB, { id, input }) }
+    },
+    'pipelines.runs': ({ id, limit, offset }) => pipelines.runs(id, limit, offset),
+    'pipelines.runs.get': ({ runId }) => pipelines.run(runId),
+    'pipelines.ledger': ({ id }) => pipelines.ledger(id),
+  }
+}
