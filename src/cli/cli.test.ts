@@ -164,3 +164,53 @@ describe('larder serve (real process)', () => {
     },
   )
 })
+
+describe('larder pipelines (in process)', () => {
+  it('imports a pipeline file, lists it, runs it with a trace, and refuses a broken file', async () => {
+    const { startFakeEndpoint } = await import('../../test/fixtures/openai-server')
+    const upstream = await startFakeEndpoint({ name: 'helper', judgeScore: 9 })
+    try {
+      const home = tempDir()
+      const { Backend } = await import('../backend/backend')
+      const backend = Backend.open({ home })
+      const provider = (await backend.call('providers.save', {
+        name: 'helper',
+        baseUrl: upstream.baseUrl,
+        model: 'm',
+      })) as { id: number }
+      await backend.close()
+      const file = join(tempDir(), 'reply.json')
+      writeFileSync(
+        file,
+        JSON.stringify({
+          format: 'larder.pipeline',
+          version: 1,
+          name: 'reply',
+          nodes: [
+            { id: 'input', type: 'input' },
+            { id: 'draft', type: 'llm', config: { target: { provider: provider.id }, prompt: 'Answer: {{input}}' } },
+            { id: 'check', type: 'judge', config: { target: { provider: provider.id }, rubric: 'Is it helpful?' } },
+            { id: 'output', type: 'output' },
+          ],
+          edges: [
+            { id: 'a', source: 'input', target: 'draft' },
+            { id: 'b', source: 'draft', target: 'check' },
+            { id: 'c', source: 'check', sourcePort: 'pass', target: 'output' },
+          ],
+        }),
+      )
+      expect((await larder(['--home', home, 'pipelines', 'import', file])).out).toMatch(/Imported reply as version 1/)
+      expect((await larder(['--home', home, 'pipelines', 'list'])).out).toMatch(/reply +v1 +4 nodes/)
+      const run = await larder(['--home', home, 'pipelines', 'run', 'reply', '--input', '"Where is my order?"'])
+      expect(run.code).toBe(EXIT.ok)
+      expect(run.out).toMatch(/helper says: Answer: Where is my order\?/)
+      expect(run.out).toMatch(/check +succeeded/)
+      writeFileSync(file, '{"format": "larder.pipeline", "version": 9, "name": "x", "nodes": [], "edges": []}')
+      const refused = await larder(['--home', home, 'pipelines', 'import', file])
+      expect(refused.code).toBe(EXIT.usage)
+      expect(refused.err).toMatch(/format version 9/)
+    } finally {
+      await upstream.close()
+    }
+  })
+})

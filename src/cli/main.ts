@@ -20,6 +20,7 @@ import { findRendererDir } from './locate'
 import { CliExit, positiveInt } from './options'
 import { registerCacheCommands } from './commands/cache'
 import { registerGgufCommands, registerModelCommands } from './commands/models'
+import { registerPipelineCommands } from './commands/pipelines'
 import { jobProgressReporter } from './progress'
 
 export { CliExit }
@@ -335,6 +336,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerModelCommands(program, context)
   registerGgufCommands(program, context)
   registerCacheCommands(program, context)
+  registerPipelineCommands(program, context)
   return program
 }
 

@@ -1,0 +1,186 @@
+/** `larder pipelines ...` and `larder bench ...`. */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import type { Command } from 'commander'
+import type { Job, PipelineRun } from '../../shared/contract'
+import { ApiError } from '../../shared/errors'
+import type { Backend } from '../../backend/backend'
+import { benchPipelines } from '../../backend/bench/pipelines'
+import { EXIT } from '../exit-codes'
+import type { CliContext } from '../main'
+import { CliExit, positiveInt } from '../options'
+
+export function registerPipelineCommands(program: Command, context: CliContext): void {
+  const { io } = context
+  const group = program.command('pipelines').description('Pipelines of small models: import, run, list.')
+  const withBackend = async (command: Command, work: (backend: Backend) => Promise<void>): Promise<void> => {
+    const backend = context.openBackend(command)
+    try {
+      await work(backend)
+    } finally {
+      await backend.close()
+    }
+  }
+  const idOf = (backend: Backend, name: string): number => {
+    const found = backend.pipelines.byName(name) ?? (Number.isInteger(Number(name)) ? { id: Number(name) } : undefined)
+    if (!found)
+      throw new ApiError({ code: 'not_found', message: `No pipeline named "${name}". See \`larder pipelines list\`.` })
+    return found.id
+  }
+
+  group
+    .command('list')
+    .description('List pipelines with their current version and last run.')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }, command: Command) =>
+      withBackend(command, async (backend) => {
+        const { items } = (await backend.call('pipelines.list', {})) as {
+          items: {
+            id: number
+            name: string
+            currentVersion: number
+            nodeCount: number
+            lastRun: { status: string; startedAt: string } | null
+          }[]
+        }
+        if (options.json) {
+          io.out(`${JSON.stringify(items, null, 2)}\n`)
+          return
+        }
+        if (items.length === 0) io.out('No pipelines yet: larder pipelines import FILE, or build one in the console.\n')
+        for (const p of items) {
+          io.out(
+            `${String(p.id).padStart(4)}  ${p.name.padEnd(28)} v${p.currentVersion}  ${p.nodeCount} nodes  last run: ${p.lastRun ? `${p.lastRun.status} ${p.lastRun.startedAt}` : 'never'}\n`,
+          )
+        }
+      }),
+    )
+
+  group
+    .command('import')
+    .description(
+      'Import a pipeline exported from Larder (the format is in docs/pipelines.md); a new version if it exists.',
+    )
+    .argument('<file>', 'pipeline .json file')
+    .action(async (file: string, _options: unknown, command: Command) =>
+      withBackend(command, async (backend) => {
+        const text = readFileSync(resolve(file), 'utf8')
+        let existing: number | undefined
+        try {
+          const name = (JSON.parse(text) as { name?: unknown }).name
+          if (typeof name === 'string') existing = backend.pipelines.byName(name)?.id
+        } catch {
+          // Parsed again below, where a broken file gets its clear message.
+        }
+        const saved = (await backend.call('pipelines.save', {
+          definition: parseOrThrow(text),
+          ...(existing ? { id: existing } : {}),
+          note: `imported from ${file}`,
+        })) as {
+          pipeline: { name: string }
+          version: number
+          problems: { message: string }[]
+        }
+        io.out(`Imported ${saved.pipeline.name} as version ${saved.version}.\n`)
+        for (const problem of saved.problems) io.out(`  needs attention: ${problem.message}\n`)
+      }),
+    )
+
+  group
+    .command('export')
+    .description('Write a pipeline to a JSON file.')
+    .argument('<name>', 'pipeline name or id')
+    .argument('<file>', 'output .json file')
+    .option('--version <n>', 'a specific version', positiveInt)
+    .action(async (name: string, file: string, options: { version?: number }, command: Command) =>
+      withBackend(command, async (backend) => {
+        const { definition } = (await backend.call('pipelines.export', {
+          id: idOf(backend, name),
+          ...(options.version ? { version: options.version } : {}),
+        })) as {
+          definition: unknown
+        }
+        writeFileSync(resolve(file), `${JSON.stringify(definition, null, 2)}\n`)
+        io.out(`Wrote ${file}.\n`)
+      }),
+    )
+
+  group
+    .command('run')
+    .description('Run a pipeline once and print its output and per-node trace.')
+    .argument('<name>', 'pipeline name or id')
+    .requiredOption('--input <text>', 'the input: text, or JSON (a string or an object with "input")')
+    .option('--json', 'print the run with its trace as JSON')
+    .action(async (name: string, options: { input: string; json?: boolean }, command: Command) =>
+      withBackend(command, async (backend) => {
+        let input = options.input
+        try {
+          const parsed = JSON.parse(options.input) as unknown
+          if (typeof parsed === 'string') input = parsed
+          else if (parsed && typeof parsed === 'object' && typeof (parsed as { input?: unknown }).input === 'string')
+            input = (parsed as { input: string }).input
+          else input = JSON.stringify(parsed)
+        } catch {
+          // Plain text input.
+        }
+        const code = await context.runJobHere(
+          backend,
+          async () => ((await backend.call('pipelines.run', { id: idOf(backend, name), input })) as { job: Job }).job,
+          false,
+        )
+        const { items } = (await backend.call('pipelines.runs', { id: idOf(backend, name), limit: 1 })) as {
+          items: { id: number }[]
+        }
+        if (items[0]) {
+          const run = (await backend.call('pipelines.runs.get', { runId: items[0].id })) as PipelineRun
+          if (options.json) io.out(`${JSON.stringify(run, null, 2)}\n`)
+          else {
+            io.out(`\n${run.output ?? ''}\n\n`)
+            for (const nodeId of Object.keys(run.trace.nodes)) {
+              const node = run.trace.nodes[nodeId]!
+              const tokens = node.calls.reduce((sum, c) => [sum[0]! + c.tokensIn, sum[1]! + c.tokensOut], [0, 0])
+              io.out(
+                `  ${nodeId.padEnd(16)} ${node.status.padEnd(9)} ${node.durationMs === null ? '' : `${node.durationMs.toFixed(0)} ms`.padStart(8)}  tokens ${tokens[0]} in / ${tokens[1]} out${node.warning ? `  (${node.warning})` : ''}${node.error ? `  error: ${node.error}` : ''}\n`,
+              )
+            }
+          }
+        }
+        if (code !== EXIT.ok) throw new CliExit(code)
+      }),
+    )
+
+  const bench = program.command('bench').description('Benchmarks that print numbers (run them on a quiet machine).')
+  bench
+    .command('pipelines')
+    .description('Engine overhead per node on a 20-node graph, and whether independent branches run concurrently.')
+    .option('--runs <n>', 'runs of the 20-node graph', positiveInt, 300)
+    .option('--json', 'print one JSON object')
+    .action(async (options: { runs: number; json?: boolean }) => {
+      const result = await benchPipelines({ runs: options.runs })
+      if (options.json) {
+        io.out(`${JSON.stringify(result)}\n`)
+        return
+      }
+      io.out(`Engine overhead per node (${result.nodes}-node graph, ${result.runs} runs, instant in-process models):\n`)
+      io.out(
+        `  mean ${result.overheadPerNodeMs.mean.toFixed(3)} ms, p50 ${result.overheadPerNodeMs.p50.toFixed(3)} ms, p95 ${result.overheadPerNodeMs.p95.toFixed(3)} ms (goal < 1 ms)\n`,
+      )
+      io.out(
+        `Two independent branches with models that take ${result.branches.sleepMs} ms each: ${result.branches.twoBranchMs.toFixed(0)} ms\n`,
+      )
+      io.out(
+        `The same two calls one after the other:                      ${result.branches.sequentialMs.toFixed(0)} ms (ratio ${result.branches.ratio.toFixed(2)})\n`,
+      )
+    })
+}
+
+function parseOrThrow(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch (error) {
+    throw new ApiError({
+      code: 'invalid_input',
+      message: `The pipeline file is not valid JSON: ${(error as Error).message}`,
+    })
+  }
+}
