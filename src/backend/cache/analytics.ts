@@ -74,10 +74,19 @@ export function cacheAnalytics(
       `SELECT avg(CASE WHEN l.hit_kind = 'miss' THEN l.latency_ms END) AS miss,
               avg(CASE WHEN l.hit_kind IN ('hit-exact', 'hit-semantic') THEN l.latency_ms END) AS hit,
               coalesce(sum(CASE WHEN l.hit_kind IN ('hit-exact', 'hit-semantic') THEN l.tokens_in END), 0) AS tokensIn,
-              coalesce(sum(CASE WHEN l.hit_kind IN ('hit-exact', 'hit-semantic') THEN l.tokens_out END), 0) AS tokensOut
+              coalesce(sum(CASE WHEN l.hit_kind IN ('hit-exact', 'hit-semantic') THEN l.tokens_out END), 0) AS tokensOut,
+              sum(CASE WHEN l.hit_kind IN ('hit-exact', 'hit-semantic') THEN l.cost_estimate END) AS cost,
+              sum(CASE WHEN l.hit_kind IN ('miss', 'bypass') THEN l.cost_estimate END) AS spent
        FROM request_log l ${served}`,
     )
-    .get(...args) as { miss: number | null; hit: number | null; tokensIn: number; tokensOut: number }
+    .get(...args) as {
+    miss: number | null
+    hit: number | null
+    tokensIn: number
+    tokensOut: number
+    cost: number | null
+    spent: number | null
+  }
 
   const uncachedWhere = [...where, 'e.id IS NULL']
   const topUncached = db
@@ -109,6 +118,8 @@ export function cacheAnalytics(
       gpuSeconds: latency.miss !== null ? (hits * latency.miss) / 1000 : 0,
       meanMissLatencyMs: latency.miss,
       meanHitLatencyMs: latency.hit,
+      cost: latency.cost,
+      spent: latency.spent,
     },
     topUncached,
   }

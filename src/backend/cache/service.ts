@@ -227,6 +227,16 @@ export class CacheService {
     if (!state) return null
     const ttl = options.ttlSeconds ?? namespace.defaultTtlSeconds
     const repo = this.repo
+    // A fresh generation never overwrites what an operator curated (approved, pinned or edited by hand).
+    const existing = repo.entryByKey(namespace.id, lookup.keyHash)
+    const generated = (options.createdBy ?? 'generated') === 'generated' || options.createdBy === 'prewarm'
+    if (
+      existing &&
+      generated &&
+      (existing.state === 'approved' || existing.pinned || existing.createdBy === 'edited')
+    ) {
+      return existing
+    }
     const entry = repo.upsertEntry(
       {
         namespaceId: namespace.id,

@@ -148,6 +148,8 @@ describe('OpenAI-compatible gateway', () => {
     expect(after.entryCounts.draft + after.entryCounts.approved).toBe(before)
     const bypass = await chat('Where is my parcel?', { headers: { 'cache-control': 'no-cache' } })
     expect(bypass.headers.get('x-larder-cache')).toBe('bypass')
+    // Regenerating past the cache never overwrites the approved, curated answer.
+    expect((await chat('Where is my parcel?')).headers.get('x-larder-cache')).toBe('hit-exact')
   })
 
   it('never crosses tenants or namespaces', async () => {
@@ -211,6 +213,16 @@ describe('OpenAI-compatible gateway', () => {
     })
     expect(response.status).toBe(504)
     await quick.close()
+  })
+
+  it('estimates what each request cost or saved once prices are set', async () => {
+    await call('settings.update', { pricing: { inputPer1kTokens: 1, outputPer1kTokens: 2, currency: 'USD' } })
+    const ns = await namespaceNamed('default')
+    expect((await chat('Where is my parcel?')).headers.get('x-larder-cache')).toBe('hit-exact')
+    const analytics = await call<{ saved: { cost: number | null } }>('cache.analytics', { namespaceId: ns.id })
+    // The cached entry recorded its tokens (prompt 19, answer 34 characters from the upstream's usage).
+    expect(analytics.saved.cost).toBeCloseTo((19 * 1 + 34 * 2) / 1000, 6)
+    await call('settings.update', { pricing: { inputPer1kTokens: null, outputPer1kTokens: null, currency: 'USD' } })
   })
 
   it('rejects malformed requests clearly', async () => {

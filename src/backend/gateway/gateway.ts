@@ -15,6 +15,7 @@ import type { CacheNamespace } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import type { Backend } from '../backend'
 import { GatewayKeys } from '../cache/keys'
+import { estimateCost } from '../settings/repository'
 import { cacheableFrom, type LookupResult } from '../cache/service'
 import { ProviderError, type Provider } from '../models/providers/types'
 import { PIPELINE_MODEL_PREFIX, PipelineProvider } from '../pipelines/provider'
@@ -314,6 +315,7 @@ export class Gateway {
 
     const lookup = await cache.lookup(namespace, cacheable, { skipLookup: noCache })
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`
+    const pricing = this.backend.workspace.settings.get()
     const log = (
       hitKind: LookupResult['hitKind'] | 'error',
       extra: { tokensIn?: number | null; tokensOut?: number | null; entryId?: number | null },
@@ -331,6 +333,8 @@ export class Gateway {
         latencyMs: performance.now() - started,
         tokensIn: extra.tokensIn ?? null,
         tokensOut: extra.tokensOut ?? null,
+        // For a hit this is what generating the answer would have cost: the saving.
+        costEstimate: estimateCost(pricing, extra.tokensIn ?? null, extra.tokensOut ?? null),
         source: 'gateway',
       })
 

@@ -2,7 +2,18 @@
 import { settingsSchema, type Settings } from '../../shared/contract'
 import type { Db } from '../db/database'
 
-export const DEFAULT_SETTINGS: Settings = { theme: 'system', language: 'en' }
+export const DEFAULT_SETTINGS: Settings = {
+  theme: 'system',
+  language: 'en',
+  pricing: { inputPer1kTokens: null, outputPer1kTokens: null, currency: 'USD' },
+}
+
+/** The estimated cost of a request with these token counts, or null when no prices are set. */
+export function estimateCost(settings: Settings, tokensIn: number | null, tokensOut: number | null): number | null {
+  const { inputPer1kTokens, outputPer1kTokens } = settings.pricing
+  if (inputPer1kTokens === null && outputPer1kTokens === null) return null
+  return ((tokensIn ?? 0) * (inputPer1kTokens ?? 0) + (tokensOut ?? 0) * (outputPer1kTokens ?? 0)) / 1000
+}
 
 export class SettingsRepository {
   private readonly statements

@@ -92,7 +92,7 @@ describe('workspace restore', () => {
 
     const restore = await runJob(backend, 'backup.restore', { path: (backup.result as { path: string }).path })
     expect(restore.status).toBe('succeeded')
-    expect(await backend.call('settings.get', {})).toEqual({ language: 'ko', theme: 'system' })
+    expect(await backend.call('settings.get', {})).toMatchObject({ language: 'ko', theme: 'system' })
     // Both jobs are still on record in the restored database.
     const jobs = (await backend.call('jobs.list', {})) as { items: Job[] }
     expect(jobs.items.map((j) => j.kind)).toEqual(['workspace.restore', 'workspace.backup'])
@@ -101,7 +101,7 @@ describe('workspace restore', () => {
     expect(existsSync(previous)).toBe(true)
     const undo = await runJob(backend, 'backup.restore', { path: previous })
     expect(undo.status).toBe('succeeded')
-    expect(await backend.call('settings.get', {})).toEqual({ language: 'en', theme: 'dark' })
+    expect(await backend.call('settings.get', {})).toMatchObject({ language: 'en', theme: 'dark' })
     await backend.close()
   })
 

@@ -265,6 +265,10 @@ export const cacheMethods = {
         gpuSeconds: z.number().nonnegative(),
         meanMissLatencyMs: z.number().nullable(),
         meanHitLatencyMs: z.number().nullable(),
+        /** Sum of the cost estimates of hits (null when no prices are set in Settings). */
+        cost: z.number().nullable(),
+        /** What the misses cost to generate. */
+        spent: z.number().nullable(),
       }),
       topUncached: z.array(z.object({ keyHash: z.string(), promptText: z.string().nullable(), count: z.int() })),
     }),

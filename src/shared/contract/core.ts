@@ -51,6 +51,12 @@ export const LANGUAGES = ['en', 'ko'] as const
 export const settingsSchema = z.object({
   theme: z.enum(THEMES),
   language: z.enum(LANGUAGES),
+  /** What live generation costs, for the cost estimate of each logged request (null: not estimated). */
+  pricing: z.object({
+    inputPer1kTokens: z.number().min(0).max(1000).nullable(),
+    outputPer1kTokens: z.number().min(0).max(1000).nullable(),
+    currency: z.string().min(1).max(8),
+  }),
 })
 export type Settings = z.infer<typeof settingsSchema>
 

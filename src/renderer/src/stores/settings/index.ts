@@ -10,6 +10,7 @@ export type Theme = Settings['theme']
 export const useSettingsStore = defineStore('settings', () => {
   const theme = ref<Theme>('system')
   const language = ref<Language>(initialLanguage())
+  const pricing = ref<Settings['pricing']>({ inputPer1kTokens: null, outputPer1kTokens: null, currency: 'USD' })
   const saving = ref(false)
 
   const colorScheme = window.matchMedia('(prefers-color-scheme: dark)')
@@ -26,6 +27,7 @@ export const useSettingsStore = defineStore('settings', () => {
   function apply(settings: Settings): void {
     theme.value = settings.theme
     language.value = settings.language
+    pricing.value = settings.pricing
     setLanguage(settings.language)
   }
 
@@ -35,7 +37,7 @@ export const useSettingsStore = defineStore('settings', () => {
 
   /** Applies the change at once and saves it; on failure puts the previous value back and rethrows. */
   async function update(patch: Partial<Settings>): Promise<void> {
-    const previous: Settings = { theme: theme.value, language: language.value }
+    const previous: Settings = { theme: theme.value, language: language.value, pricing: pricing.value }
     apply({ ...previous, ...patch })
     saving.value = true
     try {
@@ -51,10 +53,12 @@ export const useSettingsStore = defineStore('settings', () => {
   return {
     theme,
     language,
+    pricing,
     saving,
     resolvedTheme,
     load,
     setTheme: (value: Theme) => update({ theme: value }),
     setLanguage: (value: Language) => update({ language: value }),
+    setPricing: (value: Settings['pricing']) => update({ pricing: value }),
   }
 })
