@@ -214,3 +214,52 @@ describe('larder pipelines (in process)', () => {
     }
   })
 })
+
+describe('larder gguf and models (in process)', () => {
+  it('writes a tiny model, quantizes it file to file in any case of type name, and generates from it', async () => {
+    const dir = tempDir()
+    const home = tempDir()
+    expect((await larder(['gguf', 'tiny', '--out', join(dir, 'tiny.gguf'), '--seed', '3'])).out).toMatch(
+      /Wrote .*tiny\.gguf \(F32, seed 3\)/,
+    )
+    const quantized = await larder([
+      'gguf',
+      'quantize',
+      join(dir, 'tiny.gguf'),
+      join(dir, 'tiny-q4.gguf'),
+      '--type',
+      'q4_0',
+      '--json',
+    ])
+    expect(quantized.code).toBe(EXIT.ok)
+    expect(JSON.parse(quantized.out)).toMatchObject({ fileType: 'MOSTLY_Q4_0', quantizedTensors: 16 })
+    expect(
+      (await larder(['gguf', 'quantize', join(dir, 'tiny.gguf'), join(dir, 'x.gguf'), '--type', 'q3_k'])).code,
+    ).toBe(EXIT.usage)
+    const again = await larder(['gguf', 'quantize', join(dir, 'tiny-q4.gguf'), join(dir, 'y.gguf'), '--type', 'q8_0'])
+    expect(again.code).not.toBe(EXIT.ok)
+    expect(again.err).toMatch(/quantized|Q4_0/i)
+    const inspect = await larder(['gguf', 'inspect', join(dir, 'tiny-q4.gguf')])
+    expect(inspect.out).toMatch(/file type: MOSTLY_Q4_0/)
+    expect((await larder(['--home', home, 'models', 'add', join(dir, 'tiny-q4.gguf')])).out).toMatch(
+      /Registered tiny-q4/,
+    )
+    const generated = await larder([
+      '--home',
+      home,
+      'models',
+      'generate',
+      'tiny-q4',
+      '--prompt',
+      'Hi',
+      '--max-tokens',
+      '6',
+      '--threads',
+      '1',
+      '--cpu',
+      '--json',
+    ])
+    expect(generated.code).toBe(EXIT.ok)
+    expect(JSON.parse(generated.out).tokensOut).toBeGreaterThan(0)
+  })
+})

@@ -48,7 +48,7 @@ describe('model library', () => {
   it('registers a GGUF file from its header without loading weights', async () => {
     const model = await call<Model>('models.register', { path: tinyPath })
     expect(model).toMatchObject({
-      name: 'Tiny-Test',
+      name: 'tiny-f32',
       source: 'file',
       architecture: 'llama',
       contextLength: 256,
@@ -171,7 +171,7 @@ describe('quantization job', () => {
     expect(result.quantizedTensors).toBeGreaterThan(0)
     expect(progress.at(-1)).toBe(1)
     const quantized = await call<Model>('models.get', { id: result.modelId })
-    expect(quantized).toMatchObject({ source: 'quantized', fileType: 'MOSTLY_Q8_0', name: 'Tiny-Test-Q8_0' })
+    expect(quantized).toMatchObject({ source: 'quantized', fileType: 'MOSTLY_Q8_0', name: 'tiny-f32-Q8_0' })
     await call('models.load', { id: quantized.id, threads: 1, contextSize: 64 })
     const out = await call<{ tokensOut: number }>('models.generate', {
       target: { model: quantized.id },
@@ -259,7 +259,7 @@ describe('quality report', () => {
   it('compares a quantized model with its original as a job', async () => {
     const { items } = await call<{ items: Model[] }>('models.list')
     const original = items.find((m) => m.path === tinyPath)!
-    const quantized = items.find((m) => m.name === 'Tiny-Test-Q8_0')!
+    const quantized = items.find((m) => m.name === 'tiny-f32-Q8_0')!
     const job = await runJob('gguf.compare', { originalId: original.id, quantizedId: quantized.id, maxPositions: 64 })
     expect(job.status).toBe('succeeded')
     const report = job.result as {

@@ -115,7 +115,8 @@ export class ModelsService {
     const summary = summarizeGguf(check.file)
     const repo = this.repo
     const existing = repo.byPath(file)
-    let name = existing?.name ?? options.name ?? sanitizeName(summary.name ?? basename(file))
+    // Operators recognise their files by name; general.name is often shared by every quantization of a model.
+    let name = existing?.name ?? options.name ?? sanitizeName(basename(file))
     if (!existing) {
       const taken = repo.byName(name)
       if (taken && options.name) {

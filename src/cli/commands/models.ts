@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 /** `larder models ...` and `larder gguf ...`. */
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
@@ -10,10 +10,26 @@ import { benchModel } from '../../backend/models/bench'
 import { ModelHost, defaultThreads } from '../../backend/models/model-host'
 import { SAMPLE_EVALUATION_TEXT } from '../../backend/models/sample-text'
 import { formatBytes } from '../../backend/models/service'
-import { checkModelFile, describeValue, summarizeGguf } from '../../backend/gguf/index'
+import {
+  checkModelFile,
+  describeValue,
+  quantizeGgufFile,
+  summarizeGguf,
+  writeTinyLlamaGguf,
+} from '../../backend/gguf/index'
+import { jobProgressReporter } from '../progress'
 import { EXIT } from '../exit-codes'
 import type { CliContext } from '../main'
 import { CliExit, positiveInt as positiveIntOption } from '../options'
+
+/** Accepts q8_0 as well as Q8_0. */
+function quantizationType(value: string): (typeof QUANTIZATION_TYPES)[number] {
+  const upper = value.toUpperCase()
+  if (!(QUANTIZATION_TYPES as readonly string[]).includes(upper)) {
+    throw new InvalidArgumentError(`must be one of ${QUANTIZATION_TYPES.join(', ')} (any case)`)
+  }
+  return upper as (typeof QUANTIZATION_TYPES)[number]
+}
 
 function list(value: string): number[] {
   const numbers = value.split(',').map((part) => Number(part.trim()))
@@ -117,6 +133,68 @@ export function registerModelCommands(program: Command, context: CliContext): vo
     })
 
   models
+    .command('generate')
+    .description('Load a model and generate from a prompt, streaming the text (prints tokens/s at the end).')
+    .argument('<name>', 'model name or id')
+    .requiredOption('--prompt <text>', 'the prompt')
+    .option('--max-tokens <n>', 'tokens to generate at most', positiveIntOption, 128)
+    .option('--temperature <t>', 'sampling temperature', (value) => Number(value))
+    .option('--seed <n>', 'sampling seed, for repeatable output', (value) => Number(value))
+    .option('--threads <n>', `CPU threads (default here: ${defaultThreads()})`, positiveIntOption)
+    .option('--cpu', 'keep everything on the CPU')
+    .option('--json', 'print the result as JSON instead of streaming')
+    .action(
+      async (
+        name: string,
+        options: {
+          prompt: string
+          maxTokens: number
+          temperature?: number
+          seed?: number
+          threads?: number
+          cpu?: boolean
+          json?: boolean
+        },
+        command: Command,
+      ) => {
+        const found = await findModel(context, command, name)
+        try {
+          const { backend, model } = found
+          await backend.call('models.load', {
+            id: model.id,
+            ...(options.threads ? { threads: options.threads } : {}),
+            ...(options.cpu ? { gpu: 'cpu' } : {}),
+          })
+          const streamId = `cli-${process.pid}`
+          const unsubscribe = options.json
+            ? () => undefined
+            : backend.events.subscribe((event, payload) => {
+                const token = payload as { streamId?: string; text?: string }
+                if (event === 'stream.token' && token.streamId === streamId && token.text) io.out(token.text)
+              })
+          const result = (await backend.call('models.generate', {
+            target: { model: model.id },
+            prompt: options.prompt,
+            sampling: {
+              maxTokens: options.maxTokens,
+              ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+              ...(options.seed !== undefined ? { seed: options.seed } : {}),
+            },
+            ...(options.json ? {} : { streamId }),
+          })) as { text: string; tokensIn: number; tokensOut: number; tokensPerSecond: number; finishReason: string }
+          unsubscribe()
+          if (options.json) io.out(`${JSON.stringify(result, null, 2)}\n`)
+          else
+            io.err(
+              `\n[${result.tokensIn} prompt tokens, ${result.tokensOut} generated, ${result.tokensPerSecond.toFixed(1)} tokens/s, ${result.finishReason}]\n`,
+            )
+        } finally {
+          await found.close()
+        }
+      },
+    )
+
+  models
     .command('bench')
     .description('Measure prompt and generation tokens/s for 1, 4 and 8 parallel sequences.')
     .argument('<name>', 'model name or id')
@@ -211,24 +289,59 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
   group
     .command('quantize')
     .description(
-      `Quantize a registered model (byte-identical to llama.cpp's reference): ${QUANTIZATION_TYPES.join(', ')}.`,
+      `Quantize (byte-identical to llama.cpp's reference): ${QUANTIZATION_TYPES.join(', ')}. ` +
+        'With IN and OUT files it writes OUT directly; with a registered model it adds the result to the library ' +
+        'and reports its quality against the original.',
     )
-    .argument('<model>', 'model name, id or file (a file is registered first)')
-    .requiredOption('--type <type>', 'target type', (value) => {
-      if (!(QUANTIZATION_TYPES as readonly string[]).includes(value)) {
-        throw new InvalidArgumentError(`must be one of ${QUANTIZATION_TYPES.join(', ')}`)
-      }
-      return value
-    })
-    .option('--name <name>', 'name of the new model (default: <model>-<type>)')
-    .option('--no-evaluate', 'skip the quality report against the original')
-    .option('--json', 'print the finished job as JSON')
+    .argument('<model-or-in>', 'registered model name or id, or a GGUF file')
+    .argument('[out]', 'output file (file-to-file mode)')
+    .requiredOption('--type <type>', 'target type, e.g. q8_0 or Q4_0', quantizationType)
+    .option('--name <name>', 'library mode: name of the new model (default: <model>-<type>)')
+    .option('--no-evaluate', 'library mode: skip the quality report against the original')
+    .option('--json', 'print the result as JSON')
     .action(
       async (
         modelArg: string,
-        options: { type: string; name?: string; evaluate: boolean; json?: boolean },
+        outArg: string | undefined,
+        options: { type: (typeof QUANTIZATION_TYPES)[number]; name?: string; evaluate: boolean; json?: boolean },
         command: Command,
       ) => {
+        if (outArg) {
+          const reporter = jobProgressReporter()
+          const started = performance.now()
+          try {
+            const result = await quantizeGgufFile(resolve(modelArg), resolve(outArg), {
+              target: options.type,
+              onProgress: (progress) =>
+                reporter.update({
+                  progress: progress.bytesTotal > 0 ? progress.bytesDone / progress.bytesTotal : 0,
+                  progressMessage: `${progress.tensorsDone} of ${progress.tensorCount} tensors`,
+                  status: 'running',
+                } as Job),
+            })
+            reporter.stop()
+            const summary = {
+              out: result.destinationPath,
+              fileType: result.fileTypeName,
+              sourceBytes: result.sourceFileSize,
+              outputBytes: result.destinationFileSize,
+              seconds: (performance.now() - started) / 1000,
+              quantizedTensors: result.tensors.filter((t) => t.targetType !== t.sourceType).length,
+              keptTensors: result.tensors.filter((t) => t.targetType === t.sourceType).length,
+            }
+            if (options.json) io.out(`${JSON.stringify(summary, null, 2)}\n`)
+            else {
+              io.out(
+                `Wrote ${summary.out}: ${summary.fileType}, ${formatBytes(summary.outputBytes)} (from ${formatBytes(summary.sourceBytes)}), ` +
+                  `${summary.quantizedTensors} tensors quantized, ${summary.keptTensors} kept, ${summary.seconds.toFixed(2)} s.\n`,
+              )
+            }
+          } catch (error) {
+            reporter.stop()
+            throw new ApiError({ code: 'invalid_input', message: (error as Error).message })
+          }
+          return
+        }
         const backend = context.openBackend(command)
         try {
           let id = Number(modelArg)
@@ -244,6 +357,7 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
                 (await backend.call('gguf.quantize', {
                   id,
                   type: options.type,
+                  evaluate: options.evaluate,
                   ...(options.name ? { name: options.name } : {}),
                 })) as { job: Job }
               ).job,
@@ -255,6 +369,30 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
         }
       },
     )
+
+  group
+    .command('tiny')
+    .description('Write a tiny llama model (byte-level vocab, random weights from the seed) for tests and demos.')
+    .requiredOption('--out <file>', 'output .gguf file')
+    .option('--seed <n>', 'seed for the weights', (value) => Number(value), 42)
+    .option('--type <type>', 'f32, f16 or a quantization type (q8_0, q4_0, ...)', 'f32')
+    .action(async (options: { out: string; seed: number; type: string }) => {
+      const type = options.type.toUpperCase()
+      const out = resolve(options.out)
+      if (type === 'F32' || type === 'F16') {
+        await writeTinyLlamaGguf(out, { seed: options.seed, weightType: type })
+      } else {
+        const target = quantizationType(type)
+        const source = `${out}.f32-${process.pid}`
+        try {
+          await writeTinyLlamaGguf(source, { seed: options.seed })
+          await quantizeGgufFile(source, out, { target })
+        } finally {
+          rmSync(source, { force: true })
+        }
+      }
+      io.out(`Wrote ${out} (${type}, seed ${options.seed}).\n`)
+    })
 
   group
     .command('compare')

@@ -5,7 +5,9 @@ import type { Command } from 'commander'
 import type { Job, PipelineRun } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import type { Backend } from '../../backend/backend'
+import { benchBatch } from '../../backend/bench/batch'
 import { benchPipelines } from '../../backend/bench/pipelines'
+import { benchQuantize } from '../../backend/bench/quantize'
 import { EXIT } from '../exit-codes'
 import type { CliContext } from '../main'
 import { CliExit, positiveInt } from '../options'
@@ -150,6 +152,54 @@ export function registerPipelineCommands(program: Command, context: CliContext):
     )
 
   const bench = program.command('bench').description('Benchmarks that print numbers (run them on a quiet machine).')
+  bench
+    .command('quantize')
+    .description('Quantization throughput (MB/s of F32 input) per type, in memory and whole-file.')
+    .option('--mb <n>', 'size of the in-memory tensor in MB', positiveInt, 32)
+    .option('--json', 'print one JSON object')
+    .action(async (options: { mb: number; json?: boolean }) => {
+      const rows = await benchQuantize({ tensorMegabytes: options.mb })
+      if (options.json) {
+        io.out(`${JSON.stringify({ node: process.version, arch: process.arch, rows })}\n`)
+        return
+      }
+      for (const row of rows) {
+        io.out(
+          `${row.label.padEnd(46)} ${row.megabytes.toFixed(1).padStart(7)} MB ${row.milliseconds.toFixed(0).padStart(7)} ms ${row.megabytesPerSecond.toFixed(1).padStart(8)} MB/s\n`,
+        )
+      }
+    })
+
+  bench
+    .command('batch')
+    .description('Batched generation on the tiny model: total tokens/s at 1, 4 and 8 parallel sequences.')
+    .option('--threads <n>', 'CPU threads', positiveInt, 1)
+    .option('--tokens <n>', 'tokens per sequence', positiveInt, 96)
+    .option('--model <file>', 'a GGUF file instead of the tiny test model')
+    .option('--gpu', 'offload to the GPU when there is one')
+    .option('--json', 'print one JSON object')
+    .action(async (options: { threads: number; tokens: number; model?: string; gpu?: boolean; json?: boolean }) => {
+      const result = await benchBatch({
+        threads: options.threads,
+        tokens: options.tokens,
+        gpu: options.gpu ? 'auto' : false,
+        ...(options.model ? { modelPath: resolve(options.model) } : {}),
+      })
+      if (options.json) {
+        io.out(`${JSON.stringify(result)}\n`)
+        return
+      }
+      io.out(
+        `${result.model}, ${options.threads} thread(s)\nsequences  prompt tok/s  generation tok/s  per-sequence tok/s\n`,
+      )
+      for (const row of result.rows) {
+        io.out(
+          `${String(row.sequences).padStart(9)}  ${row.promptTokensPerSecond.toFixed(1).padStart(12)}  ${row.generationTokensPerSecond.toFixed(1).padStart(16)}  ${row.perSequenceTokensPerSecond.toFixed(1).padStart(18)}\n`,
+        )
+      }
+      io.out(`8 sequences vs 1: ${result.ratio8to1.toFixed(2)}x total tokens/s\n`)
+    })
+
   bench
     .command('pipelines')
     .description('Engine overhead per node on a 20-node graph, and whether independent branches run concurrently.')

@@ -1,33 +1,26 @@
 /**
- * Throughput numbers for the GGUF toolkit. Run: `npx tsx src/backend/gguf/bench.ts [--mb 32]`
- * (`--mb` sets the size of the in-memory tensor; the file benchmark uses a ~100 MB model).
- * Prints plain lines: what was measured, the size, the time and MB/s of F32 input.
+ * Quantization throughput: each block type on an in-memory F32 tensor, whole-file quantization of a ~100 MB
+ * llama-shaped model through the streaming path (with its extra memory), and header parsing with a large vocabulary.
+ * MB/s are of F32 input. Run with `npm run bench -- quantize [--json]`.
  */
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-
-import { fp32ArrayToFp16 } from './fp16.js'
-import { quantizeRow, type LegacyQuantTypeName } from './quant-blocks.js'
-import { quantizeGgufFile } from './quantize.js'
-import { readGgufFile } from './reader.js'
-import { createSeededRandom, writeTinyLlamaGguf } from './tiny-model.js'
-import { gguf, GgmlType } from './types.js'
-import { writeGgufFile } from './writer.js'
+import { fp32ArrayToFp16 } from '../gguf/fp16'
+import { quantizeRow, type LegacyQuantTypeName } from '../gguf/quant-blocks'
+import { quantizeGgufFile } from '../gguf/quantize'
+import { readGgufFile } from '../gguf/reader'
+import { createSeededRandom, writeTinyLlamaGguf } from '../gguf/tiny-model'
+import { gguf, GgmlType } from '../gguf/types'
+import { writeGgufFile } from '../gguf/writer'
 
 const megabyte = 1024 * 1024
 
-function argument(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`)
-  const value = index >= 0 ? Number(process.argv[index + 1]) : Number.NaN
-  return Number.isFinite(value) && value > 0 ? value : fallback
-}
-
-function report(label: string, inputBytes: number, milliseconds: number): void {
-  const rate = inputBytes / megabyte / (milliseconds / 1000)
-  console.log(
-    `${label.padEnd(44)} ${(inputBytes / megabyte).toFixed(1).padStart(7)} MB  ${milliseconds.toFixed(0).padStart(6)} ms  ${rate.toFixed(1).padStart(7)} MB/s`,
-  )
+export interface QuantizeBenchRow {
+  label: string
+  megabytes: number
+  milliseconds: number
+  megabytesPerSecond: number
 }
 
 function time<T>(run: () => T): [T, number] {
@@ -42,14 +35,22 @@ async function timeAsync<T>(run: () => Promise<T>): Promise<[T, number]> {
   return [result, performance.now() - started]
 }
 
-async function main(): Promise<void> {
-  const tensorMegabytes = argument('mb', 32)
+export async function benchQuantize(options: { tensorMegabytes?: number } = {}): Promise<QuantizeBenchRow[]> {
+  const tensorMegabytes = options.tensorMegabytes ?? 32
+  const rows: QuantizeBenchRow[] = []
+  const report = (label: string, inputBytes: number, milliseconds: number): void => {
+    rows.push({
+      label,
+      megabytes: inputBytes / megabyte,
+      milliseconds,
+      megabytesPerSecond: inputBytes / megabyte / (milliseconds / 1000),
+    })
+  }
   const random = createSeededRandom(2024)
   const values = Float32Array.from(
     { length: Math.floor((tensorMegabytes * megabyte) / 4 / 32) * 32 },
     () => (random() * 2 - 1) * 0.05,
   )
-  console.log(`node ${process.version}, ${process.arch}; in-memory tensor: ${values.length} floats`)
 
   // Warm up the JIT on a small slice so the timed runs measure steady-state code.
   for (const type of ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1'] as const) quantizeRow(type, values.subarray(0, 32 * 4096))
@@ -117,6 +118,5 @@ async function main(): Promise<void> {
   } finally {
     await rm(directory, { recursive: true, force: true })
   }
+  return rows
 }
-
-await main()
