@@ -12,9 +12,11 @@ import { publicJob } from './jobs/repository'
 import { ModelsService, type ModelsServiceOptions } from './models/service'
 import { modelHandlers } from './models/handlers'
 import { cacheHandlers } from './cache/handlers'
-import { exportEntriesJob, importEntriesJob, importLogJob, prewarmJob } from './cache/jobs'
+import { exportEntriesJob, importEntriesJob, importLogJob, prewarmJob, reembedJob } from './cache/jobs'
 import { CacheService } from './cache/service'
 import { pipelineHandlers } from './pipelines/handlers'
+import { cdnExportJob, exportHandlers } from './export/handlers'
+import { templateHandlers, templatesGenerateJob } from './templates/handlers'
 import { PipelinesService } from './pipelines/service'
 import {
   BACKUP_JOB,
@@ -60,8 +62,11 @@ export class Backend {
     this.runner.register(prewarmJob(workspace, this.cache, this.models))
     this.runner.register(importEntriesJob(this.cache))
     this.runner.register(exportEntriesJob(workspace, this.cache))
+    this.runner.register(reembedJob(workspace, this.cache))
     this.pipelines = new PipelinesService(workspace, this.events, this.models, this.cache)
     this.runner.register(this.pipelines.runJob())
+    this.runner.register(templatesGenerateJob(this))
+    this.runner.register(cdnExportJob(this))
     this.dispatcher = new Dispatcher(this.handlers(), { validateOutput: options.validateOutput ?? false })
   }
 
@@ -96,6 +101,8 @@ export class Backend {
       ...modelHandlers(this),
       ...cacheHandlers(this),
       ...pipelineHandlers(this),
+      ...templateHandlers(this),
+      ...exportHandlers(this),
       'system.info': () => {
         const status = ws.status()
         return {

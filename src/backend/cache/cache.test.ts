@@ -236,3 +236,58 @@ describe('logs, analytics and pre-warm', () => {
     expect(items.map((i) => i.promptText)).toContain('Where is, my order?')
   })
 })
+
+describe('embedder changes', () => {
+  it('says clearly when stored vectors no longer fit the embedder, keeps exact matching, and re-embeds', async () => {
+    const small = await startFakeEndpoint({ name: 'small', embeddingDims: 32 })
+    try {
+      const big = (await call<{ items: { id: number; name: string }[] }>('providers.list')).items.find(
+        (p) => p.name === 'upstream',
+      )!
+      const other = await call<{ id: number }>('providers.save', { name: 'small', baseUrl: small.baseUrl, model: 'e' })
+      const { namespace } = await call<{ namespace: CacheNamespace }>('cache.namespaces.save', {
+        name: 'semantic',
+        semanticEnabled: true,
+        embedder: { provider: big.id },
+        similarityThreshold: 0.7,
+        storeAs: 'approved',
+      })
+      await call('cache.entries.create', {
+        namespaceId: namespace.id,
+        request: request('How do I export my data?'),
+        answer: 'Settings, Export.',
+        state: 'approved',
+      })
+      const paraphrase = { namespaceId: namespace.id, request: request('how can I export my data') }
+      expect((await call<{ hitKind: string }>('cache.lookup', paraphrase)).hitKind).toBe('hit-semantic')
+
+      await call('cache.namespaces.save', { id: namespace.id, name: 'semantic', embedder: { provider: other.id } })
+      await expect(call('cache.lookup', paraphrase)).rejects.toMatchObject({
+        code: 'conflict',
+        message: expect.stringMatching(
+          /holds 64-dimensional vectors but its embedder now returns 32 dimensions.*Re-embed/,
+        ),
+      })
+      // Exact matches keep working meanwhile.
+      expect(
+        (
+          await call<{ hitKind: string }>('cache.lookup', {
+            namespaceId: namespace.id,
+            request: request('How do I export my data?'),
+          })
+        ).hitKind,
+      ).toBe('hit-exact')
+
+      const job = await runJob('cache.reembed', { namespaceId: namespace.id })
+      expect(job.result).toMatchObject({ entries: 1, dimensions: 32 })
+      expect((await call<{ hitKind: string }>('cache.lookup', paraphrase)).hitKind).toBe('hit-semantic')
+
+      await call('providers.remove', { id: other.id })
+      await expect(call('cache.lookup', paraphrase)).rejects.toMatchObject({
+        message: expect.stringMatching(/embedder of namespace semantic is not available/),
+      })
+    } finally {
+      await small.close()
+    }
+  })
+})

@@ -4,7 +4,7 @@ import { ApiError } from '../../shared/errors'
 import type { AreaHandlers } from '../api/dispatch'
 import type { Backend } from '../backend'
 import { cacheAnalytics } from './analytics'
-import { EXPORT_ENTRIES_JOB, IMPORT_ENTRIES_JOB, IMPORT_LOG_JOB, PREWARM_JOB } from './jobs'
+import { EXPORT_ENTRIES_JOB, IMPORT_ENTRIES_JOB, IMPORT_LOG_JOB, PREWARM_JOB, REEMBED_JOB } from './jobs'
 import { GatewayKeys } from './keys'
 import { cacheableFrom } from './service'
 import { existsSync } from 'node:fs'
@@ -51,6 +51,10 @@ export function cacheHandlers(backend: Backend): AreaHandlers<typeof cacheMethod
     'cache.prewarm': ({ namespaceId, top, target }) => {
       cache.namespace(namespaceId)
       return { job: runner.enqueue(PREWARM_JOB, { namespaceId, top, target }) }
+    },
+    'cache.reembed': ({ namespaceId }) => {
+      cache.namespace(namespaceId)
+      return { job: runner.enqueue(REEMBED_JOB, { namespaceId }) }
     },
     'cache.import': ({ namespaceId, path }) => {
       cache.namespace(namespaceId)

@@ -8,7 +8,7 @@ import { rename, rm } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { parse as parseCsv } from 'csv-parse'
 import { z } from 'zod'
-import { cacheKey, type CanonicalRequest } from '../../shared/cache-key'
+import { cacheKey, semanticText, type CacheableRequest, type CanonicalRequest } from '../../shared/cache-key'
 import type { CacheEntry } from '../../shared/contract'
 import type { JobContext, JobKind } from '../jobs/runner'
 import { runBatch } from '../models/batch'
@@ -22,6 +22,7 @@ export const IMPORT_LOG_JOB = 'cache.import-log'
 export const PREWARM_JOB = 'cache.prewarm'
 export const IMPORT_ENTRIES_JOB = 'cache.import'
 export const EXPORT_ENTRIES_JOB = 'cache.export'
+export const REEMBED_JOB = 'cache.reembed'
 
 const messageSchema = z.object({ role: z.string(), content: z.string() })
 /** One line of an imported log: an OpenAI-style request, optionally with when it happened and how often. */
@@ -394,6 +395,52 @@ export function exportEntriesJob(
         await rm(partial, { force: true })
         throw error
       }
+    },
+  }
+}
+
+/** Rebuilds a namespace's vectors with its current embedder (after the embedding model changed). */
+export function reembedJob(workspace: Workspace, cache: CacheService): JobKind<{ namespaceId: number }> {
+  return {
+    kind: REEMBED_JOB,
+    params: z.object({ namespaceId: z.int() }),
+    // Restarting simply embeds everything again.
+    resumable: true,
+    title: (params) => `Re-embed cache namespace ${params.namespaceId}`,
+    async run(context) {
+      const namespace = cache.namespace(context.params.namespaceId)
+      if (!namespace.semanticEnabled || !namespace.embedder)
+        throw new Error(`Namespace ${namespace.name} has no semantic matching to re-embed for.`)
+      const provider = await cache.embedder(namespace)
+      const repo = new CacheRepository(workspace.db)
+      const ids = repo.idsMatching({ namespaceId: namespace.id })
+      const vectors: [number, Float32Array][] = []
+      const batch = 32
+      for (let start = 0; start < ids.length; start += batch) {
+        context.throwIfAborted()
+        const entries = ids.slice(start, start + batch).map((id) => repo.entry(id)!)
+        const texts = entries.map((entry) => semanticText(entry.canonical as CacheableRequest))
+        const embedded = await provider.embed(texts, context.signal)
+        embedded.forEach((vector, i) => vectors.push([entries[i]!.id, Float32Array.from(vector)]))
+        context.progress(
+          Math.min(1, (start + batch) / Math.max(1, ids.length)),
+          `${Math.min(ids.length, start + batch)} of ${ids.length} entries`,
+        )
+      }
+      const dims = new Set(vectors.map(([, vector]) => vector.length))
+      if (dims.size > 1)
+        throw new Error(
+          `The embedder returned vectors of different sizes (${[...dims].join(', ')}); nothing was changed.`,
+        )
+      // Swap all vectors at once so lookups never see a half-rebuilt namespace.
+      repo.transaction(() => {
+        repo.deleteVectors(namespace.id)
+        for (const [id, vector] of vectors) repo.saveVector(id, vector)
+        workspace.db
+          .prepare('UPDATE cache_entries SET embedder_version = ? WHERE namespace_id = ?')
+          .run(namespace.embedderVersion, namespace.id)
+      })
+      return { entries: vectors.length, dimensions: [...dims][0] ?? null }
     },
   }
 }

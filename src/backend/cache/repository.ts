@@ -446,6 +446,21 @@ export class CacheRepository {
       .run(entryId, vector.length, Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength))
   }
 
+  vectorDimensions(namespaceId: number): number[] {
+    return this.db
+      .prepare(
+        `SELECT DISTINCT v.dims FROM cache_vectors v JOIN cache_entries e ON e.id = v.entry_id WHERE e.namespace_id = ?`,
+      )
+      .pluck()
+      .all(namespaceId) as number[]
+  }
+
+  deleteVectors(namespaceId: number): void {
+    this.db
+      .prepare('DELETE FROM cache_vectors WHERE entry_id IN (SELECT id FROM cache_entries WHERE namespace_id = ?)')
+      .run(namespaceId)
+  }
+
   /** Nearest servable entries by cosine similarity (sqlite-vec), within one namespace only. */
   nearest(
     namespaceId: number,

@@ -13,12 +13,20 @@ import {
   type CanonicalRequest,
 } from '../../shared/cache-key'
 import type { EventBus } from '../events'
+import type { Provider } from '../models/providers/types'
 import type { ModelsService } from '../models/service'
 import type { Workspace } from '../workspace/workspace'
 import { refusingGuard } from './guards'
 import { CacheRepository, DEFAULT_GUARDS, type EntryFilter } from './repository'
 
 export type HitKind = 'hit-exact' | 'hit-semantic' | 'miss' | 'bypass'
+
+/** Semantic matching cannot run (embedder gone or changed); exact matching still works. */
+export class SemanticUnavailableError extends ApiError {
+  constructor(message: string) {
+    super({ code: 'conflict', message })
+  }
+}
 
 export interface LookupResult {
   hitKind: HitKind
@@ -31,6 +39,8 @@ export interface LookupResult {
   refusedBy: string | null
   /** The request's embedding, kept so a stored answer needs no second embedding call. */
   vector: Float32Array | null
+  /** Why semantic matching was skipped, when the caller tolerates that (the gateway). */
+  semanticError?: string
 }
 
 export interface StoreOptions {
@@ -166,11 +176,35 @@ export class CacheService {
     return `provider:${provider.id}`
   }
 
+  /** The namespace's embedder, loading a local embedding model on first use. */
+  async embedder(namespace: CacheNamespace): Promise<Provider> {
+    const embedder = namespace.embedder
+    if (!embedder) throw new SemanticUnavailableError(`Namespace ${namespace.name} has no embedder.`)
+    try {
+      if ('model' in embedder && !this.models.get(embedder.model).loaded) await this.models.load({ id: embedder.model })
+      return this.models.providerFor(embedder).provider
+    } catch (error) {
+      throw new SemanticUnavailableError(
+        `The embedder of namespace ${namespace.name} is not available (${(error as Error).message}). Choose another embedder in the namespace settings.`,
+      )
+    }
+  }
+
   private async embed(namespace: CacheNamespace, text: string): Promise<Float32Array | null> {
     if (!namespace.semanticEnabled || !namespace.embedder) return null
-    const { provider } = this.models.providerFor(namespace.embedder)
-    const [vector] = await provider.embed([text])
-    return vector ? Float32Array.from(vector) : null
+    const provider = await this.embedder(namespace)
+    const [raw] = await provider.embed([text])
+    if (!raw) return null
+    const vector = Float32Array.from(raw)
+    const stored = this.repo.vectorDimensions(namespace.id)
+    const other = stored.find((dims) => dims !== vector.length)
+    if (other !== undefined) {
+      throw new SemanticUnavailableError(
+        `Namespace ${namespace.name} holds ${other}-dimensional vectors but its embedder now returns ${vector.length} dimensions ` +
+          '(the embedding model changed). Re-embed the namespace (cache.reembed) to rebuild them; exact matching still works.',
+      )
+    }
+    return vector
   }
 
   private servableStates(namespace: CacheNamespace): CacheEntry['state'][] {
@@ -180,7 +214,7 @@ export class CacheService {
   async lookup(
     namespace: CacheNamespace,
     request: CacheableRequest,
-    options: { skipLookup?: boolean } = {},
+    options: { skipLookup?: boolean; tolerateSemanticFailure?: boolean } = {},
   ): Promise<LookupResult> {
     const { canonical, keyHash, promptText } = await cacheKey(request, namespace.normalization)
     const base = { keyHash, canonical, promptText, similarity: null, refusedBy: null, vector: null }
@@ -193,7 +227,13 @@ export class CacheService {
       return { ...base, hitKind: 'hit-exact', entry: exact }
     }
     const query = semanticText(request)
-    const vector = await this.embed(namespace, query)
+    let vector: Float32Array | null
+    try {
+      vector = await this.embed(namespace, query)
+    } catch (error) {
+      if (!(error instanceof SemanticUnavailableError) || !options.tolerateSemanticFailure) throw error
+      return { ...base, hitKind: 'miss', entry: null, semanticError: error.message }
+    }
     if (!vector) return { ...base, hitKind: 'miss', entry: null }
     let refusedBy: string | null = null
     for (const candidate of repo.nearest(namespace.id, vector, states, 5)) {
@@ -257,7 +297,11 @@ export class CacheService {
       },
       options.createdBy ?? 'generated',
     )
-    const vector = lookup.vector ?? (await this.embed(namespace, semanticText(lookup.canonical as CacheableRequest)))
+    let vector = lookup.vector
+    if (!vector && !lookup.semanticError) {
+      // An answer is worth keeping even when its embedding cannot be made now; re-embedding fills it in later.
+      vector = await this.embed(namespace, semanticText(lookup.canonical as CacheableRequest)).catch(() => null)
+    }
     if (vector) repo.saveVector(entry.id, vector)
     this.events.emit('cache.changed', { namespaceId: namespace.id })
     return entry

@@ -313,7 +313,8 @@ export class Gateway {
     const ttlHeader = Number(request.headers['x-larder-ttl'])
     const ttlSeconds = Number.isInteger(ttlHeader) && ttlHeader > 0 ? ttlHeader : null
 
-    const lookup = await cache.lookup(namespace, cacheable, { skipLookup: noCache })
+    const lookup = await cache.lookup(namespace, cacheable, { skipLookup: noCache, tolerateSemanticFailure: true })
+    const semanticHeader: Record<string, string> = lookup.semanticError ? { 'x-larder-semantic': 'unavailable' } : {}
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`
     const pricing = this.backend.workspace.settings.get()
     const log = (
@@ -375,6 +376,7 @@ export class Gateway {
           openAiError(response, 429, 'Too many requests are generating; try again shortly.', 'rate_limit_error', {
             'retry-after': String(error.retryAfterSeconds),
             'x-larder-cache': cacheHeader,
+            ...semanticHeader,
           })
           log('error', {})
           return
@@ -400,7 +402,7 @@ export class Gateway {
                 onText: (text: string) => {
                   if (!streamStarted) {
                     streamStarted = true
-                    this.startStream(response, { 'x-larder-cache': cacheHeader })
+                    this.startStream(response, { 'x-larder-cache': cacheHeader, ...semanticHeader })
                     this.writeChunk(response, id, kind, body.model, { role: 'assistant', content: '' }, null)
                   }
                   this.writeChunk(response, id, kind, body.model, { content: text }, null)
@@ -412,7 +414,7 @@ export class Gateway {
         const finish = generated.finishReason === 'length' ? 'length' : 'stop'
         if (stream) {
           if (!streamStarted) {
-            this.startStream(response, { 'x-larder-cache': cacheHeader })
+            this.startStream(response, { 'x-larder-cache': cacheHeader, ...semanticHeader })
             this.writeChunk(response, id, kind, body.model, { role: 'assistant', content: '' }, null)
           }
           this.writeChunk(response, id, kind, body.model, {}, finish)
@@ -423,7 +425,7 @@ export class Gateway {
             kind,
             model: body.model,
             stream: false,
-            headers: { 'x-larder-cache': cacheHeader },
+            headers: { 'x-larder-cache': cacheHeader, ...semanticHeader },
             text: generated.text,
             finish,
             tokensIn: generated.tokensIn,

@@ -27,7 +27,12 @@ beforeAll(async () => {
   await writeTinyLlamaGguf(path, { seed: 21 })
   model = await call<Model>('models.register', { path, name: 'tiny' })
   await call('models.load', { id: model.id, threads: 1, contextSize: 256, sequences: 2 })
-  server = await startHttpServer({ backend, port: 0, token: 'tok', gateway: new Gateway(backend, { adminToken: 'tok' }) })
+  server = await startHttpServer({
+    backend,
+    port: 0,
+    token: 'tok',
+    gateway: new Gateway(backend, { adminToken: 'tok' }),
+  })
   const { secret } = await call<{ secret: string }>('gateway.keys.create', { tenant: 'acme' })
   client = new OpenAI({ apiKey: secret, baseURL: `${server.url}/v1`, maxRetries: 0 })
 })
@@ -44,7 +49,12 @@ describe('gateway with the official openai client', () => {
     expect(ns).toEqual([])
     const ask = () =>
       client.chat.completions
-        .create({ model: 'tiny', messages: [{ role: 'user', content: 'Where is my parcel?' }], max_tokens: 8, temperature: 0 })
+        .create({
+          model: 'tiny',
+          messages: [{ role: 'user', content: 'Where is my parcel?' }],
+          max_tokens: 8,
+          temperature: 0,
+        })
         .withResponse()
     const first = await ask()
     expect(first.response.headers.get('x-larder-cache')).toBe('miss')
@@ -58,7 +68,13 @@ describe('gateway with the official openai client', () => {
     expect(second.data.choices[0]!.message.content).toBe(answer)
 
     const stream = await client.chat.completions
-      .create({ model: 'tiny', messages: [{ role: 'user', content: 'Where is my parcel?' }], max_tokens: 8, temperature: 0, stream: true })
+      .create({
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'Where is my parcel?' }],
+        max_tokens: 8,
+        temperature: 0,
+        stream: true,
+      })
       .withResponse()
     expect(stream.response.headers.get('x-larder-cache')).toBe('hit-exact')
     let streamed = ''
@@ -66,7 +82,13 @@ describe('gateway with the official openai client', () => {
     expect(streamed).toBe(answer)
 
     const live = await client.chat.completions
-      .create({ model: 'tiny', messages: [{ role: 'user', content: 'Something new' }], max_tokens: 6, temperature: 0, stream: true })
+      .create({
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'Something new' }],
+        max_tokens: 6,
+        temperature: 0,
+        stream: true,
+      })
       .withResponse()
     expect(live.response.headers.get('x-larder-cache')).toBe('miss')
     let text = ''
@@ -80,7 +102,9 @@ describe('gateway with the official openai client', () => {
     const embedding = await client.embeddings.create({ model: 'tiny', input: ['hello', 'world'] })
     expect(embedding.data).toHaveLength(2)
     expect(embedding.data[0]!.embedding.length).toBeGreaterThan(8)
-    await expect(client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 404 })
+    await expect(
+      client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toMatchObject({ status: 404 })
     const wrongKey = new OpenAI({ apiKey: 'lk_wrong', baseURL: `${server.url}/v1`, maxRetries: 0 })
     await expect(wrongKey.models.list()).rejects.toMatchObject({ status: 401 })
   })
@@ -96,17 +120,27 @@ describe('gateway with the official openai client', () => {
     })
     const headers = { 'x-larder-namespace': 'semantic' }
     const ask = (content: string) =>
-      client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content }], max_tokens: 6, temperature: 0 }, { headers }).withResponse()
-    expect((await ask('How do I enable two factor login on my account?')).response.headers.get('x-larder-cache')).toBe('miss')
+      client.chat.completions
+        .create({ model: 'tiny', messages: [{ role: 'user', content }], max_tokens: 6, temperature: 0 }, { headers })
+        .withResponse()
+    expect((await ask('How do I enable two factor login on my account?')).response.headers.get('x-larder-cache')).toBe(
+      'miss',
+    )
     const near = await ask('How do I enable two factor login on my account ?')
     expect(near.response.headers.get('x-larder-cache')).toBe('hit-semantic')
     expect(Number(near.response.headers.get('x-larder-similarity'))).toBeGreaterThanOrEqual(0.8)
     // The negated request embeds close to the cached one too, but must not get its answer.
     const lookup = await call<{ hitKind: string; refusedBy: string | null }>('cache.lookup', {
       namespaceId: namespace.id,
-      request: { model: 'tiny', messages: [{ role: 'user', content: 'How do I disable two factor login on my account?' }], params: { temperature: 0, max_tokens: 6 } },
+      request: {
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'How do I disable two factor login on my account?' }],
+        params: { temperature: 0, max_tokens: 6 },
+      },
     })
     expect(lookup).toMatchObject({ hitKind: 'miss', refusedBy: 'negation' })
-    expect((await ask('How do I disable two factor login on my account?')).response.headers.get('x-larder-cache')).toBe('miss')
+    expect((await ask('How do I disable two factor login on my account?')).response.headers.get('x-larder-cache')).toBe(
+      'miss',
+    )
   })
 })

@@ -283,6 +283,10 @@ export const cacheMethods = {
       .strict(),
     output: z.object({ job: jobSchema }),
   },
+  'cache.reembed': {
+    input: z.object({ namespaceId: id }).strict(),
+    output: z.object({ job: jobSchema }),
+  },
   'cache.import': {
     input: z.object({ namespaceId: id, path: absolutePath }).strict(),
     output: z.object({ job: jobSchema }),
