@@ -9,7 +9,7 @@ import { Dispatcher, type Handlers } from './api/dispatch'
 import { EventBus } from './events'
 import { JobRunner, type RunnerOptions } from './jobs/runner'
 import { publicJob } from './jobs/repository'
-import { ModelsService, type ModelsServiceOptions } from './models/service'
+import { HASH_JOB, ModelsService, type ModelsServiceOptions } from './models/service'
 import { modelHandlers } from './models/handlers'
 import { cacheHandlers } from './cache/handlers'
 import { exportEntriesJob, importEntriesJob, importLogJob, prewarmJob, reembedJob } from './cache/jobs'
@@ -57,6 +57,13 @@ export class Backend {
     this.runner.register(this.models.pullJob())
     this.runner.register(this.models.quantizeJob())
     this.runner.register(this.models.compareJob())
+    this.runner.register(this.models.hashJob())
+    this.models.onRegistered = (model) => {
+      const pending = this.workspace.jobs
+        .list({ status: ['queued', 'running'], kind: HASH_JOB, limit: 500, offset: 0 })
+        .items.some((job) => (job.params as { id?: number }).id === model.id)
+      if (!pending) this.runner.enqueue(HASH_JOB, { id: model.id })
+    }
     this.cache = new CacheService(workspace, this.events, this.models)
     this.runner.register(importLogJob(workspace, this.cache))
     this.runner.register(prewarmJob(workspace, this.cache, this.models))

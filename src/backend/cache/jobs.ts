@@ -258,6 +258,7 @@ export function prewarmJob(
       let generated = 0
       let failed = 0
       const modelName = 'model' in target ? models.get(target.model).name : provider.id
+      const modelFileHash = 'model' in target ? models.get(target.model).sha256 : null
       const results = await runBatch(canonicals.map(generateRequestFor), [{ provider, concurrency }], {
         signal: context.signal,
         onItemDone: (item, done, total) => {
@@ -277,6 +278,7 @@ export function prewarmJob(
         await cache.store(namespace, lookup, {
           answer: result.result.text,
           model: modelName,
+          modelFileHash,
           tokensIn: result.result.tokensIn,
           tokensOut: result.result.tokensOut,
           createdBy: 'prewarm',

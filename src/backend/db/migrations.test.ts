@@ -200,6 +200,62 @@ describe('0004_cache', () => {
   })
 })
 
+describe('0005_templates', () => {
+  it('adds template families, variants, runs, versions and exports without touching the cache', () => {
+    const db = freshDb()
+    migrate(db, migrations, 4)
+    const now = new Date().toISOString()
+    db.prepare(
+      `INSERT INTO cache_namespaces (name, normalization, guards, created_at, updated_at) VALUES ('support', '{}', '{}', ?, ?)`,
+    ).run(now, now)
+    migrate(db, migrations, 5)
+    expect(db.prepare('SELECT count(*) FROM cache_namespaces').pluck().get()).toBe(1)
+    expect(db.prepare('SELECT workspace_id FROM export_identity').pluck().get()).toMatch(/^[0-9a-f]{32}$/)
+    const family = db
+      .prepare(`INSERT INTO template_families (name, definition, created_at, updated_at) VALUES ('f', '{}', ?, ?)`)
+      .run(now, now).lastInsertRowid
+    expect(() =>
+      db
+        .prepare(`INSERT INTO template_families (name, definition, created_at, updated_at) VALUES ('f', '{}', ?, ?)`)
+        .run(now, now),
+    ).toThrowError(/UNIQUE/)
+    const run = db
+      .prepare(
+        `INSERT INTO template_generation_runs (family_id, target, mode, planned_calls, family_revision, status, created_at)
+         VALUES (?, 'model tiny', 'fill', 4, 1, 'running', ?)`,
+      )
+      .run(family, now).lastInsertRowid
+    const insertVariant = db.prepare(
+      `INSERT INTO template_variants (family_id, segment_key, template, state, origin, run_id, created_at, updated_at)
+       VALUES (?, 'locale=en', 'Hi {{name}}', ?, 'generated', ?, ?, ?)`,
+    )
+    insertVariant.run(family, 'draft', run, now, now)
+    expect(() => insertVariant.run(family, 'maybe', run, now, now)).toThrowError(/CHECK/)
+    db.prepare(`INSERT INTO template_generation_segments VALUES (?, 'locale=en', 1, 1, 0, 10, 20, 5.5, 6.0, ?)`).run(
+      run,
+      now,
+    )
+    db.prepare(`INSERT INTO template_versions VALUES (?, 1, '{}', '[]', 0, 'hash', NULL, ?)`).run(family, now)
+    expect(() =>
+      db.prepare(`INSERT INTO template_versions VALUES (?, 1, '{}', '[]', 0, 'h', NULL, ?)`).run(family, now),
+    ).toThrowError(/UNIQUE|PRIMARY KEY/)
+    db.prepare(
+      `INSERT INTO cdn_exports (sequence, out_dir, manifest_hash, counts, created_at) VALUES (1, '/tmp/b', 'h', '{}', ?)`,
+    ).run(now)
+    // Removing a family removes everything generated for it.
+    db.prepare('DELETE FROM template_families WHERE id = ?').run(family)
+    for (const table of [
+      'template_variants',
+      'template_generation_runs',
+      'template_generation_segments',
+      'template_versions',
+    ]) {
+      expect(db.prepare(`SELECT count(*) FROM ${table}`).pluck().get(), table).toBe(0)
+    }
+    expect(db.prepare('SELECT count(*) FROM cdn_exports').pluck().get()).toBe(1)
+  })
+})
+
 describe('0006_pipelines', () => {
   it('adds pipelines with versions, runs and the token ledger, cascading deletes', () => {
     const db = freshDb()
@@ -222,5 +278,20 @@ describe('0006_pipelines', () => {
     db.prepare('DELETE FROM pipelines WHERE id = ?').run(id)
     expect(db.prepare('SELECT count(*) FROM pipeline_usage').pluck().get()).toBe(0)
     expect(db.prepare('SELECT count(*) FROM pipeline_versions').pluck().get()).toBe(0)
+  })
+})
+
+describe('0007_model_hashes', () => {
+  it('adds a checked sha256 column to existing models', () => {
+    const db = freshDb()
+    migrate(db, migrations, 6)
+    const now = new Date().toISOString()
+    db.prepare(
+      `INSERT INTO models (name, path, source, size_bytes, file_modified_at, summary, added_at, updated_at) VALUES ('m', '/m.gguf', 'file', 1, ?, '{}', ?, ?)`,
+    ).run(now, now, now)
+    migrate(db, migrations, 7)
+    expect(db.prepare('SELECT sha256 FROM models').pluck().get()).toBeNull()
+    db.prepare('UPDATE models SET sha256 = ?').run('a'.repeat(64))
+    expect(() => db.prepare(`UPDATE models SET sha256 = 'short'`).run()).toThrowError(/CHECK/)
   })
 })

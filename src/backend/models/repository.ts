@@ -10,6 +10,7 @@ interface ModelRow {
   source_uri: string | null
   size_bytes: number
   file_modified_at: string
+  sha256: string | null
   architecture: string | null
   parameter_count: number | null
   context_length: number | null
@@ -20,7 +21,7 @@ interface ModelRow {
 }
 
 export type StoredModel = Omit<Model, 'loaded'>
-export type ModelRecord = Omit<StoredModel, 'id' | 'addedAt'>
+export type ModelRecord = Omit<StoredModel, 'id' | 'addedAt' | 'sha256'>
 
 function toModel(row: ModelRow): StoredModel {
   return {
@@ -31,6 +32,7 @@ function toModel(row: ModelRow): StoredModel {
     sourceUri: row.source_uri,
     sizeBytes: row.size_bytes,
     fileModifiedAt: row.file_modified_at,
+    sha256: row.sha256,
     architecture: row.architecture,
     parameterCount: row.parameter_count,
     contextLength: row.context_length,
@@ -106,6 +108,9 @@ export class ModelsRepository {
          VALUES (@name, @path, @source, @sourceUri, @sizeBytes, @fileModifiedAt, @architecture, @parameterCount,
            @contextLength, @fileType, @summary, @problems, @now, @now)
          ON CONFLICT (path) DO UPDATE SET size_bytes = excluded.size_bytes, file_modified_at = excluded.file_modified_at,
+           -- A changed file has a new hash; the hash job computes it again.
+           sha256 = CASE WHEN models.size_bytes = excluded.size_bytes AND models.file_modified_at = excluded.file_modified_at
+                         THEN models.sha256 ELSE NULL END,
            architecture = excluded.architecture, parameter_count = excluded.parameter_count,
            context_length = excluded.context_length, file_type = excluded.file_type, summary = excluded.summary,
            problems = excluded.problems, updated_at = excluded.updated_at
@@ -118,6 +123,15 @@ export class ModelsRepository {
         now,
       }) as ModelRow
     return toModel(row)
+  }
+
+  setHash(id: number, sha256: string, fileModifiedAt: string): boolean {
+    // Only if the file is still the one that was hashed.
+    return (
+      this.db
+        .prepare('UPDATE models SET sha256 = ? WHERE id = ? AND file_modified_at = ?')
+        .run(sha256, id, fileModifiedAt).changes > 0
+    )
   }
 
   remove(id: number): boolean {

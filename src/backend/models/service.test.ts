@@ -279,3 +279,17 @@ describe('quality report', () => {
     expect(report.quantized.sizeBytes).toBeLessThan(report.original.sizeBytes)
   })
 })
+
+describe('model file hashes', () => {
+  it('hashes a registered model in the background and records it', async () => {
+    const { createHash } = await import('node:crypto')
+    const { readFileSync } = await import('node:fs')
+    const { items } = await call<{ items: Model[] }>('models.list')
+    const tiny = items.find((m) => m.path === tinyPath)!
+    const expected = createHash('sha256').update(readFileSync(tinyPath)).digest('hex')
+    for (let i = 0; i < 100 && (await call<Model>('models.get', { id: tiny.id })).sha256 === null; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect((await call<Model>('models.get', { id: tiny.id })).sha256).toBe(expected)
+  })
+})

@@ -3,7 +3,8 @@
  * air-gapped install only needs a file copied there), loading into the model worker, generation on local models
  * and OpenAI-compatible providers, downloads and quantization as jobs.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { z } from 'zod'
@@ -25,6 +26,7 @@ import { ModelsRepository, type StoredModel } from './repository'
 export const PULL_JOB = 'models.pull'
 export const QUANTIZE_JOB = 'gguf.quantize'
 export const COMPARE_JOB = 'gguf.compare'
+export const HASH_JOB = 'models.hash'
 
 const handleFor = (id: number): string => `model:${id}`
 
@@ -46,6 +48,8 @@ export interface ModelsServiceOptions {
 export class ModelsService {
   readonly host = new ModelHost()
   private readonly cpuOnly: boolean
+  /** Called after a model is registered or its file changed (the backend queues the hash job). */
+  onRegistered: ((model: Model) => void) | undefined
 
   constructor(
     private readonly workspace: Workspace,
@@ -154,7 +158,9 @@ export class ModelsService {
       problems: check.problems.map(({ severity, code, message }) => ({ severity, code, message })),
     })
     this.events.emit('models.changed', { id: model.id, removed: false })
-    return this.withLoaded(model)
+    const registered = this.withLoaded(model)
+    if (registered.sha256 === null) this.onRegistered?.(registered)
+    return registered
   }
 
   /** Registers new or changed .gguf files in the folder (default: the library) and reports vanished ones. */
@@ -439,6 +445,36 @@ export class ModelsService {
         } finally {
           rmSync(partial, { force: true })
         }
+      },
+    }
+  }
+
+  hashJob(): JobKind<{ id: number }> {
+    return {
+      kind: HASH_JOB,
+      params: z.object({ id: z.int() }),
+      resumable: true,
+      title: (params) => `Hash model ${this.repo.get(params.id)?.name ?? params.id}`,
+      run: async (context) => {
+        const model = this.repo.get(context.params.id)
+        if (!model) return { skipped: 'the model was removed' }
+        if (model.sha256) return { sha256: model.sha256 }
+        const hash = createHash('sha256')
+        let done = 0
+        const stream = createReadStream(model.path, { highWaterMark: 4 * 1024 * 1024, signal: context.signal })
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          hash.update(chunk)
+          done += chunk.length
+          context.progress(
+            done / Math.max(1, model.sizeBytes),
+            `${formatBytes(done)} of ${formatBytes(model.sizeBytes)}`,
+          )
+        }
+        const sha256 = hash.digest('hex')
+        if (!this.repo.setHash(model.id, sha256, model.fileModifiedAt))
+          return { skipped: 'the file changed while it was hashed' }
+        this.events.emit('models.changed', { id: model.id, removed: false })
+        return { sha256 }
       },
     }
   }

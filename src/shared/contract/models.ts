@@ -29,6 +29,8 @@ export const modelSchema = z.object({
   sourceUri: z.string().nullable(),
   sizeBytes: z.number().nonnegative(),
   fileModifiedAt: timestamp,
+  /** SHA-256 of the file, once the background hash job has run (provenance for cached answers). */
+  sha256: z.string().nullable(),
   architecture: z.string().nullable(),
   parameterCount: z.number().nonnegative().nullable(),
   contextLength: z.number().nonnegative().nullable(),
