@@ -16,7 +16,7 @@ describe('appearance settings', () => {
       await expect(console.testId('settings-page').locator('h1').innerText()).resolves.toBe('설정')
 
       // Saved in the workspace, not only in this page.
-      await expect.poll(() => serve.call('settings.get')).toEqual({ theme: 'dark', language: 'ko' })
+      await expect.poll(() => serve.call('settings.get')).toMatchObject({ theme: 'dark', language: 'ko' })
 
       await console.reload()
       await expect(html.getAttribute('data-theme')).resolves.toBe('dark')

@@ -7,6 +7,7 @@ import { openConsole, startServe, type ConsoleHandle, type ServeHandle, type Ser
 
 export const AREAS = [
   'models',
+  'playground',
   'cache',
   'templates',
   'pipelines',
@@ -15,7 +16,7 @@ export const AREAS = [
   'export',
   'settings',
 ] as const
-export const UNBUILT_AREAS = ['models', 'cache', 'templates', 'pipelines', 'distillation', 'export'] as const
+export const UNBUILT_AREAS = ['templates', 'pipelines', 'distillation', 'export'] as const
 export type Area = (typeof AREAS)[number]
 
 export interface Pacing {
@@ -107,6 +108,31 @@ export class ConsolePage {
       if (!body.ok) throw new Error(body.error?.message)
       return body.result.job.id
     }, pacing)
+  }
+
+  // Models page and Playground
+  modelRow(id: number, loaded?: boolean): Locator {
+    return this.page.locator(
+      `[data-testid="model-row-${id}"]${loaded === undefined ? '' : `[data-loaded="${loaded}"]`}`,
+    )
+  }
+  modelDrawer(loaded?: boolean): Locator {
+    return this.page.locator(`[data-testid="model-drawer"]${loaded === undefined ? '' : `[data-loaded="${loaded}"]`}`)
+  }
+  /** The assistant's finished replies in the Playground (streaming over, stats shown). */
+  get finishedReplies(): Locator {
+    return this.page.locator('[data-testid="chat-turn"][data-role="assistant"][data-streaming="false"]')
+  }
+
+  // Cache page
+  cacheTab(name: 'entries' | 'analytics' | 'log' | 'transfer' | 'gateway'): Locator {
+    return this.testId(`cache-tab-${name}`)
+  }
+  entryRow(id: number, state?: string): Locator {
+    return this.page.locator(`[data-testid="entry-row-${id}"]${state ? `[data-state="${state}"]` : ''}`)
+  }
+  get entryRows(): Locator {
+    return this.page.locator('[data-testid^="entry-row-"]')
   }
 
   // Settings page

@@ -38,7 +38,7 @@ describe('console shell', () => {
       await console.testId('settings-page').waitFor()
       await console.nav('cache').focus()
       await ui.page.keyboard.press(' ')
-      await ui.page.locator('[data-testid="not-built"][data-area="cache"]').waitFor()
+      await console.testId('cache-page').waitFor()
     })
   })
 

@@ -3,6 +3,12 @@ import { h, type FunctionalComponent } from 'vue'
 /** Line icons for the navigation (24 px grid, drawn in the current text colour). */
 const shapes: Record<string, string[]> = {
   models: ['M12 3 4 7.5v9L12 21l8-4.5v-9L12 3Z', 'M4 7.5 12 12l8-4.5', 'M12 12v9'],
+  playground: [
+    'M4 5h16a1 1 0 0 1 1 1v10a1 1 0 0 1-1 1h-9l-5 4v-4H4a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1Z',
+    'M8 11h.01',
+    'M12 11h.01',
+    'M16 11h.01',
+  ],
   cache: [
     'M5 6c0-1.7 3.1-3 7-3s7 1.3 7 3-3.1 3-7 3-7-1.3-7-3Z',
     'M5 6v12c0 1.7 3.1 3 7 3s7-1.3 7-3V6',

@@ -7,12 +7,14 @@ import ExportView from '../views/export/index.vue'
 import JobsView from '../views/jobs/index.vue'
 import ModelsView from '../views/models/index.vue'
 import PipelinesView from '../views/pipelines/index.vue'
+import PlaygroundView from '../views/playground/index.vue'
 import SettingsView from '../views/settings/index.vue'
 import TemplatesView from '../views/templates/index.vue'
 
 /** The console's areas, in menu order. `name` doubles as the i18n key `nav.<name>` and the test id `nav-<name>`. */
 export const AREAS = [
   'models',
+  'playground',
   'cache',
   'templates',
   'pipelines',
@@ -25,6 +27,7 @@ export type Area = (typeof AREAS)[number] & NavIconName
 
 const views: Record<Area, Component> = {
   models: ModelsView,
+  playground: PlaygroundView,
   cache: CacheView,
   templates: TemplatesView,
   pipelines: PipelinesView,

@@ -54,3 +54,23 @@ export function toPercent(progress: number | null | undefined): number {
   if (progress === null || progress === undefined || Number.isNaN(progress)) return 0
   return Math.round(Math.min(1, Math.max(0, progress)) * 100)
 }
+
+/** 1 234 567 -> "1.2M" (or the locale's compact form: "123만"). */
+export function formatCompact(value: number, locale: string): string {
+  return new Intl.NumberFormat(locale, { notation: 'compact', maximumFractionDigits: 1 }).format(value)
+}
+
+/** A number with at most `digits` fraction digits, in the locale's style. */
+export function formatNumber(value: number, locale: string, digits = 0): string {
+  return new Intl.NumberFormat(locale, { maximumFractionDigits: digits }).format(value)
+}
+
+/** 0..1 as "93.5 %" in the locale's style. */
+export function formatShare(share: number, locale: string, digits = 1): string {
+  return new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: digits }).format(share)
+}
+
+/** Small measurements (0.000021) with a few significant digits rather than a fixed number of decimals. */
+export function formatSignificant(value: number, locale: string, digits = 3): string {
+  return new Intl.NumberFormat(locale, { maximumSignificantDigits: digits }).format(value)
+}
