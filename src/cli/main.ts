@@ -21,6 +21,8 @@ import { CliExit, positiveInt } from './options'
 import { registerCacheCommands } from './commands/cache'
 import { registerGgufCommands, registerModelCommands } from './commands/models'
 import { registerPipelineCommands } from './commands/pipelines'
+import { registerExportCommands } from './commands/export'
+import { registerTemplateCommands } from './commands/templates'
 import { jobProgressReporter } from './progress'
 
 export { CliExit }
@@ -337,6 +339,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerGgufCommands(program, context)
   registerCacheCommands(program, context)
   registerPipelineCommands(program, context)
+  registerTemplateCommands(program, context)
+  registerExportCommands(program, context)
   return program
 }
 

@@ -11,18 +11,22 @@ import { coreEvents, coreMethods } from './core'
 import { cacheEvents, cacheMethods } from './cache'
 import { modelEvents, modelMethods } from './models'
 import { pipelineEvents, pipelineMethods } from './pipelines'
+import { exportMethods, templateEvents, templateMethods } from './templates'
 
 export * from './common'
 export * from './core'
 export * from './models'
 export * from './cache'
 export * from './pipelines'
+export * from './templates'
 
 export const methodSpecs = {
   ...coreMethods,
   ...modelMethods,
   ...cacheMethods,
   ...pipelineMethods,
+  ...templateMethods,
+  ...exportMethods,
 } as const
 
 export type MethodSpecs = typeof methodSpecs
@@ -44,6 +48,7 @@ export const eventSpecs = {
   ...modelEvents,
   ...cacheEvents,
   ...pipelineEvents,
+  ...templateEvents,
 } as const
 
 export type EventSpecs = typeof eventSpecs

@@ -1,0 +1,398 @@
+/**
+ * The edge worker Larder exports with every CDN bundle: a standard Fetch-API module (`export default { fetch }`,
+ * the Cloudflare Workers format, also fine for other Fetch-API edges). It reads the bundle (manifest + content-
+ * addressed objects) from a static-assets binding or a URL, fills published templates with the caller's data, and
+ * answers requests from the exported cache. No model runs here.
+ *
+ *   GET  /v1/templates/<family>/render?user=u1&locale=en&name=Mina    query: segment values and slot data
+ *   POST /v1/templates/<family>/render  {"user": "u1", "segment": {"locale": "en"}, "data": {"name": "Mina"}}
+ *        -> text/plain (HTML-escaped per slot); `?format=json` or `Accept: application/json` for details
+ *   GET  /v1/cache/<tenant>/<namespace>/<keyHash>                    an exported cache entry by its key hash
+ *   POST /v1/chat/completions, /v1/completions                       OpenAI-style; answered from the cache by
+ *        the same key the gateway computes (header x-larder-namespace, optional x-larder-tenant); misses go to
+ *        UPSTREAM_URL when set, else 404
+ *   GET  /healthz
+ *
+ * Bundled by build.ts into worker-bundle.generated.ts; must stay platform-free (no node imports).
+ */
+import { cacheKey } from '../../../shared/cache-key'
+import { personalise, resolveSegment, type FamilyRuntime } from '../../../shared/template-render/index'
+import {
+  BUNDLE_FORMAT,
+  objectPath,
+  shardOf,
+  type BundleManifest,
+  type CacheEntryObject,
+  type CacheShardObject,
+  type FamilyObject,
+  type SegmentObject,
+} from './bundle-format'
+import { cacheableFromBody, type OpenAiBody } from './openai-request'
+
+interface Fetcher {
+  fetch(input: Request): Promise<Response>
+}
+
+export interface EdgeEnv {
+  /** Static-assets (or any service) binding serving the bundle folder. */
+  ASSETS?: Fetcher
+  /** Where the bundle folder is served from, when there is no ASSETS binding. */
+  BUNDLE_URL?: string
+  /** How long a fetched manifest is trusted before the worker looks for a newer one (default 60). */
+  MANIFEST_TTL_SECONDS?: string
+  /** An OpenAI-compatible endpoint (e.g. the Larder gateway) that answers cache misses. */
+  UPSTREAM_URL?: string
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message)
+  }
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(`${JSON.stringify(body)}\n`, {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers },
+  })
+}
+
+function errorResponse(error: HttpError): Response {
+  return json(error.status, { error: { code: error.code, message: error.message, ...error.details } })
+}
+
+// Per-isolate memory: the manifest for a while, objects for good (their names are their content hashes).
+let manifestCache: { manifest: BundleManifest; fetchedAt: number } | undefined
+const objectCache = new Map<string, unknown>()
+const OBJECT_CACHE_LIMIT = 5000
+
+async function fetchBundleFile(env: EdgeEnv, path: string): Promise<Response> {
+  if (env.ASSETS) return env.ASSETS.fetch(new Request(`https://bundle.invalid/${path}`))
+  if (env.BUNDLE_URL) {
+    const base = env.BUNDLE_URL.endsWith('/') ? env.BUNDLE_URL : `${env.BUNDLE_URL}/`
+    return fetch(new URL(path, base).toString())
+  }
+  throw new HttpError(500, 'not_configured', 'This worker has no bundle: bind ASSETS or set BUNDLE_URL.')
+}
+
+async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', bytes)
+  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, '0')).join('')
+}
+
+async function loadManifest(env: EdgeEnv): Promise<BundleManifest> {
+  const ttlMs = Number(env.MANIFEST_TTL_SECONDS ?? '60') * 1000
+  if (manifestCache && Date.now() - manifestCache.fetchedAt < ttlMs) return manifestCache.manifest
+  let response: Response
+  try {
+    response = await fetchBundleFile(env, 'manifest.json')
+  } catch (error) {
+    if (error instanceof HttpError) throw error
+    if (manifestCache) return manifestCache.manifest // Keep serving the last good bundle while the origin is away.
+    throw new HttpError(502, 'bundle_unavailable', `Cannot fetch manifest.json: ${(error as Error).message}`)
+  }
+  if (!response.ok) {
+    if (manifestCache) return manifestCache.manifest
+    throw new HttpError(502, 'bundle_unavailable', `manifest.json answered ${response.status}.`)
+  }
+  const manifest = (await response.json()) as BundleManifest
+  if (manifest.format !== BUNDLE_FORMAT) {
+    throw new HttpError(502, 'bundle_invalid', 'manifest.json is not a Larder CDN bundle manifest.')
+  }
+  manifestCache = { manifest, fetchedAt: Date.now() }
+  return manifest
+}
+
+async function loadObject<T>(env: EdgeEnv, hash: string): Promise<T> {
+  const cached = objectCache.get(hash)
+  if (cached !== undefined) return cached as T
+  const response = await fetchBundleFile(env, objectPath(hash))
+  if (!response.ok) {
+    throw new HttpError(
+      502,
+      'bundle_incomplete',
+      `Object ${hash} answered ${response.status}; upload the whole bundle.`,
+    )
+  }
+  const bytes = await response.arrayBuffer()
+  // Content addressing doubles as an integrity check: a truncated or stale upload is refused, not served.
+  if ((await sha256Hex(bytes)) !== hash) {
+    throw new HttpError(502, 'bundle_corrupt', `Object ${hash} does not match its hash; upload it again.`)
+  }
+  const value = JSON.parse(new TextDecoder().decode(bytes)) as T
+  if (objectCache.size >= OBJECT_CACHE_LIMIT) objectCache.clear()
+  objectCache.set(hash, value)
+  return value
+}
+
+function wantsJson(request: Request, url: URL): boolean {
+  return url.searchParams.get('format') === 'json' || (request.headers.get('accept') ?? '').includes('application/json')
+}
+
+async function readJsonBody(request: Request): Promise<unknown> {
+  try {
+    return await request.json()
+  } catch {
+    throw new HttpError(400, 'bad_request', 'The body must be JSON.')
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+async function renderTemplate(request: Request, env: EdgeEnv, url: URL, familyName: string): Promise<Response> {
+  const manifest = await loadManifest(env)
+  const entry = Object.prototype.hasOwnProperty.call(manifest.templates, familyName)
+    ? manifest.templates[familyName]
+    : undefined
+  if (!entry) throw new HttpError(404, 'unknown_family', `No published template family "${familyName}" in this bundle.`)
+  const family = await loadObject<FamilyObject>(env, entry.object)
+  let userId: string
+  const requested: Record<string, unknown> = {}
+  const data: Record<string, unknown> = {}
+  if (request.method === 'POST') {
+    const body = await readJsonBody(request)
+    if (!isRecord(body)) throw new HttpError(400, 'bad_request', 'The body must be {"user", "segment", "data"}.')
+    if (body.user !== undefined && typeof body.user !== 'string') {
+      throw new HttpError(400, 'bad_request', '"user" must be text.')
+    }
+    if (body.segment !== undefined && !isRecord(body.segment)) {
+      throw new HttpError(400, 'bad_request', '"segment" must be an object such as {"locale": "en"}.')
+    }
+    if (body.data !== undefined && !isRecord(body.data)) {
+      throw new HttpError(400, 'bad_request', '"data" must be an object such as {"name": "Mina"}.')
+    }
+    userId = (body.user as string | undefined) ?? ''
+    Object.assign(requested, body.segment ?? {})
+    Object.assign(data, body.data ?? {})
+  } else {
+    userId = url.searchParams.get('user') ?? ''
+    for (const dimension of family.dimensions) {
+      const value = url.searchParams.get(dimension.name)
+      if (value !== null) requested[dimension.name] = value
+    }
+    for (const slot of family.slots) {
+      const value = url.searchParams.get(slot.name)
+      if (value !== null) data[slot.name] = value
+    }
+  }
+  const segment = resolveSegment(family.dimensions, requested)
+  if (!segment.ok) throw new HttpError(400, 'bad_segment', segment.message, { dimension: segment.dimension })
+  const segmentObject = Object.prototype.hasOwnProperty.call(family.segments, segment.key)
+    ? family.segments[segment.key]
+    : undefined
+  const variants = segmentObject ? (await loadObject<SegmentObject>(env, segmentObject)).variants : []
+  const runtime: FamilyRuntime = {
+    name: family.name,
+    version: family.version,
+    slots: family.slots,
+    dimensions: family.dimensions,
+    fallbacks: family.fallbacks,
+  }
+  const result = personalise({ family: runtime, segment, variants, data, userId })
+  const headers = {
+    'x-larder-family-version': String(family.version),
+    'x-larder-segment': segment.key,
+    'cache-control': 'private, no-store',
+  }
+  if (!result.ok) {
+    return json(
+      result.status,
+      { error: { code: result.code, message: result.message, problems: result.problems } },
+      headers,
+    )
+  }
+  const variantHeader = { ...headers, 'x-larder-variant': result.fallback ? 'fallback' : String(result.variantId) }
+  if (wantsJson(request, url)) {
+    return json(
+      200,
+      {
+        text: result.text,
+        variantId: result.variantId,
+        fallback: result.fallback,
+        segment: segment.key,
+        version: family.version,
+        problems: result.problems,
+      },
+      variantHeader,
+    )
+  }
+  return new Response(result.text, {
+    status: 200,
+    headers: { 'content-type': 'text/plain; charset=utf-8', ...variantHeader },
+  })
+}
+
+async function lookupEntry(
+  env: EdgeEnv,
+  manifest: BundleManifest,
+  tenant: string,
+  namespace: string,
+  keyHash: string,
+): Promise<CacheEntryObject | null> {
+  const name = `${tenant}/${namespace}`
+  const exported = Object.prototype.hasOwnProperty.call(manifest.cache, name) ? manifest.cache[name] : undefined
+  if (!exported) throw new HttpError(404, 'unknown_namespace', `The cache namespace ${name} is not in this bundle.`)
+  const shard = exported.shards[shardOf(keyHash, exported.shardPrefixLength)]
+  if (!shard) return null
+  const entries = (await loadObject<CacheShardObject>(env, shard)).entries
+  const entry = Object.prototype.hasOwnProperty.call(entries, keyHash) ? entries[keyHash] : undefined
+  return entry ? loadObject<CacheEntryObject>(env, entry) : null
+}
+
+async function cacheEntryByKey(env: EdgeEnv, tenant: string, namespace: string, keyHash: string): Promise<Response> {
+  if (!/^[0-9a-f]{64}$/.test(keyHash)) throw new HttpError(400, 'bad_key', 'A key hash is 64 lowercase hex digits.')
+  const manifest = await loadManifest(env)
+  const entry = await lookupEntry(env, manifest, tenant, namespace, keyHash)
+  if (!entry) throw new HttpError(404, 'cache_miss', `No exported entry has the key ${keyHash}.`)
+  return json(
+    200,
+    {
+      keyHash: entry.keyHash,
+      answer: entry.answer,
+      model: entry.model,
+      promptVersion: entry.promptVersion,
+      updatedAt: entry.updatedAt,
+    },
+    { 'x-larder-cache': 'hit', 'cache-control': 'public, max-age=60' },
+  )
+}
+
+function completionResponse(
+  kind: 'chat' | 'completion',
+  model: string,
+  entry: CacheEntryObject,
+  stream: boolean,
+): Response {
+  const id = `larder-${entry.keyHash.slice(0, 24)}`
+  const created = Math.floor(Date.parse(entry.updatedAt) / 1000)
+  const headers = { 'x-larder-cache': 'hit', 'x-larder-key': entry.keyHash }
+  const object = kind === 'chat' ? 'chat.completion' : 'text_completion'
+  if (stream) {
+    const piece =
+      kind === 'chat'
+        ? { index: 0, delta: { role: 'assistant', content: entry.answer }, finish_reason: null }
+        : { index: 0, text: entry.answer, finish_reason: null }
+    const end =
+      kind === 'chat' ? { index: 0, delta: {}, finish_reason: 'stop' } : { index: 0, text: '', finish_reason: 'stop' }
+    const chunk = (choice: unknown): string =>
+      `data: ${JSON.stringify({ id, object: kind === 'chat' ? 'chat.completion.chunk' : object, created, model, choices: [choice] })}\n\n`
+    return new Response(`${chunk(piece)}${chunk(end)}data: [DONE]\n\n`, {
+      headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', ...headers },
+    })
+  }
+  const choice =
+    kind === 'chat'
+      ? { index: 0, message: { role: 'assistant', content: entry.answer }, finish_reason: 'stop' }
+      : { index: 0, text: entry.answer, finish_reason: 'stop' }
+  return json(
+    200,
+    {
+      id,
+      object,
+      created,
+      model,
+      choices: [choice],
+      usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+    },
+    headers,
+  )
+}
+
+async function completions(request: Request, env: EdgeEnv, url: URL): Promise<Response> {
+  const raw = await request.text()
+  let body: unknown
+  try {
+    body = JSON.parse(raw)
+  } catch {
+    throw new HttpError(400, 'bad_request', 'The body must be a JSON completion request.')
+  }
+  if (!isRecord(body)) throw new HttpError(400, 'bad_request', 'The body must be a JSON object.')
+  const manifest = await loadManifest(env)
+  const tenant = request.headers.get('x-larder-tenant') ?? url.searchParams.get('tenant') ?? 'default'
+  let namespace = request.headers.get('x-larder-namespace') ?? url.searchParams.get('namespace')
+  if (namespace === null) {
+    const names = Object.values(manifest.cache).filter((entry) => entry.tenant === tenant)
+    if (names.length !== 1) {
+      throw new HttpError(400, 'namespace_required', 'Say which cache namespace to use (header x-larder-namespace).')
+    }
+    namespace = names[0]!.namespace
+  }
+  const exported = manifest.cache[`${tenant}/${namespace}`]
+  if (!exported)
+    throw new HttpError(404, 'unknown_namespace', `The cache namespace ${tenant}/${namespace} is not in this bundle.`)
+  const cacheable = cacheableFromBody(body as OpenAiBody)
+  if ('error' in cacheable) throw new HttpError(400, 'bad_request', cacheable.error)
+  const { keyHash } = await cacheKey(cacheable, exported.normalization)
+  const entry = await lookupEntry(env, manifest, tenant, namespace, keyHash)
+  if (entry) return completionResponse(cacheable.kind, cacheable.model, entry, body.stream === true)
+  if (env.UPSTREAM_URL) {
+    const base = env.UPSTREAM_URL.endsWith('/') ? env.UPSTREAM_URL : `${env.UPSTREAM_URL}/`
+    const forwarded = await fetch(new URL(url.pathname.replace(/^\/v1\//, ''), base).toString(), {
+      method: 'POST',
+      headers: request.headers,
+      body: raw,
+    })
+    const response = new Response(forwarded.body, forwarded)
+    response.headers.set('x-larder-cache', 'miss')
+    response.headers.set('x-larder-key', keyHash)
+    return response
+  }
+  throw new HttpError(404, 'cache_miss', 'Not in the exported cache, and no UPSTREAM_URL is set for misses.', {
+    keyHash,
+  })
+}
+
+function pathPart(raw: string): string {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    throw new HttpError(400, 'bad_request', `"${raw}" is not a valid URL path segment.`)
+  }
+}
+
+async function route(request: Request, env: EdgeEnv): Promise<Response> {
+  const url = new URL(request.url)
+  const path = url.pathname
+  const render = /^\/v1\/templates\/([^/]+)\/render$/.exec(path)
+  if (render) {
+    if (request.method !== 'GET' && request.method !== 'POST')
+      throw new HttpError(405, 'method_not_allowed', 'Use GET or POST.')
+    return renderTemplate(request, env, url, pathPart(render[1]!))
+  }
+  const byKey = /^\/v1\/cache\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(path)
+  if (byKey && request.method === 'GET') {
+    return cacheEntryByKey(env, pathPart(byKey[1]!), pathPart(byKey[2]!), byKey[3]!)
+  }
+  if ((path === '/v1/chat/completions' || path === '/v1/completions') && request.method === 'POST') {
+    return completions(request, env, url)
+  }
+  if (path === '/healthz') {
+    const manifest = await loadManifest(env)
+    return json(200, {
+      ok: true,
+      bundleVersion: manifest.version,
+      created: manifest.created,
+      families: Object.keys(manifest.templates),
+      namespaces: Object.keys(manifest.cache),
+    })
+  }
+  throw new HttpError(404, 'not_found', `Nothing at ${request.method} ${path}.`)
+}
+
+export default {
+  async fetch(request: Request, env: EdgeEnv): Promise<Response> {
+    try {
+      return await route(request, env)
+    } catch (error) {
+      if (error instanceof HttpError) return errorResponse(error)
+      return errorResponse(new HttpError(500, 'internal', (error as Error).message ?? String(error)))
+    }
+  },
+}
