@@ -20,6 +20,8 @@ export function modelHandlers(backend: Backend): AreaHandlers<typeof modelMethod
     'models.unload': ({ id }) => models.unload(id),
     'models.system': ({ probeGpu }) => models.system(probeGpu),
     'models.generate': (input) => models.generate(input),
+    'models.stop': ({ streamId }) => ({ stopped: models.stop(streamId) }),
+    'providers.test': ({ id }) => models.testProvider(id),
     'providers.list': () => ({ items: repo().listProviders().map(publicProvider) }),
     'providers.save': (input) => {
       const clash = repo()

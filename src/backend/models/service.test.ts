@@ -146,6 +146,59 @@ describe('loading and generating', () => {
   })
 })
 
+describe('stopping and testing', () => {
+  it('stops a streamed generation on request, returning what was generated so far', async () => {
+    const { items } = await call<{ items: Model[] }>('models.list')
+    const tiny = items.find((m) => m.path === tinyPath)!
+    await call('models.load', { id: tiny.id, threads: 1, contextSize: 256 })
+    let pieces = 0
+    const unsubscribe = backend.events.subscribe((name, payload) => {
+      if (
+        name === 'stream.token' &&
+        (payload as { streamId: string }).streamId === 'stop-me' &&
+        (payload as { text: string }).text
+      ) {
+        pieces++
+        if (pieces === 3) void call('models.stop', { streamId: 'stop-me' })
+      }
+    })
+    const result = await call<{ finishReason: string; tokensOut: number }>('models.generate', {
+      target: { model: tiny.id },
+      prompt: 'Tell a long story',
+      sampling: { maxTokens: 200, temperature: 0.9, seed: 3 },
+      streamId: 'stop-me',
+    })
+    unsubscribe()
+    expect(result.finishReason).toBe('aborted')
+    expect(result.tokensOut).toBeLessThan(200)
+    expect((await call<{ stopped: boolean }>('models.stop', { streamId: 'stop-me' })).stopped).toBe(false)
+    await call('models.unload', { id: tiny.id })
+  })
+
+  it('tests a provider connection', async () => {
+    const { startFakeEndpoint } = await import('../../../test/fixtures/openai-server')
+    const upstream = await startFakeEndpoint({ name: 'probe' })
+    try {
+      const ok = await call<{ id: number }>('providers.save', { name: 'probe', baseUrl: upstream.baseUrl, model: 'm' })
+      expect(await call('providers.test', { id: ok.id })).toMatchObject({
+        ok: true,
+        message: expect.stringMatching(/Answered in \d+ ms/),
+      })
+      const down = await call<{ id: number }>('providers.save', {
+        name: 'down',
+        baseUrl: 'http://127.0.0.1:9/v1',
+        model: 'm',
+      })
+      expect(await call('providers.test', { id: down.id })).toMatchObject({
+        ok: false,
+        message: expect.stringMatching(/cannot reach/),
+      })
+    } finally {
+      await upstream.close()
+    }
+  })
+})
+
 describe('quantization job', () => {
   it('quantizes to Q8_0 with progress, registers the result, and the result generates', async () => {
     const { items } = await call<{ items: Model[] }>('models.list')

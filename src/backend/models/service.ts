@@ -283,11 +283,43 @@ export class ModelsService {
     }
   }
 
+  private readonly generations = new Map<string, AbortController>()
+
+  /** Stops a streamed generation started with this stream id (the Playground's Stop button). */
+  stop(streamId: string): boolean {
+    const controller = this.generations.get(streamId)
+    controller?.abort(new Error('Stopped by the operator.'))
+    return controller !== undefined
+  }
+
+  /** A one-token request to a provider: reachable, authorised, and how fast. */
+  async testProvider(id: number): Promise<MethodOutput<'providers.test'>> {
+    const { provider } = this.providerFor({ provider: id })
+    const started = performance.now()
+    try {
+      const result = await provider.generate({
+        messages: [{ role: 'user', content: 'Say OK.' }],
+        maxTokens: 1,
+        temperature: 0,
+      })
+      return {
+        ok: true,
+        latencyMs: performance.now() - started,
+        message: `Answered in ${Math.round(performance.now() - started)} ms: "${result.text.slice(0, 40)}"`,
+      }
+    } catch (error) {
+      return { ok: false, latencyMs: performance.now() - started, message: (error as Error).message }
+    }
+  }
+
   async generate(input: ParsedInput<'models.generate'>): Promise<MethodOutput<'models.generate'>> {
     const { provider } = this.providerFor(input.target)
     const streamId = input.streamId
+    const controller = new AbortController()
+    if (streamId) this.generations.set(streamId, controller)
     try {
       const result = await provider.generate({
+        signal: controller.signal,
         ...input.sampling,
         ...(input.prompt !== undefined ? { prompt: input.prompt } : {}),
         ...(input.messages ? { messages: input.messages } : {}),
@@ -306,7 +338,10 @@ export class ModelsService {
       }
       throw error
     } finally {
-      if (streamId) this.events.emit('stream.token', { streamId, text: '', done: true })
+      if (streamId) {
+        this.generations.delete(streamId)
+        this.events.emit('stream.token', { streamId, text: '', done: true })
+      }
     }
   }
 

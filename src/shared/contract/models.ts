@@ -174,6 +174,14 @@ export const modelMethods = {
       providerId: z.string(),
     }),
   },
+  'models.stop': {
+    input: z.object({ streamId: z.string().min(1).max(100) }).strict(),
+    output: z.object({ stopped: z.boolean() }),
+  },
+  'providers.test': {
+    input: z.object({ id }).strict(),
+    output: z.object({ ok: z.boolean(), latencyMs: z.number().nonnegative(), message: z.string() }),
+  },
   'providers.list': {
     input: z.object({}).strict(),
     output: z.object({ items: z.array(providerSchema) }),
