@@ -244,22 +244,15 @@ describe('larder gguf and models (in process)', () => {
     expect((await larder(['--home', home, 'models', 'add', join(dir, 'tiny-q4.gguf')])).out).toMatch(
       /Registered tiny-q4/,
     )
-    const generated = await larder([
-      '--home',
-      home,
-      'models',
-      'generate',
-      'tiny-q4',
-      '--prompt',
-      'Hi',
-      '--max-tokens',
-      '6',
-      '--threads',
-      '1',
-      '--cpu',
-      '--json',
-    ])
-    expect(generated.code).toBe(EXIT.ok)
-    expect(JSON.parse(generated.out).tokensOut).toBeGreaterThan(0)
+    // Every supported type, made by the CLI from the tiny model, loads and generates through the CLI.
+    for (const type of ['q8_0', 'q5_1', 'q5_0', 'q4_1', 'q4_0', 'f16']) {
+      const file = join(dir, `tiny-${type}.gguf`)
+      expect((await larder(['gguf', 'quantize', join(dir, 'tiny.gguf'), file, '--type', type])).code).toBe(EXIT.ok)
+      await larder(['--home', home, 'models', 'add', file])
+      const args = ['--home', home, 'models', 'generate', `tiny-${type}`, '--prompt', 'Hi', '--max-tokens', '6']
+      const generated = await larder([...args, '--threads', '1', '--cpu', '--json'])
+      expect(generated.code, type).toBe(EXIT.ok)
+      expect(JSON.parse(generated.out).tokensOut, type).toBeGreaterThan(0)
+    }
   })
 })
