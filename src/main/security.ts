@@ -3,19 +3,9 @@
  * webviews; external http(s) links open in the user's browser only after they confirm.
  */
 import { app, BrowserWindow, dialog, session, shell, type WebContents } from 'electron'
+import { CONTENT_SECURITY_POLICY } from '../shared/security'
 
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-  "form-action 'self'",
-].join('; ')
+export { CONTENT_SECURITY_POLICY }
 
 export function isExternalHttpUrl(url: string): boolean {
   try {

@@ -16,24 +16,13 @@ import { ApiError, HTTP_STATUS } from '../../shared/errors'
 import type { Backend } from '../backend'
 import { toApiError } from '../api/dispatch'
 import type { Gateway } from '../gateway/gateway'
+import { CONTENT_SECURITY_POLICY } from '../../shared/security'
 
 export const DEFAULT_PORT = 4870
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  // Naive UI injects its component styles at run time.
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-  "form-action 'self'",
-].join('; ')
+export { CONTENT_SECURITY_POLICY }
 
 export interface HttpServerOptions {
   backend: Backend
