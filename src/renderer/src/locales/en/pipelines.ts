@@ -142,7 +142,7 @@ const pipelines = {
   },
   node: {
     noModel: 'Choose a model',
-    missingModel: 'Its model no longer exists',
+    missingModel: 'Its model or provider no longer exists',
     rules: 'Rules',
     noNamespace: 'Choose a namespace',
     noFamily: 'Choose a template family',
@@ -154,7 +154,7 @@ const pipelines = {
   },
   match: {
     contains: 'contains',
-    regex: 'matches regex',
+    regex: 'regex',
     longerThan: 'longer than',
     shorterThan: 'shorter than',
   },
@@ -267,6 +267,7 @@ const pipelines = {
     seeProblems: 'See the problems',
     totals: 'Run #{run}: {tokensIn} tokens in, {tokensOut} out, {duration}',
     openTrace: 'Open the trace',
+    cancelled: 'The run was cancelled; nodes that had not finished stopped where they were.',
     failed: 'The run failed',
     output: 'Output',
   },
@@ -283,6 +284,11 @@ const pipelines = {
     tokens: 'Tokens',
     started: 'Started',
     duration: 'Duration',
+  },
+  source: {
+    console: 'console',
+    cli: 'CLI',
+    gateway: 'gateway',
   },
   trace: {
     title: 'Run #{id}',

@@ -139,7 +139,7 @@ const pipelines: typeof enPipelines = {
   },
   node: {
     noModel: '모델을 고르세요',
-    missingModel: '모델이 더 이상 없습니다',
+    missingModel: '모델이나 프로바이더가 더 이상 없습니다',
     rules: '규칙',
     noNamespace: '네임스페이스를 고르세요',
     noFamily: '템플릿 패밀리를 고르세요',
@@ -151,9 +151,9 @@ const pipelines: typeof enPipelines = {
   },
   match: {
     contains: '포함',
-    regex: '정규식 일치',
-    longerThan: '보다 김',
-    shorterThan: '보다 짧음',
+    regex: '정규식',
+    longerThan: '글자 수 초과',
+    shorterThan: '글자 수 미만',
   },
   role: {
     generate: '생성',
@@ -265,6 +265,7 @@ const pipelines: typeof enPipelines = {
     seeProblems: '문제 보기',
     totals: '실행 #{run}: 입력 토큰 {tokensIn}, 출력 토큰 {tokensOut}, {duration}',
     openTrace: '트레이스 열기',
+    cancelled: '실행을 취소했습니다. 끝나지 않은 노드는 그 자리에서 멈췄습니다.',
     failed: '실행에 실패했습니다',
     output: '출력',
   },
@@ -281,6 +282,11 @@ const pipelines: typeof enPipelines = {
     tokens: '토큰',
     started: '시작',
     duration: '걸린 시간',
+  },
+  source: {
+    console: '콘솔',
+    cli: 'CLI',
+    gateway: '게이트웨이',
   },
   trace: {
     title: '실행 #{id}',
