@@ -20,9 +20,9 @@ export function pipelineHandlers(backend: Backend): AreaHandlers<typeof pipeline
       return parsed
     },
     'pipelines.starters': () => ({ items: pipelines.starters() }),
-    'pipelines.run': ({ id, input }) => {
+    'pipelines.run': ({ id, input, source }) => {
       pipelines.get(id)
-      return { job: runner.enqueue(RUN_JOB, { id, input }) }
+      return { job: runner.enqueue(RUN_JOB, { id, input, source }) }
     },
     'pipelines.runs': ({ id, limit, offset }) => pipelines.runs(id, limit, offset),
     'pipelines.runs.get': ({ runId }) => pipelines.run(runId),

@@ -373,7 +373,13 @@ export class PipelinesService {
     try {
       result = await runPipeline(definition, input, this.engineServices(), {
         ...(options.signal ? { signal: options.signal } : {}),
-        onNode: (node) => this.events.emit('pipelines.trace', { runId, node: structuredClone(node) }),
+        onNode: (node) =>
+          this.events.emit('pipelines.trace', {
+            runId,
+            pipelineId: id,
+            jobId: options.jobId ?? null,
+            node: structuredClone(node),
+          }),
       })
     } catch (error) {
       this.db
@@ -444,6 +450,14 @@ export class PipelinesService {
     }
   }
 
+  /** The run a job made (also when the run failed). */
+  runIdForJob(jobId: number): number | undefined {
+    return this.db
+      .prepare('SELECT id FROM pipeline_runs WHERE job_id = ? ORDER BY id DESC LIMIT 1')
+      .pluck()
+      .get(jobId) as number | undefined
+  }
+
   runs(id: number | undefined, limit: number, offset: number): MethodOutput<'pipelines.runs'> {
     const where = id !== undefined ? 'WHERE pipeline_id = ?' : ''
     const args = id !== undefined ? [id] : []
@@ -488,10 +502,10 @@ export class PipelinesService {
     return STARTERS
   }
 
-  runJob(): JobKind<{ id: number; input: string }> {
+  runJob(): JobKind<{ id: number; input: string; source: 'console' | 'cli' }> {
     return {
       kind: RUN_JOB,
-      params: z.object({ id: z.int(), input: z.string() }),
+      params: z.object({ id: z.int(), input: z.string(), source: z.enum(['console', 'cli']).default('console') }),
       resumable: false,
       title: (params) => `Run pipeline ${this.byIdName(params.id)}`,
       run: async (context) => {
@@ -499,7 +513,9 @@ export class PipelinesService {
         let done = 0
         const unsubscribe = this.events.subscribe((name, payload) => {
           if (name !== 'pipelines.trace') return
-          const node = (payload as { node: { status: string; nodeId: string } }).node
+          const event = payload as { jobId: number | null; node: { status: string; nodeId: string } }
+          if (event.jobId !== context.jobId) return
+          const node = event.node
           if (node.status === 'succeeded' || node.status === 'skipped') {
             done++
             context.progress(done / definition.nodes.length, `${node.nodeId} ${node.status}`)

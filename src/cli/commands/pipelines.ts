@@ -125,16 +125,23 @@ export function registerPipelineCommands(program: Command, context: CliContext):
         } catch {
           // Plain text input.
         }
+        let jobId = 0
         const code = await context.runJobHere(
           backend,
-          async () => ((await backend.call('pipelines.run', { id: idOf(backend, name), input })) as { job: Job }).job,
+          async () => {
+            const { job } = (await backend.call('pipelines.run', {
+              id: idOf(backend, name),
+              input,
+              source: 'cli',
+            })) as { job: Job }
+            jobId = job.id
+            return job
+          },
           false,
         )
-        const { items } = (await backend.call('pipelines.runs', { id: idOf(backend, name), limit: 1 })) as {
-          items: { id: number }[]
-        }
-        if (items[0]) {
-          const run = (await backend.call('pipelines.runs.get', { runId: items[0].id })) as PipelineRun
+        const runId = backend.pipelines.runIdForJob(jobId)
+        if (runId !== undefined) {
+          const run = (await backend.call('pipelines.runs.get', { runId })) as PipelineRun
           if (options.json) io.out(`${JSON.stringify(run, null, 2)}\n`)
           else {
             io.out(`\n${run.output ?? ''}\n\n`)

@@ -129,7 +129,9 @@ export const pipelineMethods = {
     }),
   },
   'pipelines.run': {
-    input: z.object({ id, input: z.string().max(200_000) }).strict(),
+    input: z
+      .object({ id, input: z.string().max(200_000), source: z.enum(['console', 'cli']).default('console') })
+      .strict(),
     output: z.object({ job: jobSchema }),
   },
   'pipelines.runs': {
@@ -164,5 +166,5 @@ export const pipelineMethods = {
 
 export const pipelineEvents = {
   /** A node of a running pipeline changed state. */
-  'pipelines.trace': z.object({ runId: id, node: nodeTraceSchema }),
+  'pipelines.trace': z.object({ runId: id, pipelineId: id, jobId: z.int().nullable(), node: nodeTraceSchema }),
 } as const
