@@ -98,6 +98,19 @@ describe('HTTP transport', () => {
     const response = await call(server, 'settings.update', { theme: 'dark', padding: 'x'.repeat(5000) })
     expect(response.status).toBe(413)
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('payload_too_large')
+    // Also when the body arrives in chunks without a declared length.
+    const chunked = await fetch(`${server.url}/api/settings.update`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer test-token-123' },
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(JSON.stringify({ theme: 'dark', padding: 'y'.repeat(5000) })))
+          controller.close()
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit)
+    expect(chunked.status).toBe(413)
     // The server is still fine afterwards.
     expect((await call(server, 'settings.get', {})).status).toBe(200)
   })

@@ -110,8 +110,10 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
     request.on('data', (chunk: Buffer) => {
       size += chunk.length
       if (size > limit) {
+        // Stop keeping the body but let it drain, so the client still receives the 413.
         reject(tooLarge())
-        request.destroy()
+        request.removeAllListeners('data')
+        request.resume()
         return
       }
       chunks.push(chunk)
