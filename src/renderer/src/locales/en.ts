@@ -2,10 +2,14 @@
  * English UI text. `ko.ts` must have the same keys (its type is this object's shape).
  * vue-i18n message syntax: {name} interpolates; avoid the special characters @ $ | in plain text.
  */
+import cdnExport from './en/cdn-export'
 import pipelines from './en/pipelines'
+import templates from './en/templates'
 
 const en = {
   pipelines,
+  templates,
+  cdnExport,
   app: {
     name: 'Larder',
     loading: 'Connecting to the Larder backend…',
@@ -158,6 +162,15 @@ const en = {
     restoreFailed: 'The restore failed: {message}',
     restoreCancelled: 'The restore was cancelled. Nothing was changed.',
     refresh: 'Refresh',
+    pricing: 'Cost estimates',
+    pricingDescription:
+      'What live generation costs you per 1,000 tokens. Each logged request then gets a cost estimate, and the Cache page’s analytics show the money the cache saved. Leave a price empty to not estimate it.',
+    pricingInput: 'Input, per 1,000 tokens',
+    pricingOutput: 'Output, per 1,000 tokens',
+    pricingCurrency: 'Currency',
+    pricingNotEstimated: 'Not estimated',
+    pricingSaved: 'Saved the prices.',
+    pricingUndo: 'Undo changes',
   },
   common: {
     cancel: 'Cancel',
@@ -389,6 +402,12 @@ const en = {
     removeYes: 'Remove',
     removed: 'Removed {name}.',
     removeFailed: 'Could not remove the provider: {message}',
+    test: 'Test',
+    connection: 'Connection',
+    testOk: '{name} answered: {message}',
+    testFailed: '{name} did not answer: {message}',
+    testOkShort: 'OK · {ms} ms',
+    testFailedShort: 'Failed',
   },
   playground: {
     title: 'Playground',
@@ -433,6 +452,8 @@ const en = {
     clearConfirm: 'Clear the conversation?',
     clearYes: 'Clear',
     failed: 'Generation failed: {message}',
+    stop: 'Stop',
+    stopFailed: 'Could not stop the reply: {message}',
   },
   cache: {
     title: 'Cache',
@@ -674,6 +695,9 @@ const en = {
     prewarmDone: 'Pre-warm finished: {generated} drafts generated, {failed} failed.',
     prewarmFailed: 'Pre-warm failed: {message}',
     prewarmCancelled: 'Pre-warm was cancelled; starting it again resumes it.',
+    moneySaved: 'Money saved (estimate)',
+    moneySpent: 'Spent on misses (estimate)',
+    noPricing: 'Set prices under Settings → Cost estimates to see the money saved.',
   },
   requestLog: {
     time: 'Time',

@@ -1,9 +1,13 @@
 import type { MessageSchema } from './en'
+import cdnExport from './ko/cdn-export'
 import pipelines from './ko/pipelines'
+import templates from './ko/templates'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
   pipelines,
+  templates,
+  cdnExport,
   app: {
     name: 'Larder',
     loading: 'Larder 백엔드에 연결하는 중…',
@@ -157,6 +161,15 @@ const ko: MessageSchema = {
     restoreFailed: '복원에 실패했습니다: {message}',
     restoreCancelled: '복원이 취소되었습니다. 바뀐 것은 없습니다.',
     refresh: '새로 고침',
+    pricing: '비용 추정',
+    pricingDescription:
+      '실시간 생성에 드는 1,000토큰당 비용입니다. 입력하면 기록된 요청마다 비용을 추정하고, 캐시 페이지의 분석에서 캐시로 아낀 금액을 보여 줍니다. 비워 두면 추정하지 않습니다.',
+    pricingInput: '입력 1,000토큰당',
+    pricingOutput: '출력 1,000토큰당',
+    pricingCurrency: '통화',
+    pricingNotEstimated: '추정 안 함',
+    pricingSaved: '가격을 저장했습니다.',
+    pricingUndo: '변경 취소',
   },
   common: {
     cancel: '취소',
@@ -388,6 +401,12 @@ const ko: MessageSchema = {
     removeYes: '제거',
     removed: '{name}을(를) 제거했습니다.',
     removeFailed: '프로바이더를 제거하지 못했습니다: {message}',
+    test: '연결 확인',
+    connection: '연결',
+    testOk: '{name} 응답: {message}',
+    testFailed: '{name}이(가) 응답하지 않았습니다: {message}',
+    testOkShort: '정상 · {ms}ms',
+    testFailedShort: '실패',
   },
   playground: {
     title: '플레이그라운드',
@@ -432,6 +451,8 @@ const ko: MessageSchema = {
     clearConfirm: '대화를 지울까요?',
     clearYes: '지우기',
     failed: '생성에 실패했습니다: {message}',
+    stop: '중지',
+    stopFailed: '답변을 중지하지 못했습니다: {message}',
   },
   cache: {
     title: '캐시',
@@ -671,6 +692,9 @@ const ko: MessageSchema = {
     prewarmDone: '미리 채우기 완료: 초안 {generated}개 생성, {failed}개 실패.',
     prewarmFailed: '미리 채우기에 실패했습니다: {message}',
     prewarmCancelled: '미리 채우기가 취소되었습니다. 다시 시작하면 이어서 합니다.',
+    moneySaved: '아낀 비용(추정)',
+    moneySpent: '미스에 쓴 비용(추정)',
+    noPricing: '아낀 비용을 보려면 설정 → 비용 추정에서 가격을 입력하세요.',
   },
   requestLog: {
     time: '시각',

@@ -74,3 +74,16 @@ export function formatShare(share: number, locale: string, digits = 1): string {
 export function formatSignificant(value: number, locale: string, digits = 3): string {
   return new Intl.NumberFormat(locale, { maximumSignificantDigits: digits }).format(value)
 }
+
+/** An amount in the given currency ("$1.23", "₩1,230"); a code Intl does not know is written after the number. */
+export function formatMoney(value: number, currency: string, locale: string): string {
+  try {
+    return new Intl.NumberFormat(locale, {
+      style: 'currency',
+      currency,
+      maximumFractionDigits: value !== 0 && Math.abs(value) < 1 ? 4 : 2,
+    }).format(value)
+  } catch {
+    return `${new Intl.NumberFormat(locale, { maximumFractionDigits: 4 }).format(value)} ${currency}`
+  }
+}

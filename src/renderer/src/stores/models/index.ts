@@ -9,6 +9,7 @@ export type LoadOptions = Omit<MethodInput<'models.load'>, 'id'>
 export type ProviderInput = MethodInput<'providers.save'>
 export type QuantizationType = MethodInput<'gguf.quantize'>['type']
 export type WorkerStop = EventPayload<'models.worker'> & { at: number }
+export type ProviderTest = MethodOutput<'providers.test'>
 
 /**
  * The Models area: the library (registered GGUF files, their header summaries and load state), the machine the
@@ -193,6 +194,11 @@ export const useModelsStore = defineStore('models', () => {
     return saved
   }
 
+  /** Asks the endpoint for a tiny completion: whether it answers, how fast, or why not. */
+  async function testProvider(id: number): Promise<ProviderTest> {
+    return api.call('providers.test', { id })
+  }
+
   async function removeProvider(id: number): Promise<void> {
     await api.call('providers.remove', { id })
     providers.value = providers.value.filter((provider) => provider.id !== id)
@@ -241,6 +247,7 @@ export const useModelsStore = defineStore('models', () => {
     startQuantize,
     startCompare,
     saveProvider,
+    testProvider,
     removeProvider,
     resync,
   }

@@ -70,6 +70,7 @@ export const usePlaygroundStore = defineStore('playground', () => {
   )
   const turns = ref<ChatTurn[]>([])
   const generating = ref(false)
+  const stopping = ref(false)
   let nextTurnId = 1
   let activeStream: { id: string; turn: ChatTurn } | null = null
 
@@ -137,6 +138,18 @@ export const usePlaygroundStore = defineStore('playground', () => {
     }
   }
 
+  /** Stops the reply being streamed; `send` then resolves with what was generated and finish reason "aborted". */
+  async function stop(): Promise<boolean> {
+    const stream = activeStream
+    if (!stream) return false
+    stopping.value = true
+    try {
+      return (await api.call('models.stop', { streamId: stream.id })).stopped
+    } finally {
+      stopping.value = false
+    }
+  }
+
   function clear(): void {
     turns.value = []
   }
@@ -150,7 +163,9 @@ export const usePlaygroundStore = defineStore('playground', () => {
     jsonSchemaText,
     turns,
     generating,
+    stopping,
     send,
+    stop,
     clear,
   }
 })
