@@ -99,6 +99,8 @@ export class Backend {
     this.closed = true
     await this.runner.shutdown()
     await this.models.close()
+    // The gateway's queued hit counters, key use and request-log rows (write-behind) go in before closing.
+    this.cache.close()
     this.workspace.close()
   }
 

@@ -4,6 +4,7 @@
  */
 import type { MethodOutput } from '../../shared/contract'
 import type { Db } from '../db/database'
+import { flushCacheWrites } from './runtime'
 
 const THRESHOLDS = [0.5, 0.8, 0.9, 0.95]
 const MAX_POINTS = 80
@@ -21,6 +22,8 @@ export function cacheAnalytics(
   db: Db,
   filter: { namespaceId?: number | undefined; since?: string | undefined; bucket: 'hour' | 'day' },
 ): MethodOutput<'cache.analytics'> {
+  // The gateway writes its log behind (write-behind.ts): include what it served up to now.
+  flushCacheWrites(db)
   const where: string[] = []
   const args: unknown[] = []
   if (filter.namespaceId !== undefined) {

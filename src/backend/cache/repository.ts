@@ -2,6 +2,7 @@
 import type { CacheEntry, CacheNamespace, EntryVersion, RequestLogRow } from '../../shared/contract'
 import { DEFAULT_NORMALIZATION } from '../../shared/cache-key'
 import type { Db } from '../db/database'
+import { BUMP_UPDATED_AT, cacheRuntime, type CacheRuntime, type NamespaceConfig } from './runtime'
 
 export const DEFAULT_GUARDS = { negation: true, numbers: true }
 
@@ -30,6 +31,13 @@ interface NamespaceRow {
 
 function toNamespace(row: NamespaceRow): CacheNamespace {
   return {
+    ...toNamespaceConfig(row),
+    entryCounts: { draft: row.draft ?? 0, approved: row.approved ?? 0, rejected: row.rejected ?? 0 },
+  }
+}
+
+function toNamespaceConfig(row: Omit<NamespaceRow, 'draft' | 'approved' | 'rejected'>): NamespaceConfig {
+  return {
     id: row.id,
     tenant: row.tenant,
     name: row.name,
@@ -48,7 +56,6 @@ function toNamespace(row: NamespaceRow): CacheNamespace {
     promptVersion: row.prompt_version,
     onChange: row.on_change,
     defaultTtlSeconds: row.default_ttl_seconds,
-    entryCounts: { draft: row.draft ?? 0, approved: row.approved ?? 0, rejected: row.rejected ?? 0 },
     createdAt: row.created_at,
   }
 }
@@ -185,28 +192,58 @@ const NAMESPACE_SELECT = `SELECT n.*,
   (SELECT count(*) FROM cache_entries e WHERE e.namespace_id = n.id AND e.state = 'rejected') AS rejected
   FROM cache_namespaces n`
 
+/**
+ * Statements are prepared once per connection (`CacheRuntime.prepare`). Every write tells the runtime what it
+ * changed, so the in-memory front, namespace settings and semantic indexes stay exactly what SQLite holds.
+ */
 export class CacheRepository {
-  constructor(private readonly db: Db) {}
+  private readonly rt: CacheRuntime
 
+  constructor(private readonly db: Db) {
+    this.rt = cacheRuntime(db)
+  }
+
+  private prepare(sql: string) {
+    return this.rt.prepare(sql)
+  }
+
+  /** Runs `work` in one transaction; entries it touched by raw SQL are re-read afterwards. */
   transaction<T>(work: () => T): T {
-    return this.db.transaction(work)()
+    try {
+      return this.db.transaction(work)()
+    } finally {
+      this.rt.entriesChangedInBulk()
+    }
   }
 
   // Namespaces
 
   listNamespaces(): CacheNamespace[] {
-    return (this.db.prepare(`${NAMESPACE_SELECT} ORDER BY n.tenant, n.name`).all() as NamespaceRow[]).map(toNamespace)
+    return (this.prepare(`${NAMESPACE_SELECT} ORDER BY n.tenant, n.name`).all() as NamespaceRow[]).map(toNamespace)
   }
 
   namespace(id: number): CacheNamespace | undefined {
-    const row = this.db.prepare(`${NAMESPACE_SELECT} WHERE n.id = ?`).get(id) as NamespaceRow | undefined
+    const row = this.prepare(`${NAMESPACE_SELECT} WHERE n.id = ?`).get(id) as NamespaceRow | undefined
     return row ? toNamespace(row) : undefined
   }
 
   namespaceByName(tenant: string, name: string): CacheNamespace | undefined {
-    const row = this.db.prepare(`${NAMESPACE_SELECT} WHERE n.tenant = ? AND n.name = ?`).get(tenant, name) as
+    const row = this.prepare(`${NAMESPACE_SELECT} WHERE n.tenant = ? AND n.name = ?`).get(tenant, name) as
       NamespaceRow | undefined
     return row ? toNamespace(row) : undefined
+  }
+
+  /** A namespace's settings without counting its entries (the serving path), remembered until it changes. */
+  namespaceConfig(tenant: string, name: string): NamespaceConfig | undefined {
+    const key = `${tenant}\u0000${name}`
+    const known = this.rt.namespaces.get(key)
+    if (known) return known
+    const row = this.prepare('SELECT * FROM cache_namespaces WHERE tenant = ? AND name = ?').get(tenant, name) as
+      NamespaceRow | undefined
+    if (!row) return undefined
+    const config = toNamespaceConfig(row)
+    if (this.rt.cacheable) this.rt.namespaces.set(key, config)
+    return config
   }
 
   saveNamespace(
@@ -234,49 +271,57 @@ export class CacheRepository {
     let id = value.id
     if (id === undefined) {
       id = Number(
-        this.db
-          .prepare(
-            `INSERT INTO cache_namespaces (tenant, name, serve_drafts, store_as, normalization, semantic_enabled, embedder,
-               embedder_version, similarity_threshold, guards, generation_target, model_label, prompt_version, on_change,
-               default_ttl_seconds, created_at, updated_at)
-             VALUES (@tenant, @name, @serveDrafts, @storeAs, @normalization, @semanticEnabled, @embedder, @embedderVersion,
-               @threshold, @guards, @target, @modelLabel, @promptVersion, @onChange, @ttl, @now, @now)`,
-          )
-          .run(params).lastInsertRowid,
+        this.prepare(
+          `INSERT INTO cache_namespaces (tenant, name, serve_drafts, store_as, normalization, semantic_enabled, embedder,
+             embedder_version, similarity_threshold, guards, generation_target, model_label, prompt_version, on_change,
+             default_ttl_seconds, created_at, updated_at)
+           VALUES (@tenant, @name, @serveDrafts, @storeAs, @normalization, @semanticEnabled, @embedder, @embedderVersion,
+             @threshold, @guards, @target, @modelLabel, @promptVersion, @onChange, @ttl, @now, @now)`,
+        ).run(params).lastInsertRowid,
       )
     } else {
-      this.db
-        .prepare(
+      const existing = id
+      this.rt.stamped(existing, () =>
+        this.prepare(
           `UPDATE cache_namespaces SET tenant = @tenant, name = @name, serve_drafts = @serveDrafts, store_as = @storeAs,
              normalization = @normalization, semantic_enabled = @semanticEnabled, embedder = @embedder,
              embedder_version = @embedderVersion, similarity_threshold = @threshold, guards = @guards,
              generation_target = @target, model_label = @modelLabel, prompt_version = @promptVersion,
-             on_change = @onChange, default_ttl_seconds = @ttl, updated_at = @now
+             on_change = @onChange, default_ttl_seconds = @ttl, updated_at = ${BUMP_UPDATED_AT}
            WHERE id = @id`,
-        )
-        .run({ ...params, id })
+        ).run({ ...params, id: existing }),
+      )
     }
+    this.rt.namespaceChanged()
     return this.namespace(id)!
   }
 
   removeNamespace(id: number): number {
-    const count = this.db.prepare('SELECT count(*) FROM cache_entries WHERE namespace_id = ?').pluck().get(id) as number
-    this.db.prepare('DELETE FROM cache_namespaces WHERE id = ?').run(id)
+    const count = this.prepare('SELECT count(*) FROM cache_entries WHERE namespace_id = ?').pluck().get(id) as number
+    this.rt.namespaceRemoved(id)
+    this.prepare('DELETE FROM cache_namespaces WHERE id = ?').run(id)
     return count
   }
 
   // Entries
 
   entry(id: number): CacheEntry | undefined {
-    const row = this.db.prepare('SELECT * FROM cache_entries WHERE id = ?').get(id) as EntryRow | undefined
+    const row = this.prepare('SELECT * FROM cache_entries WHERE id = ?').get(id) as EntryRow | undefined
     return row ? toEntry(row) : undefined
   }
 
+  /** By namespace and key, through the in-memory front (the exact-lookup path). */
   entryByKey(namespaceId: number, keyHash: string): CacheEntry | undefined {
-    const row = this.db
-      .prepare('SELECT * FROM cache_entries WHERE namespace_id = ? AND key_hash = ?')
-      .get(namespaceId, keyHash) as EntryRow | undefined
-    return row ? toEntry(row) : undefined
+    const known = this.rt.front.get(namespaceId, keyHash)
+    if (known) return known
+    const row = this.prepare('SELECT * FROM cache_entries WHERE namespace_id = ? AND key_hash = ?').get(
+      namespaceId,
+      keyHash,
+    ) as EntryRow | undefined
+    if (!row) return undefined
+    const entry = toEntry(row)
+    if (this.rt.cacheable) this.rt.front.set(entry)
+    return entry
   }
 
   listEntries(
@@ -292,20 +337,20 @@ export class CacheRepository {
         : sort === 'recent'
           ? 'coalesce(e.last_hit_at, e.updated_at) DESC'
           : 'e.id DESC'
-    const total = this.db
-      .prepare(`SELECT count(*) FROM cache_entries e WHERE ${clause}`)
+    const total = this.prepare(`SELECT count(*) FROM cache_entries e WHERE ${clause}`)
       .pluck()
       .get(...args) as number
-    const rows = this.db
-      .prepare(`SELECT e.* FROM cache_entries e WHERE ${clause} ORDER BY ${order} LIMIT ? OFFSET ?`)
-      .all(...args, limit, offset) as EntryRow[]
+    const rows = this.prepare(`SELECT e.* FROM cache_entries e WHERE ${clause} ORDER BY ${order} LIMIT ? OFFSET ?`).all(
+      ...args,
+      limit,
+      offset,
+    ) as EntryRow[]
     return { items: rows.map(toEntry), total }
   }
 
   idsMatching(filter: EntryFilter): number[] {
     const { clause, args } = whereFor(filter)
-    return this.db
-      .prepare(`SELECT e.id FROM cache_entries e WHERE ${clause}`)
+    return this.prepare(`SELECT e.id FROM cache_entries e WHERE ${clause}`)
       .pluck()
       .all(...args) as number[]
   }
@@ -313,33 +358,34 @@ export class CacheRepository {
   /** Inserts, or replaces the answer of the entry with the same key (recording a version). */
   upsertEntry(entry: NewEntry, changedBy: string): CacheEntry {
     const now = new Date().toISOString()
-    const existing = this.entryByKey(entry.namespaceId, entry.keyHash)
+    const existing = this.entry(
+      (this.prepare('SELECT id FROM cache_entries WHERE namespace_id = ? AND key_hash = ?')
+        .pluck()
+        .get(entry.namespaceId, entry.keyHash) as number | undefined) ?? -1,
+    )
     if (existing) {
-      this.db
-        .prepare(
-          `UPDATE cache_entries SET answer = @answer, state = @state, expires_at = @expiresAt, model = @model,
-             model_file_hash = @modelFileHash, prompt_version = @promptVersion, embedder_version = @embedderVersion,
-             params = @params, created_by = @createdBy, tokens_in = @tokensIn, tokens_out = @tokensOut, updated_at = @now
-           WHERE id = @id`,
-        )
-        .run({ ...entry, params: entry.params === null ? null : JSON.stringify(entry.params), now, id: existing.id })
+      this.prepare(
+        `UPDATE cache_entries SET answer = @answer, state = @state, expires_at = @expiresAt, model = @model,
+           model_file_hash = @modelFileHash, prompt_version = @promptVersion, embedder_version = @embedderVersion,
+           params = @params, created_by = @createdBy, tokens_in = @tokensIn, tokens_out = @tokensOut, updated_at = @now
+         WHERE id = @id`,
+      ).run({ ...entry, params: entry.params === null ? null : JSON.stringify(entry.params), now, id: existing.id })
+      this.rt.entryChanged(existing.id)
       this.addVersion(existing.id, entry.answer, entry.state, changedBy, null)
       return this.entry(existing.id)!
     }
     const id = Number(
-      this.db
-        .prepare(
-          `INSERT INTO cache_entries (namespace_id, key_hash, canonical, prompt_text, answer, state, expires_at, model,
-             model_file_hash, prompt_version, embedder_version, params, created_by, tokens_in, tokens_out, created_at, updated_at)
-           VALUES (@namespaceId, @keyHash, @canonical, @promptText, @answer, @state, @expiresAt, @model, @modelFileHash,
-             @promptVersion, @embedderVersion, @params, @createdBy, @tokensIn, @tokensOut, @now, @now)`,
-        )
-        .run({
-          ...entry,
-          canonical: JSON.stringify(entry.canonical),
-          params: entry.params === null ? null : JSON.stringify(entry.params),
-          now,
-        }).lastInsertRowid,
+      this.prepare(
+        `INSERT INTO cache_entries (namespace_id, key_hash, canonical, prompt_text, answer, state, expires_at, model,
+           model_file_hash, prompt_version, embedder_version, params, created_by, tokens_in, tokens_out, created_at, updated_at)
+         VALUES (@namespaceId, @keyHash, @canonical, @promptText, @answer, @state, @expiresAt, @model, @modelFileHash,
+           @promptVersion, @embedderVersion, @params, @createdBy, @tokensIn, @tokensOut, @now, @now)`,
+      ).run({
+        ...entry,
+        canonical: JSON.stringify(entry.canonical),
+        params: entry.params === null ? null : JSON.stringify(entry.params),
+        now,
+      }).lastInsertRowid,
     )
     this.addVersion(id, entry.answer, entry.state, changedBy, null)
     return this.entry(id)!
@@ -347,22 +393,25 @@ export class CacheRepository {
 
   addVersion(entryId: number, answer: string, state: string, changedBy: string, note: string | null): void {
     const next =
-      (this.db
-        .prepare('SELECT coalesce(max(version), 0) FROM cache_entry_versions WHERE entry_id = ?')
+      (this.prepare('SELECT coalesce(max(version), 0) FROM cache_entry_versions WHERE entry_id = ?')
         .pluck()
         .get(entryId) as number) + 1
-    this.db
-      .prepare('INSERT INTO cache_entry_versions VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(entryId, next, answer, state, changedBy, note, new Date().toISOString())
+    this.prepare('INSERT INTO cache_entry_versions VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      entryId,
+      next,
+      answer,
+      state,
+      changedBy,
+      note,
+      new Date().toISOString(),
+    )
   }
 
   versions(entryId: number): EntryVersion[] {
-    return this.db
-      .prepare(
-        `SELECT version, answer, state, changed_by AS changedBy, note, created_at AS createdAt
-         FROM cache_entry_versions WHERE entry_id = ? ORDER BY version DESC`,
-      )
-      .all(entryId) as EntryVersion[]
+    return this.prepare(
+      `SELECT version, answer, state, changed_by AS changedBy, note, created_at AS createdAt
+       FROM cache_entry_versions WHERE entry_id = ? ORDER BY version DESC`,
+    ).all(entryId) as EntryVersion[]
   }
 
   updateEntry(
@@ -398,7 +447,8 @@ export class CacheRepository {
       args.createdBy = patch.createdBy
     }
     if (sets.length === 0) return
-    this.db.prepare(`UPDATE cache_entries SET ${sets.join(', ')}, updated_at = @now WHERE id = @id`).run(args)
+    this.prepare(`UPDATE cache_entries SET ${sets.join(', ')}, updated_at = @now WHERE id = @id`).run(args)
+    this.rt.entryChanged(id)
   }
 
   setStateForIds(ids: number[], state: CacheEntry['state'], changedBy: string): number {
@@ -416,92 +466,152 @@ export class CacheRepository {
   }
 
   setPinnedForIds(ids: number[], pinned: boolean): number {
-    const statement = this.db.prepare(
-      'UPDATE cache_entries SET pinned = ?, updated_at = ? WHERE id = ? AND pinned != ?',
-    )
+    const statement = this.prepare('UPDATE cache_entries SET pinned = ?, updated_at = ? WHERE id = ? AND pinned != ?')
     const now = new Date().toISOString()
     return this.transaction(() =>
-      ids.reduce((sum, id) => sum + statement.run(pinned ? 1 : 0, now, id, pinned ? 1 : 0).changes, 0),
+      ids.reduce((sum, id) => {
+        this.rt.entryChanged(id)
+        return sum + statement.run(pinned ? 1 : 0, now, id, pinned ? 1 : 0).changes
+      }, 0),
     )
   }
 
   deleteIds(ids: number[]): number {
-    const statement = this.db.prepare('DELETE FROM cache_entries WHERE id = ?')
-    return this.transaction(() => ids.reduce((sum, id) => sum + statement.run(id).changes, 0))
+    const statement = this.prepare('DELETE FROM cache_entries WHERE id = ?')
+    const deleted = this.transaction(() => ids.reduce((sum, id) => sum + statement.run(id).changes, 0))
+    // Their vectors went with them (ON DELETE CASCADE); ids can be reused, so the indexes must forget them now.
+    this.rt.entriesDeleted(ids, this.db.inTransaction)
+    return deleted
   }
 
+  /** Counts one hit at once (the gateway queues its hits instead: `CacheService.recordHit`). */
   recordHit(id: number): void {
-    this.db
-      .prepare('UPDATE cache_entries SET hit_count = hit_count + 1, last_hit_at = ? WHERE id = ?')
-      .run(new Date().toISOString(), id)
+    this.prepare('UPDATE cache_entries SET hit_count = hit_count + 1, last_hit_at = ? WHERE id = ?').run(
+      new Date().toISOString(),
+      id,
+    )
+    this.rt.entryChanged(id)
   }
 
   // Vectors
 
   saveVector(entryId: number, vector: Float32Array): void {
-    this.db
-      .prepare(
+    const blob = Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength)
+    const insert = (): void => {
+      this.prepare(
         'INSERT INTO cache_vectors (entry_id, dims, vector) VALUES (?, ?, ?) ON CONFLICT (entry_id) DO UPDATE SET dims = excluded.dims, vector = excluded.vector',
-      )
-      .run(entryId, vector.length, Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength))
+      ).run(entryId, vector.length, blob)
+    }
+    const owner = this.prepare(
+      'SELECT namespace_id AS namespaceId, key_hash AS keyHash FROM cache_entries WHERE id = ?',
+    ).get(entryId) as { namespaceId: number; keyHash: string } | undefined
+    if (!owner) {
+      insert()
+      return
+    }
+    this.rt.stamped(owner.namespaceId, () => {
+      const replace = this.prepare('UPDATE cache_vectors SET dims = ?, vector = ? WHERE entry_id = ?')
+      if (replace.run(vector.length, blob, entryId).changes === 0) {
+        // New. Other processes catch up on ids above the highest they loaded; below that, they must rebuild.
+        const highest = this.prepare('SELECT max(entry_id) FROM cache_vectors').pluck().get() as number | null
+        insert()
+        if (highest === null || highest < entryId) return
+      }
+      // Changed in place (or added below the highest id): move the namespace's stamp in the same transaction, so
+      // other processes rebuild their index.
+      this.prepare(`UPDATE cache_namespaces SET updated_at = ${BUMP_UPDATED_AT} WHERE id = @id`).run({
+        id: owner.namespaceId,
+        now: new Date().toISOString(),
+      })
+    })
+    this.rt.vectorSaved(entryId, owner.namespaceId, owner.keyHash, vector, this.db.inTransaction)
   }
 
+  /** The dimensions of the vectors a namespace holds (from its in-memory index). */
   vectorDimensions(namespaceId: number): number[] {
-    return this.db
-      .prepare(
-        `SELECT DISTINCT v.dims FROM cache_vectors v JOIN cache_entries e ON e.id = v.entry_id WHERE e.namespace_id = ?`,
-      )
-      .pluck()
-      .all(namespaceId) as number[]
+    return this.rt.namespaceVectors(namespaceId).dims
   }
 
   deleteVectors(namespaceId: number): void {
-    this.db
-      .prepare('DELETE FROM cache_vectors WHERE entry_id IN (SELECT id FROM cache_entries WHERE namespace_id = ?)')
-      .run(namespaceId)
+    this.rt.stamped(namespaceId, () => {
+      this.prepare(
+        'DELETE FROM cache_vectors WHERE entry_id IN (SELECT id FROM cache_entries WHERE namespace_id = ?)',
+      ).run(namespaceId)
+      this.prepare(`UPDATE cache_namespaces SET updated_at = ${BUMP_UPDATED_AT} WHERE id = @id`).run({
+        id: namespaceId,
+        now: new Date().toISOString(),
+      })
+    })
+    this.rt.vectorsDropped(namespaceId)
   }
 
-  /** Nearest servable entries by cosine similarity (sqlite-vec), within one namespace only. */
+  /**
+   * Nearest servable entries by cosine similarity, within one namespace only, best first: `limit` entries in
+   * `states`, unexpired, whose vector has the query's dimensions, at or above `threshold`. Served from the
+   * namespace's in-memory index (`semantic-index.ts`).
+   */
   nearest(
     namespaceId: number,
     vector: Float32Array,
     states: CacheEntry['state'][],
     limit: number,
+    threshold = -1,
   ): { entry: CacheEntry; similarity: number }[] {
-    const rows = this.db
-      .prepare(
-        `SELECT e.*, 1 - vec_distance_cosine(v.vector, ?) AS similarity
-         FROM cache_vectors v JOIN cache_entries e ON e.id = v.entry_id
-         WHERE e.namespace_id = ? AND v.dims = ? AND e.state IN (SELECT value FROM json_each(?))
-           AND (e.expires_at IS NULL OR e.expires_at > ?)
-         ORDER BY similarity DESC LIMIT ?`,
-      )
-      .all(
-        Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength),
-        namespaceId,
-        vector.length,
-        JSON.stringify(states),
-        new Date().toISOString(),
-        limit,
-      ) as (EntryRow & { similarity: number })[]
+    const index = this.rt.namespaceVectors(namespaceId).index(vector.length)
+    if (!index) return []
+    const now = new Date().toISOString()
+    const found: { entry: CacheEntry; similarity: number }[] = []
+    for (const candidate of index.search(vector, threshold)) {
+      const entry = this.rt.front.byId(candidate.entryId) ?? this.entry(candidate.entryId)
+      if (!entry || entry.namespaceId !== namespaceId || entry.keyHash !== candidate.keyHash) {
+        // Deleted (or its id reused) by another process: skip it and re-read that one vector.
+        this.rt.refreshVector(namespaceId, candidate.entryId)
+        continue
+      }
+      if (!states.includes(entry.state) || (entry.expiresAt !== null && entry.expiresAt <= now)) continue
+      found.push({ entry, similarity: candidate.similarity })
+      if (found.length >= limit) break
+    }
+    return found
+  }
+
+  /** The same question answered by sqlite-vec's exact scan over `cache_vectors` (the reference; benchmarks). */
+  nearestExact(
+    namespaceId: number,
+    vector: Float32Array,
+    states: CacheEntry['state'][],
+    limit: number,
+  ): { entry: CacheEntry; similarity: number }[] {
+    const rows = this.prepare(
+      `SELECT e.*, 1 - vec_distance_cosine(v.vector, ?) AS similarity
+       FROM cache_vectors v JOIN cache_entries e ON e.id = v.entry_id
+       WHERE e.namespace_id = ? AND v.dims = ? AND e.state IN (SELECT value FROM json_each(?))
+         AND (e.expires_at IS NULL OR e.expires_at > ?)
+       ORDER BY similarity DESC LIMIT ?`,
+    ).all(
+      Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength),
+      namespaceId,
+      vector.length,
+      JSON.stringify(states),
+      new Date().toISOString(),
+      limit,
+    ) as (EntryRow & { similarity: number })[]
     return rows.map((row) => ({ entry: toEntry(row), similarity: row.similarity }))
   }
 
   // Request log
 
   logRequest(row: Omit<RequestLogRow, 'id'> & { canonical: unknown; costEstimate?: number | null }): void {
-    this.db
-      .prepare(
-        `INSERT INTO request_log (at, namespace_id, tenant, key_hash, canonical, prompt_text, hit_kind, similarity, entry_id,
+    this.prepare(
+      `INSERT INTO request_log (at, namespace_id, tenant, key_hash, canonical, prompt_text, hit_kind, similarity, entry_id,
            latency_ms, tokens_in, tokens_out, cost_estimate, source)
          VALUES (@at, @namespaceId, @tenant, @keyHash, @canonical, @promptText, @hitKind, @similarity, @entryId,
            @latencyMs, @tokensIn, @tokensOut, @costEstimate, @source)`,
-      )
-      .run({
-        ...row,
-        canonical: row.canonical === null ? null : JSON.stringify(row.canonical),
-        costEstimate: row.costEstimate ?? null,
-      })
+    ).run({
+      ...row,
+      canonical: row.canonical === null ? null : JSON.stringify(row.canonical),
+      costEstimate: row.costEstimate ?? null,
+    })
   }
 
   listLog(filter: { namespaceId?: number | undefined; hitKind?: string[] | undefined }, limit: number, offset: number) {
@@ -516,17 +626,14 @@ export class CacheRepository {
       args.push(JSON.stringify(filter.hitKind))
     }
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
-    const total = this.db
-      .prepare(`SELECT count(*) FROM request_log ${clause}`)
+    const total = this.prepare(`SELECT count(*) FROM request_log ${clause}`)
       .pluck()
       .get(...args) as number
-    const items = this.db
-      .prepare(
-        `SELECT id, at, namespace_id AS namespaceId, tenant, key_hash AS keyHash, prompt_text AS promptText, hit_kind AS hitKind,
+    const items = this.prepare(
+      `SELECT id, at, namespace_id AS namespaceId, tenant, key_hash AS keyHash, prompt_text AS promptText, hit_kind AS hitKind,
            similarity, entry_id AS entryId, latency_ms AS latencyMs, tokens_in AS tokensIn, tokens_out AS tokensOut, source
          FROM request_log ${clause} ORDER BY id DESC LIMIT ? OFFSET ?`,
-      )
-      .all(...args, limit, offset) as RequestLogRow[]
+    ).all(...args, limit, offset) as RequestLogRow[]
     return { items, total }
   }
 }

@@ -1,13 +1,13 @@
 /**
- * The response cache: exact lookups by canonical key, optional semantic lookups (embeddings + sqlite-vec, a
- * threshold per namespace, false-hit guards), storing live answers, and the operator's curation (edit with history,
- * approve/reject, pin, invalidate by filter, revert). Every lookup stays inside one namespace.
+ * The response cache: exact lookups by canonical key, optional semantic lookups (embeddings + an in-memory index
+ * per namespace, a threshold per namespace, false-hit guards), storing live answers, and the operator's curation
+ * (edit with history, approve/reject, pin, invalidate by filter, revert). Every lookup stays inside one namespace.
+ * What is kept in memory, and how it stays true to SQLite, is described in runtime.ts.
  */
 import type { CacheEntry, CacheNamespace, MethodOutput, ParsedInput } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import {
   DEFAULT_NORMALIZATION,
-  cacheKey,
   semanticText,
   type CacheableRequest,
   type CanonicalRequest,
@@ -17,7 +17,10 @@ import type { Provider } from '../models/providers/types'
 import type { ModelsService } from '../models/service'
 import type { Workspace } from '../workspace/workspace'
 import { refusingGuard } from './guards'
+import { cacheKeySync } from './key'
 import { CacheRepository, DEFAULT_GUARDS, type EntryFilter } from './repository'
+import { cacheRuntime, type CacheRuntime, type NamespaceConfig } from './runtime'
+import { isoNow, type QueuedLogRow } from './write-behind'
 
 export type HitKind = 'hit-exact' | 'hit-semantic' | 'miss' | 'bypass'
 
@@ -32,6 +35,8 @@ export interface LookupResult {
   hitKind: HitKind
   keyHash: string
   canonical: CanonicalRequest
+  /** The canonical request as the JSON text that was hashed (what the request log stores). */
+  canonicalJson: string
   promptText: string
   entry: CacheEntry | null
   similarity: number | null
@@ -42,6 +47,20 @@ export interface LookupResult {
   /** Why semantic matching was skipped, when the caller tolerates that (the gateway). */
   semanticError?: string
 }
+
+export interface LookupOptions {
+  /** Compute the key only (Cache-Control: no-cache, or to store). */
+  skipLookup?: boolean
+  /** Semantic matching that cannot run is a miss with `semanticError`, not an error (the gateway). */
+  tolerateSemanticFailure?: boolean
+  /** The caller noticed other processes' commits for this request already (`CacheRuntime.sync`). */
+  synced?: boolean
+}
+
+type LookupBase = Pick<
+  LookupResult,
+  'keyHash' | 'canonical' | 'canonicalJson' | 'promptText' | 'similarity' | 'refusedBy' | 'vector'
+>
 
 export interface StoreOptions {
   answer: string
@@ -69,17 +88,21 @@ export function cacheableFrom(input: {
     model: input.model,
     kind: input.messages ? 'chat' : 'completion',
     messages: input.messages ?? [{ role: 'user', content: input.prompt ?? '' }],
+    // In sorted key order, which the canonical form wants (so it need not sort them again).
     params: {
-      temperature: pick('temperature'),
-      top_p: pick('top_p'),
-      top_k: pick('top_k'),
-      seed: pick('seed'),
       max_tokens: pick('max_tokens') ?? pick('max_completion_tokens'),
-      stop: typeof stop === 'string' ? [stop] : Array.isArray(stop) ? (stop as string[]) : undefined,
       response_format: params.response_format,
+      seed: pick('seed'),
+      stop: typeof stop === 'string' ? [stop] : Array.isArray(stop) ? (stop as string[]) : undefined,
+      temperature: pick('temperature'),
+      top_k: pick('top_k'),
+      top_p: pick('top_p'),
     },
   }
 }
+
+const SERVE_APPROVED: CacheEntry['state'][] = ['approved']
+const SERVE_DRAFTS: CacheEntry['state'][] = ['approved', 'draft']
 
 export class CacheService {
   constructor(
@@ -88,8 +111,34 @@ export class CacheService {
     private readonly models: ModelsService,
   ) {}
 
+  /**
+   * The repository for readers outside the serving path (API handlers, jobs): what the gateway queued is written
+   * first and other processes' commits are noticed, so they read what was served.
+   */
   get repo(): CacheRepository {
+    const runtime = this.runtime
+    runtime.sync(true)
+    runtime.writer.flush()
     return new CacheRepository(this.workspace.db)
+  }
+
+  /** The repository without flushing (the serving path and the service's own writes). */
+  private get r(): CacheRepository {
+    return new CacheRepository(this.workspace.db)
+  }
+
+  /** In-memory state of the current database (the workspace may swap it on restore). */
+  get runtime(): CacheRuntime {
+    return cacheRuntime(this.workspace.db)
+  }
+
+  /** Writes what the gateway queued (hit counters, key use, request log). */
+  flush(): void {
+    this.runtime.writer.flush()
+  }
+
+  close(): void {
+    if (this.workspace.db.open) this.runtime.writer.close()
   }
 
   namespace(id: number): CacheNamespace {
@@ -106,11 +155,19 @@ export class CacheService {
     return this.saveNamespace({ tenant, name }).namespace
   }
 
+  /** `namespaceFor` for the serving path: settings only (no entry counts), kept in memory until they change. */
+  servingNamespace(tenant: string, name: string): NamespaceConfig | undefined {
+    const found = this.r.namespaceConfig(tenant, name)
+    if (found || name !== 'default') return found
+    this.saveNamespace({ tenant, name })
+    return this.r.namespaceConfig(tenant, name)
+  }
+
   saveNamespace(input: Partial<ParsedInput<'cache.namespaces.save'>> & { tenant: string; name: string }): {
     namespace: CacheNamespace
     invalidated: number
   } {
-    const repo = this.repo
+    const repo = this.r
     const previous = input.id !== undefined ? this.namespace(input.id) : undefined
     const clash = repo.namespaceByName(input.tenant, input.name)
     if (clash && clash.id !== input.id) {
@@ -177,7 +234,7 @@ export class CacheService {
   }
 
   /** The namespace's embedder, loading a local embedding model on first use. */
-  async embedder(namespace: CacheNamespace): Promise<Provider> {
+  async embedder(namespace: NamespaceConfig): Promise<Provider> {
     const embedder = namespace.embedder
     if (!embedder) throw new SemanticUnavailableError(`Namespace ${namespace.name} has no embedder.`)
     try {
@@ -190,13 +247,13 @@ export class CacheService {
     }
   }
 
-  private async embed(namespace: CacheNamespace, text: string): Promise<Float32Array | null> {
+  private async embed(namespace: NamespaceConfig, text: string): Promise<Float32Array | null> {
     if (!namespace.semanticEnabled || !namespace.embedder) return null
     const provider = await this.embedder(namespace)
     const [raw] = await provider.embed([text])
     if (!raw) return null
     const vector = Float32Array.from(raw)
-    const stored = this.repo.vectorDimensions(namespace.id)
+    const stored = this.r.vectorDimensions(namespace.id)
     const other = stored.find((dims) => dims !== vector.length)
     if (other !== undefined) {
       throw new SemanticUnavailableError(
@@ -207,25 +264,68 @@ export class CacheService {
     return vector
   }
 
-  private servableStates(namespace: CacheNamespace): CacheEntry['state'][] {
-    return namespace.serveDrafts ? ['approved', 'draft'] : ['approved']
+  private servableStates(namespace: NamespaceConfig): CacheEntry['state'][] {
+    return namespace.serveDrafts ? SERVE_DRAFTS : SERVE_APPROVED
   }
 
+  /**
+   * Exact lookup (key hash through the in-memory front, then SQLite), then semantic when the namespace enables it
+   * (the namespace's in-memory index).
+   */
   async lookup(
-    namespace: CacheNamespace,
+    namespace: NamespaceConfig,
     request: CacheableRequest,
-    options: { skipLookup?: boolean; tolerateSemanticFailure?: boolean } = {},
+    options: LookupOptions = {},
   ): Promise<LookupResult> {
-    const { canonical, keyHash, promptText } = await cacheKey(request, namespace.normalization)
-    const base = { keyHash, canonical, promptText, similarity: null, refusedBy: null, vector: null }
-    if (options.skipLookup) return { ...base, hitKind: 'bypass', entry: null }
-    const repo = this.repo
-    const states = this.servableStates(namespace)
-    const now = new Date().toISOString()
-    const exact = repo.entryByKey(namespace.id, keyHash)
-    if (exact && states.includes(exact.state) && (exact.expiresAt === null || exact.expiresAt > now)) {
-      return { ...base, hitKind: 'hit-exact', entry: exact }
+    return this.lookupNow(namespace, request, options)
+  }
+
+  /**
+   * `lookup` without a promise when no embedding is needed (exact hits, bypasses, namespaces without semantic
+   * matching): the gateway's hot path.
+   */
+  lookupNow(
+    namespace: NamespaceConfig,
+    request: CacheableRequest,
+    options: LookupOptions = {},
+  ): LookupResult | Promise<LookupResult> {
+    if (!options.synced) this.runtime.sync()
+    const key = cacheKeySync(request, namespace.normalization)
+    const result: LookupResult = {
+      hitKind: 'miss',
+      keyHash: key.keyHash,
+      canonical: key.canonical,
+      canonicalJson: key.json,
+      promptText: key.promptText,
+      entry: null,
+      similarity: null,
+      refusedBy: null,
+      vector: null,
     }
+    if (options.skipLookup) {
+      result.hitKind = 'bypass'
+      return result
+    }
+    const states = this.servableStates(namespace)
+    const exact = this.r.entryByKey(namespace.id, key.keyHash)
+    if (exact && states.includes(exact.state) && (exact.expiresAt === null || exact.expiresAt > isoNow())) {
+      result.hitKind = 'hit-exact'
+      result.entry = exact
+      return result
+    }
+    if (!namespace.semanticEnabled || !namespace.embedder) return result
+    const base: LookupBase = result
+    return this.lookupSemantic(namespace, request, base, states, options)
+  }
+
+  private async lookupSemantic(
+    namespace: NamespaceConfig,
+    request: CacheableRequest,
+    base: LookupBase,
+    states: CacheEntry['state'][],
+    options: LookupOptions,
+  ): Promise<LookupResult> {
+    const { canonical } = base
     const query = semanticText(request)
     let vector: Float32Array | null
     try {
@@ -236,7 +336,7 @@ export class CacheService {
     }
     if (!vector) return { ...base, hitKind: 'miss', entry: null }
     let refusedBy: string | null = null
-    for (const candidate of repo.nearest(namespace.id, vector, states, 5)) {
+    for (const candidate of this.r.nearest(namespace.id, vector, states, 5, namespace.similarityThreshold)) {
       if (candidate.similarity < namespace.similarityThreshold) break
       const other = candidate.entry.canonical as CanonicalRequest
       // A paraphrase only counts for the same model and the same answer-changing parameters.
@@ -257,16 +357,22 @@ export class CacheService {
     return { ...base, vector, refusedBy, hitKind: 'miss', entry: null }
   }
 
+  /** Counts a served hit (written behind: see write-behind.ts). */
   recordHit(entry: CacheEntry): void {
-    this.repo.recordHit(entry.id)
+    this.runtime.writer.hit(entry.id, isoNow())
+  }
+
+  /** Logs a gateway request (written behind; the cost estimate is computed when the batch is written). */
+  logServed(row: QueuedLogRow): void {
+    this.runtime.writer.log(row)
   }
 
   /** Stores a live answer under the request's key, in the state the namespace's policy says. */
-  async store(namespace: CacheNamespace, lookup: LookupResult, options: StoreOptions): Promise<CacheEntry | null> {
+  async store(namespace: NamespaceConfig, lookup: LookupResult, options: StoreOptions): Promise<CacheEntry | null> {
     const state = options.state ?? (namespace.storeAs === 'none' ? null : namespace.storeAs)
     if (!state) return null
     const ttl = options.ttlSeconds ?? namespace.defaultTtlSeconds
-    const repo = this.repo
+    const repo = this.r
     // A fresh generation never overwrites what an operator curated (approved, pinned or edited by hand).
     const existing = repo.entryByKey(namespace.id, lookup.keyHash)
     const generated = (options.createdBy ?? 'generated') === 'generated' || options.createdBy === 'prewarm'
@@ -310,7 +416,7 @@ export class CacheService {
   // Curation
 
   entry(id: number): CacheEntry {
-    const entry = this.repo.entry(id)
+    const entry = this.r.entry(id)
     if (!entry) throw new ApiError({ code: 'not_found', message: `Cache entry ${id} does not exist.`, path: ['id'] })
     return entry
   }
@@ -318,7 +424,7 @@ export class CacheService {
   async create(input: ParsedInput<'cache.entries.create'>): Promise<CacheEntry> {
     const namespace = this.namespace(input.namespaceId)
     const lookup = await this.lookup(namespace, cacheableFrom(input.request), { skipLookup: true })
-    if (this.repo.entryByKey(namespace.id, lookup.keyHash)) {
+    if (this.r.entryByKey(namespace.id, lookup.keyHash)) {
       throw new ApiError({ code: 'conflict', message: 'An entry for this request already exists; edit it instead.' })
     }
     const stored = await this.store(namespace, lookup, {
@@ -332,7 +438,7 @@ export class CacheService {
 
   update(input: ParsedInput<'cache.entries.update'>): CacheEntry {
     const entry = this.entry(input.id)
-    const repo = this.repo
+    const repo = this.r
     repo.transaction(() => {
       const answerChanged = input.answer !== undefined && input.answer !== entry.answer
       repo.updateEntry(entry.id, {
@@ -357,14 +463,14 @@ export class CacheService {
 
   revert(id: number, version: number): CacheEntry {
     this.entry(id)
-    const target = this.repo.versions(id).find((v) => v.version === version)
+    const target = this.r.versions(id).find((v) => v.version === version)
     if (!target)
       throw new ApiError({ code: 'not_found', message: `Entry ${id} has no version ${version}.`, path: ['version'] })
     return this.update({ id, answer: target.answer, note: `reverted to version ${version}` })
   }
 
   bulk(input: ParsedInput<'cache.entries.bulk'>): { affected: number } {
-    const repo = this.repo
+    const repo = this.r
     this.namespace(input.filter.namespaceId)
     const ids = repo.idsMatching(input.filter)
     let affected: number
@@ -393,6 +499,6 @@ export class CacheService {
   }
 
   entryWithVersions(id: number): MethodOutput<'cache.entries.get'> {
-    return { entry: this.entry(id), versions: this.repo.versions(id) }
+    return { entry: this.entry(id), versions: this.r.versions(id) }
   }
 }

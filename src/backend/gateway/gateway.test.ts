@@ -68,7 +68,7 @@ beforeAll(async () => {
     backend,
     port: 0,
     token: 'console-token',
-    gateway: new Gateway(backend, { adminToken: 'console-token', concurrency: 1, maxQueued: 1, timeoutMs: 3000 }),
+    gateway: new Gateway(backend, { adminToken: 'console-token', concurrency: 1, maxQueued: 1, timeoutMs: 30_000 }),
   })
 })
 

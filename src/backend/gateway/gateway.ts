@@ -11,12 +11,13 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
-import type { CacheNamespace } from '../../shared/contract'
+import type { CacheEntry } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import type { Backend } from '../backend'
 import { GatewayKeys } from '../cache/keys'
-import { estimateCost } from '../settings/repository'
+import { cacheRuntime, type NamespaceConfig } from '../cache/runtime'
 import { cacheableFrom, type LookupResult } from '../cache/service'
+import { isoNow } from '../cache/write-behind'
 import { ProviderError, type Provider } from '../models/providers/types'
 import { PIPELINE_MODEL_PREFIX, PipelineProvider } from '../pipelines/provider'
 import { LiveQueue, QueueFullError } from './live-queue'
@@ -122,6 +123,18 @@ function readJson(request: IncomingMessage, limit: number): Promise<unknown> {
   })
 }
 
+const answerJsons = new WeakMap<CacheEntry, string>()
+
+/** JSON.stringify(entry.answer), once per entry object (hot entries are served from the same object). */
+function answerJson(entry: CacheEntry): string {
+  let text = answerJsons.get(entry)
+  if (text === undefined) {
+    text = JSON.stringify(entry.answer)
+    answerJsons.set(entry, text)
+  }
+  return text
+}
+
 /** Splits cached text into small pieces so a streamed hit looks like a streamed generation. */
 function pieces(text: string): string[] {
   return text.match(/\S+\s*|\s+/g) ?? []
@@ -158,6 +171,8 @@ export class Gateway {
   ): Promise<boolean> {
     if (!pathname.startsWith('/v1/')) return false
     try {
+      // Once per request: notice commits by other processes (revoked keys, edited entries) before using memory.
+      cacheRuntime(this.backend.workspace.db).sync()
       const tenant = this.tenantFor(request)
       if (!tenant) {
         openAiError(
@@ -232,7 +247,7 @@ export class Gateway {
   }
 
   /** The provider that answers a request's `model`: a registered model (loaded on first use), a provider, or the namespace's target. */
-  private async providerFor(model: string, namespace: CacheNamespace): Promise<{ provider: Provider; label: string }> {
+  private async providerFor(model: string, namespace: NamespaceConfig): Promise<{ provider: Provider; label: string }> {
     if (model.startsWith(PIPELINE_MODEL_PREFIX)) {
       const name = model.slice(PIPELINE_MODEL_PREFIX.length)
       const pipeline = this.backend.pipelines.byName(name)
@@ -285,16 +300,15 @@ export class Gateway {
     const namespaceName =
       typeof request.headers['x-larder-namespace'] === 'string' ? request.headers['x-larder-namespace'] : 'default'
     const cache = this.backend.cache
-    const namespace = cache.namespaceFor(tenant, namespaceName)
+    const namespace = cache.servingNamespace(tenant, namespaceName)
     if (!namespace)
       throw new ApiError({
         code: 'not_found',
         message: `Namespace "${namespaceName}" does not exist for tenant "${tenant}".`,
       })
 
-    const params = Object.fromEntries(
-      ANSWER_PARAMS.filter((key) => body[key] !== undefined).map((key) => [key, body[key]]),
-    )
+    const params: Record<string, unknown> = {}
+    for (const key of ANSWER_PARAMS) if (body[key] !== undefined) params[key] = body[key]
     const cacheable = cacheableFrom({
       model: body.model,
       ...(kind === 'chat'
@@ -313,20 +327,26 @@ export class Gateway {
     const ttlHeader = Number(request.headers['x-larder-ttl'])
     const ttlSeconds = Number.isInteger(ttlHeader) && ttlHeader > 0 ? ttlHeader : null
 
-    const lookup = await cache.lookup(namespace, cacheable, { skipLookup: noCache, tolerateSemanticFailure: true })
+    const found = cache.lookupNow(namespace, cacheable, {
+      skipLookup: noCache,
+      tolerateSemanticFailure: true,
+      synced: true,
+    })
+    const lookup = found instanceof Promise ? await found : found
     const semanticHeader: Record<string, string> = lookup.semanticError ? { 'x-larder-semantic': 'unavailable' } : {}
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`
-    const pricing = this.backend.workspace.settings.get()
+    // Written behind (cache/write-behind.ts). The cost estimate is computed when the row is written: for a hit it
+    // is what generating the answer would have cost, the saving.
     const log = (
       hitKind: LookupResult['hitKind'] | 'error',
       extra: { tokensIn?: number | null; tokensOut?: number | null; entryId?: number | null },
     ) =>
-      cache.repo.logRequest({
-        at: new Date().toISOString(),
+      cache.logServed({
+        at: isoNow(),
         namespaceId: namespace.id,
         tenant,
         keyHash: lookup.keyHash,
-        canonical: lookup.canonical,
+        canonical: lookup.canonicalJson,
         promptText: lookup.promptText,
         hitKind,
         similarity: lookup.similarity,
@@ -334,8 +354,6 @@ export class Gateway {
         latencyMs: performance.now() - started,
         tokensIn: extra.tokensIn ?? null,
         tokensOut: extra.tokensOut ?? null,
-        // For a hit this is what generating the answer would have cost: the saving.
-        costEstimate: estimateCost(pricing, extra.tokensIn ?? null, extra.tokensOut ?? null),
         source: 'gateway',
       })
 
@@ -353,6 +371,7 @@ export class Gateway {
         stream: body.stream === true,
         headers,
         text: entry.answer,
+        textJson: answerJson(entry),
         finish: 'stop',
         tokensIn: entry.tokensIn ?? 0,
         tokensOut: entry.tokensOut ?? 0,
@@ -510,6 +529,8 @@ export class Gateway {
       stream: boolean
       headers: Record<string, string>
       text: string
+      /** JSON.stringify(text), when known already. */
+      textJson?: string
       finish: string
       tokensIn: number
       tokensOut: number
@@ -524,32 +545,23 @@ export class Gateway {
       response.end('data: [DONE]\n\n')
       return
     }
+    // JSON.stringify of the OpenAI body, written out (the same bytes, fewer objects on the hot path).
+    const json = JSON.stringify
     const created = Math.floor(Date.now() / 1000)
-    const usage = {
-      prompt_tokens: reply.tokensIn,
-      completion_tokens: reply.tokensOut,
-      total_tokens: reply.tokensIn + reply.tokensOut,
-    }
-    const body =
+    const head = `{"id":${json(reply.id)},"object":${reply.kind === 'chat' ? '"chat.completion"' : '"text_completion"'},"created":${created},"model":${json(reply.model)},"choices":[{"index":0,`
+    const content = reply.textJson ?? json(reply.text)
+    const choice =
       reply.kind === 'chat'
-        ? {
-            id: reply.id,
-            object: 'chat.completion',
-            created,
-            model: reply.model,
-            choices: [{ index: 0, message: { role: 'assistant', content: reply.text }, finish_reason: reply.finish }],
-            usage,
-          }
-        : {
-            id: reply.id,
-            object: 'text_completion',
-            created,
-            model: reply.model,
-            choices: [{ index: 0, text: reply.text, finish_reason: reply.finish }],
-            usage,
-          }
-    response.writeHead(200, { 'content-type': 'application/json', ...reply.headers })
-    response.end(JSON.stringify(body))
+        ? `"message":{"role":"assistant","content":${content}},"finish_reason":${json(reply.finish)}}]`
+        : `"text":${content},"finish_reason":${json(reply.finish)}}]`
+    const usage = `"usage":{"prompt_tokens":${json(reply.tokensIn)},"completion_tokens":${json(reply.tokensOut)},"total_tokens":${json(reply.tokensIn + reply.tokensOut)}}}`
+    const text = `${head}${choice},${usage}`
+    response.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...reply.headers,
+    })
+    response.end(text)
   }
 
   private async embeddings(response: ServerResponse, rawBody: unknown): Promise<void> {

@@ -1,11 +1,12 @@
 /** `larder pipelines ...` and `larder bench ...`. */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import type { Command } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
 import type { Job, PipelineRun } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import type { Backend } from '../../backend/backend'
 import { benchBatch } from '../../backend/bench/batch'
+import { benchGateway, type GatewayBenchResult, type Percentiles } from '../../backend/bench/gateway'
 import { benchPipelines } from '../../backend/bench/pipelines'
 import { benchQuantize } from '../../backend/bench/quantize'
 import { EXIT } from '../exit-codes'
@@ -229,6 +230,98 @@ export function registerPipelineCommands(program: Command, context: CliContext):
         `The same two calls one after the other:                      ${result.branches.sequentialMs.toFixed(0)} ms (ratio ${result.branches.ratio.toFixed(2)})\n`,
       )
     })
+
+  bench
+    .command('gateway')
+    .description(
+      'The cache-hit path over HTTP against a raw node:http server (autocannon), exact lookups on a Zipf stream, and semantic lookups against brute force and sqlite-vec.',
+    )
+    .option('--only <parts>', `comma-separated parts: ${BENCH_PARTS.join(', ')}`, benchParts)
+    .option('--seconds <n>', 'seconds per autocannon run', positiveInt, 5)
+    .option('--rounds <n>', 'autocannon runs per server (alternating)', positiveInt, 3)
+    .option('--connections <n>', 'autocannon connections', positiveInt, 10)
+    .option('--entries <n>', 'cache entries for the lookup benchmarks', positiveInt, 100_000)
+    .option('--queries <n>', 'semantic queries', positiveInt, 1000)
+    .option('--json', 'print one JSON object')
+    .action(
+      async (options: {
+        only?: BenchPart[]
+        seconds: number
+        rounds: number
+        connections: number
+        entries: number
+        queries: number
+        json?: boolean
+      }) => {
+        const result = await benchGateway({
+          ...(options.only ? { only: options.only } : {}),
+          seconds: options.seconds,
+          rounds: options.rounds,
+          connections: options.connections,
+          entries: options.entries,
+          queries: options.queries,
+        })
+        io.out(options.json ? `${JSON.stringify(result)}\n` : describeGatewayBench(result))
+      },
+    )
+}
+
+const BENCH_PARTS = ['http', 'exact', 'semantic'] as const
+type BenchPart = (typeof BENCH_PARTS)[number]
+
+function benchParts(value: string): BenchPart[] {
+  const parts = value.split(',').map((part) => part.trim())
+  for (const part of parts) {
+    if (!(BENCH_PARTS as readonly string[]).includes(part))
+      throw new InvalidArgumentError(`parts are ${BENCH_PARTS.join(', ')} (comma-separated)`)
+  }
+  return parts as BenchPart[]
+}
+
+/** The gateway benchmark's report, for people. */
+function describeGatewayBench(result: GatewayBenchResult): string {
+  const lines: string[] = [`node ${result.node} ${result.arch}, ${result.cpus} CPUs`]
+  const us = (p: Percentiles): string =>
+    `p50 ${p.p50.toFixed(2)} us, p90 ${p.p90.toFixed(2)} us, p99 ${p.p99.toFixed(2)} us`
+  const ms = (p: Percentiles): string =>
+    `p50 ${p.p50.toFixed(2)} ms, p90 ${p.p90.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms`
+  if (result.http) {
+    const h = result.http
+    lines.push(
+      '',
+      `Cache-hit path over HTTP (autocannon on 127.0.0.1: ${h.settings.connections} connections, pipelining ${h.settings.pipelining}, ${h.settings.rounds} x ${h.settings.seconds} s each, alternating; each server in its own child process):`,
+      `  raw node:http, same bytes  ${h.raw.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.raw.serverCpuUsPerRequest.toFixed(1)} us/request)`,
+      `  Larder gateway             ${h.gateway.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.gateway.serverCpuUsPerRequest.toFixed(1)} us/request)`,
+      `  ratio ${h.ratio.toFixed(2)}x (goal >= 0.8x); server CPU per request ratio ${(h.raw.serverCpuUsPerRequest / h.gateway.serverCpuUsPerRequest).toFixed(2)}x`,
+      `  logged by the gateway: ${h.gatewayLogged.requestLogRows} request-log rows, hit counter ${h.gatewayLogged.entryHitCount} (autocannon counted ${h.gatewayLogged.answered} answers)`,
+    )
+  }
+  if (result.exact) {
+    const e = result.exact
+    lines.push(
+      '',
+      `Exact lookup, Zipf(${e.zipf}) over ${e.entries} entries, ${e.lookups} lookups:`,
+      `  Larder (normalise + hash + front/SQLite)  ${us(e.larderUs)} (goal p50 <= 10 us; front hit rate ${(e.front.hitRate * 100).toFixed(1)} %, ${e.front.size} entries held)`,
+      `  JS Map, key precomputed                   ${us(e.mapUs)}`,
+      `  normalise + hash + JS Map                 ${us(e.keyAndMapUs)}`,
+      `  prepared SQLite get, key precomputed      ${us(e.sqliteUs)}`,
+      `  before (Web Crypto + SQLite)              ${us(e.beforeUs)}`,
+    )
+  }
+  if (result.semantic) {
+    const s = result.semantic
+    lines.push(
+      '',
+      `Semantic lookup over ${s.entries} entries x ${s.dims} dimensions, threshold ${s.threshold}, ${s.queries.total} queries (${s.queries.nearDuplicates} with a near duplicate):`,
+      `  Larder (in-memory index, whole lookup)    ${ms(s.larderMs)} (goal p50 <= 2 ms; index built in ${s.indexBuildMs.toFixed(0)} ms)`,
+      `    near duplicates found: ${(s.recall * 100).toFixed(2)} % (goal >= 99 %); served without a near duplicate: ${s.falseHits} (must be 0)`,
+      `  brute-force Float32Array scan             ${ms(s.bruteForceMs)}`,
+      `  sqlite-vec vec_distance_cosine scan       ${ms(s.sqliteVecScanMs)} (${s.slowSample} queries)`,
+      `  sqlite-vec vec0 exact, k = 5              ${ms(s.vec0Ms)} (${s.slowSample} queries)`,
+      `  sqlite-vec vec0 bit-quantized, k = 1      ${ms(s.vec0BitMs)} (${s.slowSample} queries)`,
+    )
+  }
+  return `${lines.join('\n')}\n`
 }
 
 function parseOrThrow(text: string): unknown {
