@@ -291,3 +291,26 @@ describe('embedder changes', () => {
     }
   })
 })
+
+describe('entry filters', () => {
+  it('filters entries by the model that made them and by hit count', async () => {
+    const a = await call<CacheEntry>('cache.entries.create', {
+      namespaceId: ns.id,
+      request: request('One?'),
+      answer: '1',
+      state: 'approved',
+    })
+    await call('cache.entries.create', {
+      namespaceId: ns.id,
+      request: request('Two?', 'other-model'),
+      answer: '2',
+      state: 'approved',
+    })
+    // As if the gateway had served it three times (hits are counted by the gateway, see gateway.test.ts).
+    backend.workspace.db.prepare('UPDATE cache_entries SET model = ?, hit_count = 3 WHERE id = ?').run('tiny', a.id)
+    const byModel = await call<{ items: CacheEntry[] }>('cache.entries.list', { namespaceId: ns.id, model: 'tiny' })
+    expect(byModel.items.map((e) => e.id)).toEqual([a.id])
+    const popular = await call<{ items: CacheEntry[] }>('cache.entries.list', { namespaceId: ns.id, minHits: 1 })
+    expect(popular.items.map((e) => e.promptText)).toEqual(['One?'])
+  })
+})

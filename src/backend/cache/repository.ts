@@ -138,6 +138,7 @@ export interface EntryFilter {
   search?: string | undefined
   createdBefore?: string | undefined
   pinned?: boolean | undefined
+  minHits?: number | undefined
 }
 
 /** Turns an operator's search text into a safe FTS5 query: every word must appear (prefix match on the last). */
@@ -177,6 +178,10 @@ function whereFor(filter: EntryFilter): { clause: string; args: unknown[] } {
   if (filter.pinned !== undefined) {
     where.push('e.pinned = ?')
     args.push(filter.pinned ? 1 : 0)
+  }
+  if (filter.minHits !== undefined) {
+    where.push('e.hit_count >= ?')
+    args.push(filter.minHits)
   }
   const query = filter.search ? ftsQuery(filter.search) : null
   if (query) {

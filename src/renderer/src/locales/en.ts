@@ -546,6 +546,8 @@ const en = {
     search: 'Search',
     searchPlaceholder: 'Search prompts and answers (Enter)',
     stateFilter: 'Filter by state',
+    modelFilter: 'Model',
+    minHits: 'Min. hits',
     allStates: 'All states',
     sortBy: 'Sort by',
     sort: {

@@ -545,6 +545,8 @@ const ko: MessageSchema = {
     search: '검색',
     searchPlaceholder: '요청과 답변 검색(Enter)',
     stateFilter: '상태로 거르기',
+    modelFilter: '모델',
+    minHits: '최소 적중 수',
     allStates: '모든 상태',
     sortBy: '정렬',
     sort: {

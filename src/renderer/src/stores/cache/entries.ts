@@ -21,6 +21,8 @@ export const useCacheEntriesStore = defineStore('cache-entries', () => {
   const pageSize = ref(20)
   const stateFilter = ref<EntryState[]>([])
   const search = ref('')
+  const modelFilter = ref('')
+  const minHits = ref<number | null>(null)
   const sort = ref<EntrySort>('hits')
   const checked = ref<number[]>([])
   const loading = ref(false)
@@ -43,6 +45,8 @@ export const useCacheEntriesStore = defineStore('cache-entries', () => {
         namespaceId,
         ...(stateFilter.value.length > 0 ? { state: [...stateFilter.value] } : {}),
         ...(search.value.trim() ? { search: search.value.trim() } : {}),
+        ...(modelFilter.value.trim() ? { model: modelFilter.value.trim() } : {}),
+        ...(minHits.value !== null ? { minHits: minHits.value } : {}),
         sort: sort.value,
         limit: pageSize.value,
         offset: (page.value - 1) * pageSize.value,
@@ -99,6 +103,14 @@ export const useCacheEntriesStore = defineStore('cache-entries', () => {
     search.value = value
     reset()
   }
+  function setModelFilter(value: string): void {
+    modelFilter.value = value
+    reset()
+  }
+  function setMinHits(value: number | null): void {
+    minHits.value = value
+    reset()
+  }
   function setSort(value: EntrySort): void {
     sort.value = value
     reset()
@@ -149,6 +161,10 @@ export const useCacheEntriesStore = defineStore('cache-entries', () => {
     pageSize,
     stateFilter,
     search,
+    modelFilter,
+    minHits,
+    setModelFilter,
+    setMinHits,
     sort,
     checked,
     loading,
