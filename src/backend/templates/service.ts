@@ -26,6 +26,7 @@ import {
   listSegments,
   matchingFallback,
   personalise,
+  previewOutcome,
   resolveSegment,
   type FamilyRuntime,
   type RuntimeVariant,
@@ -420,34 +421,7 @@ export class TemplatesService {
       userId: input.userId,
       variantId,
     })
-    if (!result.ok) {
-      return {
-        ok: false,
-        text: null,
-        status: result.status,
-        code: result.code,
-        message: result.message,
-        variantId: null,
-        fallback: false,
-        segmentKey: result.segmentKey,
-        version,
-        dataProblems: result.problems,
-        templateProblems,
-      }
-    }
-    return {
-      ok: true,
-      text: result.text,
-      status: 200,
-      code: null,
-      message: null,
-      variantId: result.variantId === 0 ? null : result.variantId,
-      fallback: result.fallback,
-      segmentKey: result.segmentKey,
-      version,
-      dataProblems: result.problems,
-      templateProblems,
-    }
+    return previewOutcome(result, version, templateProblems)
   }
 
   private planSegments(family: StoredFamily, only: string[] | undefined, mode: 'fill' | 'add'): PlannedSegment[] {

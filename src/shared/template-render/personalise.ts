@@ -300,3 +300,42 @@ export function personalise(request: PersonaliseRequest): PersonaliseResult {
     problems,
   }
 }
+
+/**
+ * The shape a preview reports (backend `templates.preview` and the console's local preview alike), so both show the
+ * same thing for the same result. Variant id 0 stands for unsaved text and is reported as no variant.
+ */
+export function previewOutcome<Version, TemplateProblem>(
+  result: PersonaliseResult,
+  version: Version,
+  templateProblems: TemplateProblem[],
+) {
+  if (!result.ok) {
+    return {
+      ok: false as const,
+      text: null,
+      status: result.status,
+      code: result.code,
+      message: result.message,
+      variantId: null,
+      fallback: false,
+      segmentKey: result.segmentKey,
+      version,
+      dataProblems: result.problems,
+      templateProblems,
+    }
+  }
+  return {
+    ok: true as const,
+    text: result.text,
+    status: 200 as const,
+    code: null,
+    message: null,
+    variantId: result.variantId === 0 ? null : result.variantId,
+    fallback: result.fallback,
+    segmentKey: result.segmentKey,
+    version,
+    dataProblems: result.problems,
+    templateProblems,
+  }
+}

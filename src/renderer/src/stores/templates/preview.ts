@@ -15,6 +15,7 @@ import {
   chooseVariant,
   longestExampleData,
   personalise,
+  previewOutcome,
   resolveSegment,
   type RuntimeVariant,
 } from '../../../../shared/template-render/index'
@@ -90,34 +91,7 @@ export function previewLocally(request: PreviewRequest): PreviewResult | Preview
     userId: request.userId,
     variantId,
   })
-  if (!result.ok) {
-    return {
-      ok: false,
-      text: null,
-      status: result.status,
-      code: result.code,
-      message: result.message,
-      variantId: null,
-      fallback: false,
-      segmentKey: result.segmentKey,
-      version: request.version,
-      dataProblems: result.problems,
-      templateProblems,
-    }
-  }
-  return {
-    ok: true,
-    text: result.text,
-    status: 200,
-    code: null,
-    message: null,
-    variantId: result.variantId === 0 ? null : result.variantId,
-    fallback: result.fallback,
-    segmentKey: result.segmentKey,
-    version: request.version,
-    dataProblems: result.problems,
-    templateProblems,
-  }
+  return previewOutcome(result, request.version, templateProblems)
 }
 
 /** Sample profile data: every slot's first example (what the family file documents as typical values). */
