@@ -32,6 +32,8 @@ export interface CliContext {
   homeOf(command: Command): string
   openBackend(command: Command, exclusive?: boolean): Backend
   runJobHere(backend: Backend, start: () => Promise<Job>, json: boolean): Promise<number>
+  /** Opens the workspace's backend for one command and always closes it (flushing writes) afterwards. */
+  withBackend<T>(command: Command, work: (backend: Backend) => Promise<T>): Promise<T>
 }
 
 export interface CliIo {
@@ -334,7 +336,16 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       }
     })
 
-  const context: CliContext = { io, homeOf, openBackend, runJobHere }
+  async function withBackend<T>(command: Command, work: (backend: Backend) => Promise<T>): Promise<T> {
+    const backend = openBackend(command)
+    try {
+      return await work(backend)
+    } finally {
+      await backend.close()
+    }
+  }
+
+  const context: CliContext = { io, homeOf, openBackend, runJobHere, withBackend }
   registerModelCommands(program, context)
   registerGgufCommands(program, context)
   registerCacheCommands(program, context)

@@ -27,14 +27,7 @@ export function registerCacheCommands(program: Command, context: CliContext): vo
   const { io } = context
   const cache = program.command('cache').description('The response cache: stats, logs, pre-warm, import/export.')
 
-  const withBackend = async (command: Command, work: (backend: Backend) => Promise<void>): Promise<void> => {
-    const backend = context.openBackend(command)
-    try {
-      await work(backend)
-    } finally {
-      await backend.close()
-    }
-  }
+  const { withBackend } = context
   const runJob = async (backend: Backend, method: string, input: object, json: boolean): Promise<void> => {
     const code = await context.runJobHere(
       backend,

@@ -16,14 +16,7 @@ import { CliExit, positiveInt } from '../options'
 export function registerPipelineCommands(program: Command, context: CliContext): void {
   const { io } = context
   const group = program.command('pipelines').description('Pipelines of small models: import, run, list.')
-  const withBackend = async (command: Command, work: (backend: Backend) => Promise<void>): Promise<void> => {
-    const backend = context.openBackend(command)
-    try {
-      await work(backend)
-    } finally {
-      await backend.close()
-    }
-  }
+  const { withBackend } = context
   const idOf = (backend: Backend, name: string): number => {
     const found = backend.pipelines.byName(name) ?? (Number.isInteger(Number(name)) ? { id: Number(name) } : undefined)
     if (!found)

@@ -74,20 +74,6 @@ async function familyNamed(backend: OpenBackend, name: string): Promise<Template
   return family
 }
 
-/** Opens the workspace, runs the action, and always closes it. */
-async function withBackend<T>(
-  context: CliContext,
-  command: Command,
-  action: (backend: OpenBackend) => Promise<T>,
-): Promise<T> {
-  const backend = context.openBackend(command)
-  try {
-    return await action(backend)
-  } finally {
-    await backend.close()
-  }
-}
-
 export function registerTemplateCommands(program: Command, context: CliContext): void {
   const { io } = context
   const out = (text: string): void => io.out(text.endsWith('\n') ? text : `${text}\n`)
@@ -112,7 +98,7 @@ export function registerTemplateCommands(program: Command, context: CliContext):
           message: `Cannot read ${file} (${(error as NodeJS.ErrnoException).code}).`,
         })
       }
-      await withBackend(context, command, async (backend) => {
+      await context.withBackend(command, async (backend) => {
         const { family, created } = (await backend.call('templates.import', {
           text,
           replace: options.replace ?? false,
@@ -132,7 +118,7 @@ export function registerTemplateCommands(program: Command, context: CliContext):
     .description('List template families with their variant counts.')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }, command: Command) => {
-      await withBackend(context, command, async (backend) => {
+      await context.withBackend(command, async (backend) => {
         const { items } = (await backend.call('templates.list', {})) as { items: TemplateFamilySummary[] }
         if (options.json) return printJson({ items })
         if (items.length === 0) return out('No template families yet. Import one with `larder templates import FILE`.')
@@ -151,7 +137,7 @@ export function registerTemplateCommands(program: Command, context: CliContext):
     .argument('<name>', 'family name or id')
     .option('--json', 'print JSON')
     .action(async (name: string, options: { json?: boolean }, command: Command) => {
-      await withBackend(context, command, async (backend) => {
+      await context.withBackend(command, async (backend) => {
         const family = (await backend.call('templates.get', {
           id: (await familyNamed(backend, name)).id,
         })) as TemplateFamily
@@ -203,7 +189,7 @@ export function registerTemplateCommands(program: Command, context: CliContext):
           io.err('Give --model or --provider, not both.\n')
           throw new CliExit(EXIT.usage)
         }
-        await withBackend(context, command, async (backend) => {
+        await context.withBackend(command, async (backend) => {
           const family = await familyNamed(backend, name)
           let target: { model: number } | { provider: number } | undefined
           if (options.model) {
@@ -269,7 +255,7 @@ export function registerTemplateCommands(program: Command, context: CliContext):
     .option('--state <state...>', 'only these states (draft approved rejected)')
     .option('--json', 'print JSON')
     .action(async (name: string, options: { segment?: string; state?: string[]; json?: boolean }, command: Command) => {
-      await withBackend(context, command, async (backend) => {
+      await context.withBackend(command, async (backend) => {
         const family = await familyNamed(backend, name)
         const { items, total } = (await backend.call('templates.variants.list', {
           familyId: family.id,
@@ -306,7 +292,7 @@ export function registerTemplateCommands(program: Command, context: CliContext):
         io.err('Give either --all or --ids.\n')
         throw new CliExit(EXIT.usage)
       }
-      await withBackend(context, command, async (backend) => {
+      await context.withBackend(command, async (backend) => {
         const family = await familyNamed(backend, name)
         const result = (await backend.call('templates.variants.approve', {
           familyId: family.id,
@@ -326,7 +312,7 @@ export function registerTemplateCommands(program: Command, context: CliContext):
     .requiredOption('--ids <ids>', 'comma-separated variant ids', idList)
     .option('--reason <text>', 'why')
     .action(async (name: string, options: { ids: number[]; reason?: string }, command: Command) => {
-      await withBackend(context, command, async (backend) => {
+      await context.withBackend(command, async (backend) => {
         const family = await familyNamed(backend, name)
         const { rejected } = (await backend.call('templates.variants.reject', {
           familyId: family.id,
@@ -344,7 +330,7 @@ export function registerTemplateCommands(program: Command, context: CliContext):
     .option('--note <text>', 'a note kept with the version')
     .option('--json', 'print JSON')
     .action(async (name: string, options: { note?: string; json?: boolean }, command: Command) => {
-      await withBackend(context, command, async (backend) => {
+      await context.withBackend(command, async (backend) => {
         const family = await familyNamed(backend, name)
         const version = (await backend.call('templates.publish', {
           familyId: family.id,
@@ -363,7 +349,7 @@ export function registerTemplateCommands(program: Command, context: CliContext):
     .argument('<name>', 'family name or id')
     .option('--json', 'print JSON')
     .action(async (name: string, options: { json?: boolean }, command: Command) => {
-      await withBackend(context, command, async (backend) => {
+      await context.withBackend(command, async (backend) => {
         const family = await familyNamed(backend, name)
         const { items } = (await backend.call('templates.versions.list', { familyId: family.id })) as {
           items: { version: number; variantCount: number; publishedAt: string; note: string | null }[]
@@ -394,7 +380,7 @@ export function registerTemplateCommands(program: Command, context: CliContext):
           io.err('<from> must be a version number.\n')
           throw new CliExit(EXIT.usage)
         }
-        await withBackend(context, command, async (backend) => {
+        await context.withBackend(command, async (backend) => {
           const family = await familyNamed(backend, name)
           const diff = (await backend.call('templates.versions.diff', { familyId: family.id, from, to })) as VersionDiff
           if (options.json) return printJson(diff)
@@ -436,7 +422,7 @@ export function registerTemplateCommands(program: Command, context: CliContext):
         },
         command: Command,
       ) => {
-        await withBackend(context, command, async (backend) => {
+        await context.withBackend(command, async (backend) => {
           const family = await familyNamed(backend, name)
           const result = (await backend.call('templates.preview', {
             familyId: family.id,
