@@ -48,9 +48,9 @@ export function cacheHandlers(backend: Backend): AreaHandlers<typeof cacheMethod
       return { job: runner.enqueue(IMPORT_LOG_JOB, { namespaceId, path, format }) }
     },
     'cache.analytics': (input) => cacheAnalytics(workspace.db, input),
-    'cache.prewarm': ({ namespaceId, top, target }) => {
+    'cache.prewarm': ({ namespaceId, top, target, keys }) => {
       cache.namespace(namespaceId)
-      return { job: runner.enqueue(PREWARM_JOB, { namespaceId, top, target }) }
+      return { job: runner.enqueue(PREWARM_JOB, { namespaceId, top, target, ...(keys ? { keys } : {}) }) }
     },
     'cache.reembed': ({ namespaceId }) => {
       cache.namespace(namespaceId)

@@ -283,6 +283,12 @@ export const cacheMethods = {
         namespaceId: id,
         top: z.int().min(1).max(100_000).default(100),
         target: generationTargetSchema.optional(),
+        /** Pre-warm exactly these requests (key hashes from a plan) instead of the most frequent uncached ones. */
+        keys: z
+          .array(z.string().regex(/^[0-9a-f]{64}$/, 'a request key (64 hex digits)'))
+          .min(1)
+          .max(10_000)
+          .optional(),
       })
       .strict(),
     output: z.object({ job: jobSchema }),
