@@ -23,7 +23,7 @@ type SemanticWhatIf = CachePlan['whatIfs']['semantic']
 export const SWEEP = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.98, 0.99]
 const EXAMPLES = 10
 
-interface QueryOutcome {
+export interface QueryOutcome {
   keyId: number
   requests: number
   /** Similarity of the first candidate (any), and of the first acceptable one with its key id. */
@@ -55,7 +55,6 @@ function buildIndex(core: PlanCore, cache: number[], vectorOf: (keyId: number) =
 }
 
 function outcomeOf(
-  core: PlanCore,
   index: VectorIndex,
   parsed: (keyId: number) => CanonicalRequest,
   query: { keyId: number; requests: number; vector: Float32Array },
@@ -76,6 +75,35 @@ function outcomeOf(
   return outcome
 }
 
+/** Everything the aggregate is made of: per distinct evaluation request, its best neighbours' verdict. */
+export function semanticOutcomes(
+  core: PlanCore,
+  top: Int32Array,
+  guards: GuardSettings,
+  vectors: Map<string, Float32Array>,
+  lowest: number,
+): { outcomes: QueryOutcome[]; parsed: (keyId: number) => CanonicalRequest } {
+  const { log } = core
+  const { cache, queries } = neededKeys(core, top)
+  const vectorOf = (keyId: number): Float32Array => vectors.get(log.keys[keyId]!)!
+  const parsedCache = new Map<number, CanonicalRequest>()
+  const parsed = (keyId: number): CanonicalRequest => {
+    let found = parsedCache.get(keyId)
+    if (!found) {
+      found = JSON.parse(log.canonical[keyId]!) as CanonicalRequest
+      parsedCache.set(keyId, found)
+    }
+    return found
+  }
+  const index = buildIndex(core, cache, vectorOf)
+  const outcomes = index
+    ? [...queries].map(([keyId, requests]) =>
+        outcomeOf(index, parsed, { keyId, requests, vector: vectorOf(keyId) }, guards, lowest),
+      )
+    : []
+  return { outcomes, parsed }
+}
+
 export function semanticWhatIf(
   core: PlanCore,
   top: Int32Array,
@@ -91,51 +119,36 @@ export function semanticWhatIf(
   if (!vectors) return { status: 'no-embedder', ...base, ...empty }
   if (embedded < needed.length) return { status: 'needs-embedding', ...base, ...empty }
 
-  const vectorOf = (keyId: number): Float32Array => vectors.get(log.keys[keyId]!)!
-  const parsedCache = new Map<number, CanonicalRequest>()
-  const parsed = (keyId: number): CanonicalRequest => {
-    let found = parsedCache.get(keyId)
-    if (!found) {
-      found = JSON.parse(log.canonical[keyId]!) as CanonicalRequest
-      parsedCache.set(keyId, found)
-    }
-    return found
-  }
-  const index = buildIndex(core, cache, vectorOf)
   const thresholds = [...new Set([...SWEEP, settings.threshold])].sort((a, b) => a - b)
-  const outcomes = index
-    ? [...queries].map(([keyId, requests]) =>
-        outcomeOf(core, index, parsed, { keyId, requests, vector: vectorOf(keyId) }, settings.guards, thresholds[0]!),
-      )
-    : []
+  const { outcomes, parsed } = semanticOutcomes(core, top, settings.guards, vectors, thresholds[0]!)
   const total = evalTotal(core)
-  const hitsAt = (t: number): number =>
-    outcomes.reduce((sum, o) => sum + (o.accepted && o.accepted.similarity >= t ? o.requests : 0), 0)
+  const answers = (o: QueryOutcome, t: number): boolean => o.accepted !== null && o.accepted.similarity >= t
+  const hitsAt = (t: number): number => outcomes.reduce((sum, o) => sum + (answers(o, t) ? o.requests : 0), 0)
   const hits = hitsAt(settings.threshold)
   const refused = outcomes.reduce(
-    (sum, o) =>
-      sum +
-      (o.best >= settings.threshold && !(o.accepted && o.accepted.similarity >= settings.threshold) ? o.requests : 0),
+    (sum, o) => sum + (o.best >= settings.threshold && !answers(o, settings.threshold) ? o.requests : 0),
     0,
   )
+  const textOf = (keyId: number): string => log.promptText[keyId] ?? semanticText(parsed(keyId) as CacheableRequest)
   const examples = outcomes
-    .filter((o) => o.accepted && o.accepted.similarity >= settings.threshold)
+    .filter((o) => answers(o, settings.threshold))
     .sort((a, b) => b.requests - a.requests)
     .slice(0, EXAMPLES)
     .map((o) => ({
-      promptText: log.promptText[o.keyId] ?? semanticText(parsed(o.keyId) as CacheableRequest),
-      matchedText: log.promptText[o.accepted!.keyId] ?? semanticText(parsed(o.accepted!.keyId) as CacheableRequest),
+      promptText: textOf(o.keyId),
+      matchedText: textOf(o.accepted!.keyId),
       similarity: o.accepted!.similarity,
       requests: o.requests,
     }))
+  const extra = total > 0 ? hits / total : 0
   return {
     status: 'ready',
     threshold: settings.threshold,
     embedded,
     needed: needed.length,
     hits,
-    extra: total > 0 ? hits / total : 0,
-    hitRate: settings.basisRate + (total > 0 ? hits / total : 0),
+    extra,
+    hitRate: settings.basisRate + extra,
     refused,
     sweep: thresholds.map((t) => ({ threshold: t, extra: total > 0 ? hitsAt(t) / total : 0 })),
     examples,
