@@ -57,8 +57,8 @@ interface LineProblem {
 }
 
 /**
- * A line's time; lines without one (or with an unreadable one) all get the same `fallback` (the import's start), so
- * planning can tell them apart from real timestamps (many requests sharing one instant) and order them by line.
+ * A line's time; lines without one (or with an unreadable one) all get `fallback`: the import's `undatedAt`, kept in
+ * the job's params, so planning can tell them from real timestamps and order them by line (`planning/log.ts`).
  */
 function isoFrom(value: string | number | undefined, fallback: string): string {
   if (value === undefined) return fallback
@@ -120,13 +120,23 @@ function describeProblems(problems: LineProblem[]): { line: number; message: str
   return problems.slice(0, MAX_REPORTED_PROBLEMS)
 }
 
-export function importLogJob(
-  workspace: Workspace,
-  cache: CacheService,
-): JobKind<{ namespaceId: number; path: string; format?: 'jsonl' | 'csv' | undefined }> {
+export interface ImportLogParams {
+  namespaceId: number
+  path: string
+  format?: 'jsonl' | 'csv' | undefined
+  /** The time given to lines without one (set when the import is asked for). */
+  undatedAt?: string | undefined
+}
+
+export function importLogJob(workspace: Workspace, cache: CacheService): JobKind<ImportLogParams> {
   return {
     kind: IMPORT_LOG_JOB,
-    params: z.object({ namespaceId: z.int(), path: z.string(), format: z.enum(['jsonl', 'csv']).optional() }),
+    params: z.object({
+      namespaceId: z.int(),
+      path: z.string(),
+      format: z.enum(['jsonl', 'csv']).optional(),
+      undatedAt: z.string().optional(),
+    }),
     resumable: false,
     title: (params) => `Import request log ${params.path.split(/[\\/]/).pop()}`,
     async run(context) {
@@ -138,7 +148,7 @@ export function importLogJob(
       const repo = new CacheRepository(workspace.db)
       let pending: Parameters<CacheRepository['logRequest']>[0][] = []
       let imported = 0
-      const importedAt = new Date().toISOString()
+      const undatedAt = context.params.undatedAt ?? new Date().toISOString()
       const flush = (): void => {
         const rows = pending
         pending = []
@@ -167,7 +177,7 @@ export function importLogJob(
           params: params as Record<string, unknown>,
         })
         const key = await cacheKey(request, namespace.normalization)
-        const at = isoFrom(timestamp ?? created, importedAt)
+        const at = isoFrom(timestamp ?? created, undatedAt)
         for (let i = 0; i < (count ?? 1); i++) {
           pending.push({
             at,

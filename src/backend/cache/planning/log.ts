@@ -2,11 +2,12 @@
  * The log a plan is made from: one namespace's logged requests (of one tenant), in time order, as compact arrays
  * (a key index per request), with each distinct request's canonical form for the what-ifs.
  *
- * Timestamps: an imported line without one carries the import's start time (`cache/jobs.ts`), so many requests
- * sharing one instant means the log has no timestamps of its own. Then the whole log is ordered by line (the order
- * it was imported in) and every time-based figure is labelled unavailable.
+ * Timestamps: an imported line without one carries its import's `undatedAt` instant (kept in the import job's
+ * params, `cache/jobs.ts`). When any request is undated the whole log is ordered by line (the order it was logged
+ * in) and every time-based figure is labelled unavailable.
  */
 import type { Db } from '../../db/database'
+import { IMPORT_LOG_JOB } from '../jobs'
 import { flushCacheWrites } from '../runtime'
 
 export type PlanSource = 'import' | 'gateway' | 'all'
@@ -25,8 +26,17 @@ export interface PlanLog {
   withoutTimestamp: number
 }
 
-/** Requests sharing one instant above this share of the imported log (and at least 2) mean "no timestamps". */
-const SHARED_INSTANT_SHARE = 0.2
+/** The instants the namespace's log imports gave lines without a timestamp. */
+function undatedInstants(db: Db, namespaceId: number): Set<string> {
+  const rows = db
+    .prepare(
+      `SELECT DISTINCT json_extract(params, '$.undatedAt') FROM jobs
+       WHERE kind = ? AND json_extract(params, '$.namespaceId') = ? AND json_extract(params, '$.undatedAt') IS NOT NULL`,
+    )
+    .pluck()
+    .all(IMPORT_LOG_JOB, namespaceId) as string[]
+  return new Set(rows)
+}
 
 /** The source `auto` means: the imported log when the namespace has one, else what the gateway served. */
 export function resolveSource(db: Db, namespaceId: number, requested: PlanSource | 'auto'): PlanSource {
@@ -55,11 +65,11 @@ export function loadPlanLog(db: Db, namespace: { id: number; tenant: string }, s
     )
     .raw()
     .all(namespace.id, namespace.tenant) as [string, string, number][]
+  const undated = undatedInstants(db, namespace.id)
   const keyIds = new Map<string, number>()
   const keys: string[] = []
   const lineKey = new Int32Array(rows.length)
-  const instants = new Map<string, number>()
-  let imported = 0
+  let withoutTimestamp = 0
   rows.forEach(([keyHash, at, isImport], i) => {
     let keyId = keyIds.get(keyHash)
     if (keyId === undefined) {
@@ -68,13 +78,8 @@ export function loadPlanLog(db: Db, namespace: { id: number; tenant: string }, s
       keys.push(keyHash)
     }
     lineKey[i] = keyId
-    if (isImport) {
-      imported++
-      instants.set(at, (instants.get(at) ?? 0) + 1)
-    }
+    if (isImport && undated.has(at)) withoutTimestamp++
   })
-  const shared = Math.max(0, ...instants.values())
-  const withoutTimestamp = shared >= 2 && shared >= SHARED_INSTANT_SHARE * imported ? shared : 0
   const order = withoutTimestamp > 0 ? 'lines' : 'time'
 
   const key = new Int32Array(rows.length)
