@@ -253,7 +253,7 @@ export const cacheMethods = {
     output: z.object({
       totalRequests: z.int().nonnegative(),
       distinctRequests: z.int().nonnegative(),
-      /** Share of traffic answered by the top N distinct requests: also the hit rate a cache of N entries would reach. */
+      /** Share of the logged traffic answered by the top N distinct requests, in-sample (cache.plan projects it held-out). */
       coverage: z.array(z.object({ entries: z.int().positive(), share: z.number() })),
       /** Smallest cache size that would cover 50 / 80 / 90 / 95 % of traffic. */
       entriesFor: z.record(z.string(), z.int().nullable()),

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CacheNamespace, CachePlan, Job, Model } from '../../../shared/contract'
 import { startFakeEndpoint, type FakeEndpoint } from '../../../../test/fixtures/openai-server'
-import { drawTraffic, question, writeLog, type LogLine } from '../../../../test/fixtures/traffic'
+import { drawTraffic, phrasedQuestion, writeLog, type LogLine } from '../../../../test/fixtures/traffic'
 import { Backend } from '../../backend'
 import { Gateway } from '../../gateway/gateway'
 import { writeTinyLlamaGguf } from '../../gguf/index'
@@ -62,18 +62,6 @@ async function replay(lines: LogLine[], namespace: string): Promise<Record<strin
   return seen
 }
 
-/** Each question asked in a few ways: paraphrases that exact matching misses. */
-const PHRASINGS = [
-  (q: string) => q,
-  (q: string) => q.replace('?', ''),
-  (q: string) => `Hi, ${q[0]!.toLowerCase()}${q.slice(1)}`,
-  (q: string) => `${q} Thanks.`,
-]
-const phrased = (index: number, random: () => number): string => {
-  const r = random()
-  return PHRASINGS[r < 0.7 ? 0 : 1 + Math.min(2, Math.floor((r - 0.7) / 0.1))]!(question(index))
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'larder-plan-semantic-'))
   upstream = await startFakeEndpoint({ name: 'upstream' })
@@ -101,7 +89,7 @@ afterAll(async () => {
 
 describe('semantic what-if against the real gateway', () => {
   it('predicts the extra hits the gateway then serves with semantic matching on at that threshold', async () => {
-    const traffic = { questions: 300, s: 1, model: 'upstream', text: phrased }
+    const traffic = { questions: 300, s: 1, model: 'upstream', text: phrasedQuestion }
     const yesterday = drawTraffic({ ...traffic, requests: 8000, seed: Number(process.env.PLAN_SEED ?? 31) })
     const tomorrow = drawTraffic({
       ...traffic,
