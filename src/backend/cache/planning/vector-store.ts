@@ -29,9 +29,10 @@ export class PlanVectorStore {
     this.path = join(home, 'planning', `namespace-${namespace.id}.vectors`)
   }
 
-  private header(): { header: Header; offset: number } | null {
-    if (!existsSync(this.path)) return null
-    const bytes = readFileSync(this.path)
+  private header(
+    bytes = existsSync(this.path) ? readFileSync(this.path) : null,
+  ): { header: Header; offset: number } | null {
+    if (!bytes) return null
     const end = bytes.indexOf(0x0a)
     if (end < 0) return null
     try {
@@ -51,10 +52,11 @@ export class PlanVectorStore {
 
   /** The stored vectors by key hash (empty when there are none for the current embedder). */
   load(): Map<string, Float32Array> {
-    const found = this.header()
     const vectors = new Map<string, Float32Array>()
-    if (!found) return vectors
+    if (!existsSync(this.path)) return vectors
     const bytes = readFileSync(this.path)
+    const found = this.header(bytes)
+    if (!found) return vectors
     const { dims } = found.header
     const size = 32 + dims * 4
     for (let at = found.offset; at + size <= bytes.length; at += size) {
