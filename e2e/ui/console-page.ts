@@ -125,7 +125,7 @@ export class ConsolePage {
   }
 
   // Cache page
-  cacheTab(name: 'entries' | 'analytics' | 'log' | 'transfer' | 'gateway'): Locator {
+  cacheTab(name: 'entries' | 'analytics' | 'plan' | 'log' | 'transfer' | 'gateway'): Locator {
     return this.testId(`cache-tab-${name}`)
   }
   entryRow(id: number, state?: string): Locator {

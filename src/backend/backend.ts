@@ -14,6 +14,8 @@ import { modelHandlers } from './models/handlers'
 import { cacheHandlers } from './cache/handlers'
 import { exportEntriesJob, importEntriesJob, importLogJob, prewarmJob, reembedJob } from './cache/jobs'
 import { CacheService } from './cache/service'
+import { planEmbedJob } from './cache/planning/embed-job'
+import { planningHandlers } from './cache/planning/handlers'
 import { pipelineHandlers } from './pipelines/handlers'
 import { cdnExportJob, exportHandlers } from './export/handlers'
 import { templateHandlers, templatesGenerateJob } from './templates/handlers'
@@ -70,6 +72,7 @@ export class Backend {
     this.runner.register(importEntriesJob(this.cache))
     this.runner.register(exportEntriesJob(workspace, this.cache))
     this.runner.register(reembedJob(workspace, this.cache))
+    this.runner.register(planEmbedJob(workspace, this.cache))
     this.pipelines = new PipelinesService(workspace, this.events, this.models, this.cache)
     this.runner.register(this.pipelines.runJob())
     this.runner.register(templatesGenerateJob(this))
@@ -109,6 +112,7 @@ export class Backend {
     return {
       ...modelHandlers(this),
       ...cacheHandlers(this),
+      ...planningHandlers({ workspace: ws, cache: this.cache, runner: this.runner }),
       ...pipelineHandlers(this),
       ...templateHandlers(this),
       ...exportHandlers(this),

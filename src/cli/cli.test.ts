@@ -254,5 +254,5 @@ describe('larder gguf and models (in process)', () => {
       expect(generated.code, type).toBe(EXIT.ok)
       expect(JSON.parse(generated.out).tokensOut, type).toBeGreaterThan(0)
     }
-  })
+  }, 120_000)
 })

@@ -45,12 +45,14 @@ export function cacheHandlers(backend: Backend): AreaHandlers<typeof cacheMethod
     'cache.log.import': ({ namespaceId, path, format }) => {
       cache.namespace(namespaceId)
       mustExist(path)
-      return { job: runner.enqueue(IMPORT_LOG_JOB, { namespaceId, path, format }) }
+      // Lines without a timestamp get this instant, which planning recognises (it is in the job's params).
+      const undatedAt = new Date().toISOString()
+      return { job: runner.enqueue(IMPORT_LOG_JOB, { namespaceId, path, format, undatedAt }) }
     },
     'cache.analytics': (input) => cacheAnalytics(workspace.db, input),
-    'cache.prewarm': ({ namespaceId, top, target }) => {
+    'cache.prewarm': ({ namespaceId, top, target, keys }) => {
       cache.namespace(namespaceId)
-      return { job: runner.enqueue(PREWARM_JOB, { namespaceId, top, target }) }
+      return { job: runner.enqueue(PREWARM_JOB, { namespaceId, top, target, ...(keys ? { keys } : {}) }) }
     },
     'cache.reembed': ({ namespaceId }) => {
       cache.namespace(namespaceId)

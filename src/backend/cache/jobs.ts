@@ -56,10 +56,14 @@ interface LineProblem {
   message: string
 }
 
-function isoFrom(value: string | number | undefined): string {
-  if (value === undefined) return new Date().toISOString()
+/**
+ * A line's time; lines without one (or with an unreadable one) all get `fallback`: the import's `undatedAt`, kept in
+ * the job's params, so planning can tell them from real timestamps and order them by line (`planning/log.ts`).
+ */
+function isoFrom(value: string | number | undefined, fallback: string): string {
+  if (value === undefined) return fallback
   const date = typeof value === 'number' ? new Date(value < 1e12 ? value * 1000 : value) : new Date(value)
-  return Number.isNaN(date.getTime()) ? new Date().toISOString() : date.toISOString()
+  return Number.isNaN(date.getTime()) ? fallback : date.toISOString()
 }
 
 /** Yields [lineNumber, record] from JSONL or CSV, tracking bytes read for progress. */
@@ -116,13 +120,23 @@ function describeProblems(problems: LineProblem[]): { line: number; message: str
   return problems.slice(0, MAX_REPORTED_PROBLEMS)
 }
 
-export function importLogJob(
-  workspace: Workspace,
-  cache: CacheService,
-): JobKind<{ namespaceId: number; path: string; format?: 'jsonl' | 'csv' | undefined }> {
+export interface ImportLogParams {
+  namespaceId: number
+  path: string
+  format?: 'jsonl' | 'csv' | undefined
+  /** The time given to lines without one (set when the import is asked for). */
+  undatedAt?: string | undefined
+}
+
+export function importLogJob(workspace: Workspace, cache: CacheService): JobKind<ImportLogParams> {
   return {
     kind: IMPORT_LOG_JOB,
-    params: z.object({ namespaceId: z.int(), path: z.string(), format: z.enum(['jsonl', 'csv']).optional() }),
+    params: z.object({
+      namespaceId: z.int(),
+      path: z.string(),
+      format: z.enum(['jsonl', 'csv']).optional(),
+      undatedAt: z.string().optional(),
+    }),
     resumable: false,
     title: (params) => `Import request log ${params.path.split(/[\\/]/).pop()}`,
     async run(context) {
@@ -134,6 +148,7 @@ export function importLogJob(
       const repo = new CacheRepository(workspace.db)
       let pending: Parameters<CacheRepository['logRequest']>[0][] = []
       let imported = 0
+      const undatedAt = context.params.undatedAt ?? new Date().toISOString()
       const flush = (): void => {
         const rows = pending
         pending = []
@@ -162,7 +177,7 @@ export function importLogJob(
           params: params as Record<string, unknown>,
         })
         const key = await cacheKey(request, namespace.normalization)
-        const at = isoFrom(timestamp ?? created)
+        const at = isoFrom(timestamp ?? created, undatedAt)
         for (let i = 0; i < (count ?? 1); i++) {
           pending.push({
             at,
@@ -209,28 +224,30 @@ export function generateRequestFor(canonical: CanonicalRequest): GenerateRequest
   }
 }
 
-export function prewarmJob(
-  workspace: Workspace,
-  cache: CacheService,
-  models: ModelsService,
-): JobKind<{ namespaceId: number; top: number; target?: { model: number } | { provider: number } | undefined }> {
+export interface PrewarmParams {
+  namespaceId: number
+  top: number
+  target?: { model: number } | { provider: number } | undefined
+  /** Exactly these requests (key hashes), when a plan chose them. */
+  keys?: string[] | undefined
+}
+
+export function prewarmJob(workspace: Workspace, cache: CacheService, models: ModelsService): JobKind<PrewarmParams> {
   return {
     kind: PREWARM_JOB,
     params: z.object({
       namespaceId: z.int(),
       top: z.int().min(1),
       target: z.union([z.object({ model: z.int() }), z.object({ provider: z.int() })]).optional(),
+      keys: z.array(z.string()).optional(),
     }),
     // Resuming simply continues: requests answered before the interruption are cached and no longer "uncached".
     resumable: true,
-    title: (params) => `Pre-warm the top ${params.top} uncached requests of namespace ${params.namespaceId}`,
-    async run(
-      context: JobContext<{
-        namespaceId: number
-        top: number
-        target?: { model: number } | { provider: number } | undefined
-      }>,
-    ) {
+    title: (params) =>
+      params.keys
+        ? `Pre-warm ${params.keys.length} planned requests of namespace ${params.namespaceId}`
+        : `Pre-warm the top ${params.top} uncached requests of namespace ${params.namespaceId}`,
+    async run(context: JobContext<PrewarmParams>) {
       const namespace = cache.namespace(context.params.namespaceId)
       const target = context.params.target ?? namespace.generationTarget
       if (!target) {
@@ -241,14 +258,21 @@ export function prewarmJob(
         await models.load({ id: target.model, sequences: 4 })
       }
       const { provider, concurrency } = models.providerFor(target)
+      const { keys } = context.params
+      // A plan names its requests (key hashes); otherwise the most frequent uncached ones.
       const candidates = workspace.db
         .prepare(
           `SELECT l.key_hash AS keyHash, max(l.canonical) AS canonical, count(*) AS count
            FROM request_log l LEFT JOIN cache_entries e ON e.namespace_id = l.namespace_id AND e.key_hash = l.key_hash
            WHERE l.namespace_id = ? AND e.id IS NULL AND l.canonical IS NOT NULL
+             ${keys ? 'AND l.key_hash IN (SELECT value FROM json_each(?))' : ''}
            GROUP BY l.key_hash ORDER BY count DESC LIMIT ?`,
         )
-        .all(namespace.id, context.params.top) as { keyHash: string; canonical: string; count: number }[]
+        .all(...(keys ? [namespace.id, JSON.stringify(keys), keys.length] : [namespace.id, context.params.top])) as {
+        keyHash: string
+        canonical: string
+        count: number
+      }[]
       if (candidates.length === 0) {
         context.log('info', 'Nothing to pre-warm: every logged request already has an entry.')
         return { generated: 0, failed: 0, candidates: 0 }

@@ -16,10 +16,10 @@ import type { EventBus } from '../events'
 import type { Provider } from '../models/providers/types'
 import type { ModelsService } from '../models/service'
 import type { Workspace } from '../workspace/workspace'
-import { refusingGuard } from './guards'
 import { cacheKeySync } from './key'
 import { CacheRepository, DEFAULT_GUARDS, type EntryFilter } from './repository'
 import { cacheRuntime, type CacheRuntime, type NamespaceConfig } from './runtime'
+import { SEMANTIC_CANDIDATES, semanticRefusal } from './semantic-match'
 import { isoNow, type QueuedLogRow } from './write-behind'
 
 export type HitKind = 'hit-exact' | 'hit-semantic' | 'miss' | 'bypass'
@@ -336,20 +336,13 @@ export class CacheService {
     }
     if (!vector) return { ...base, hitKind: 'miss', entry: null }
     let refusedBy: string | null = null
-    for (const candidate of this.r.nearest(namespace.id, vector, states, 5, namespace.similarityThreshold)) {
-      if (candidate.similarity < namespace.similarityThreshold) break
-      const other = candidate.entry.canonical as CanonicalRequest
-      // A paraphrase only counts for the same model and the same answer-changing parameters.
-      if (
-        other.model !== canonical.model ||
-        other.kind !== canonical.kind ||
-        JSON.stringify(other.params) !== JSON.stringify(canonical.params)
-      ) {
-        continue
-      }
-      const guard = refusingGuard(query, semanticText(other as CacheableRequest), namespace.guards)
-      if (guard) {
-        refusedBy ??= guard
+    const threshold = namespace.similarityThreshold
+    for (const candidate of this.r.nearest(namespace.id, vector, states, SEMANTIC_CANDIDATES, threshold)) {
+      if (candidate.similarity < threshold) break
+      const refusal = semanticRefusal(query, canonical, candidate.entry.canonical as CanonicalRequest, namespace.guards)
+      if (refusal === 'mismatch') continue
+      if (refusal) {
+        refusedBy ??= refusal
         continue
       }
       return { ...base, vector, hitKind: 'hit-semantic', entry: candidate.entry, similarity: candidate.similarity }

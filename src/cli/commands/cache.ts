@@ -7,6 +7,7 @@ import type { Backend } from '../../backend/backend'
 import { EXIT } from '../exit-codes'
 import type { CliContext } from '../main'
 import { CliExit, positiveInt } from '../options'
+import { registerCachePlanCommand } from './cache-plan'
 
 /** "support" or "acme/support"; created on first use when it is the default namespace. */
 async function resolveNamespace(backend: Backend, spec: string): Promise<CacheNamespace> {
@@ -78,6 +79,8 @@ export function registerCacheCommands(program: Command, context: CliContext): vo
           io.out(`  ${String(row.count).padStart(6)}  ${(row.promptText ?? '').slice(0, 80)}\n`)
       }),
     )
+
+  registerCachePlanCommand(cache, context, resolveNamespace)
 
   cache
     .command('import-log')

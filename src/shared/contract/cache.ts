@@ -253,7 +253,7 @@ export const cacheMethods = {
     output: z.object({
       totalRequests: z.int().nonnegative(),
       distinctRequests: z.int().nonnegative(),
-      /** Share of traffic answered by the top N distinct requests: also the hit rate a cache of N entries would reach. */
+      /** Share of the logged traffic answered by the top N distinct requests, in-sample (cache.plan projects it held-out). */
       coverage: z.array(z.object({ entries: z.int().positive(), share: z.number() })),
       /** Smallest cache size that would cover 50 / 80 / 90 / 95 % of traffic. */
       entriesFor: z.record(z.string(), z.int().nullable()),
@@ -283,6 +283,12 @@ export const cacheMethods = {
         namespaceId: id,
         top: z.int().min(1).max(100_000).default(100),
         target: generationTargetSchema.optional(),
+        /** Pre-warm exactly these requests (key hashes from a plan) instead of the most frequent uncached ones. */
+        keys: z
+          .array(z.string().regex(/^[0-9a-f]{64}$/, 'a request key (64 hex digits)'))
+          .min(1)
+          .max(10_000)
+          .optional(),
       })
       .strict(),
     output: z.object({ job: jobSchema }),

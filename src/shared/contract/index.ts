@@ -11,6 +11,7 @@ import { coreEvents, coreMethods } from './core'
 import { cacheEvents, cacheMethods } from './cache'
 import { modelEvents, modelMethods } from './models'
 import { pipelineEvents, pipelineMethods } from './pipelines'
+import { planningMethods } from './planning'
 import { exportMethods, templateEvents, templateMethods } from './templates'
 
 export * from './common'
@@ -18,12 +19,14 @@ export * from './core'
 export * from './models'
 export * from './cache'
 export * from './pipelines'
+export * from './planning'
 export * from './templates'
 
 export const methodSpecs = {
   ...coreMethods,
   ...modelMethods,
   ...cacheMethods,
+  ...planningMethods,
   ...pipelineMethods,
   ...templateMethods,
   ...exportMethods,

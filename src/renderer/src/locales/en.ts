@@ -4,12 +4,14 @@
  */
 import cdnExport from './en/cdn-export'
 import pipelines from './en/pipelines'
+import plan from './en/plan'
 import templates from './en/templates'
 
 const en = {
   pipelines,
   templates,
   cdnExport,
+  plan,
   app: {
     name: 'Larder',
     loading: 'Connecting to the Larder backend…',
@@ -671,9 +673,9 @@ const en = {
     timeSaved: 'Generation time saved (estimate)',
     savedNote:
       'Estimates: {tokensIn} prompt and {tokensOut} completion tokens not generated; mean latency {miss} ms on a miss, {hit} ms on a hit.',
-    coverageTitle: 'Coverage curve · projected hit rate',
+    coverageTitle: 'Coverage curve (in-sample)',
     coverageHint:
-      'The share of all requests answered by the N most frequent distinct requests: also the hit rate a cache of N entries would reach.',
+      'The share of the logged requests answered by the N most frequent distinct requests, measured on the same log they were picked from: it overstates what those entries answer on a fresh day. The Planning tab projects that from held-out traffic.',
     coverageX: 'Cache size (top N entries)',
     coverageY: 'Traffic covered',
     coverageSeries: 'Traffic covered',

@@ -1,6 +1,7 @@
 import type { MessageSchema } from './en'
 import cdnExport from './ko/cdn-export'
 import pipelines from './ko/pipelines'
+import plan from './ko/plan'
 import templates from './ko/templates'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
@@ -8,6 +9,7 @@ const ko: MessageSchema = {
   pipelines,
   templates,
   cdnExport,
+  plan,
   app: {
     name: 'Larder',
     loading: 'Larder 백엔드에 연결하는 중…',
@@ -668,9 +670,9 @@ const ko: MessageSchema = {
     timeSaved: '절약한 생성 시간(추정)',
     savedNote:
       '추정치: 프롬프트 토큰 {tokensIn}개와 완성 토큰 {tokensOut}개를 생성하지 않았습니다. 평균 지연은 미스 {miss}ms, 적중 {hit}ms입니다.',
-    coverageTitle: '커버리지 곡선 · 예상 적중률',
+    coverageTitle: '커버리지 곡선(표본 내)',
     coverageHint:
-      '가장 자주 오는 서로 다른 요청 N개가 전체 요청에서 차지하는 비율이며, 항목 N개짜리 캐시가 얻을 적중률이기도 합니다.',
+      '가장 자주 오는 서로 다른 요청 N개가 기록된 요청에서 차지하는 비율을, 그 요청을 고른 같은 로그로 측정한 값입니다. 새로운 하루에 그 항목들이 응답할 비율을 과대평가합니다. 계획 탭은 보류 트래픽으로 이를 예측합니다.',
     coverageX: '캐시 크기(상위 N개 항목)',
     coverageY: '덮는 트래픽',
     coverageSeries: '덮는 트래픽',

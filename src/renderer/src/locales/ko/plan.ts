@@ -1,0 +1,170 @@
+import type enPlan from '../en/plan'
+
+/** 캐시 페이지 계획 탭의 한국어 문구. 키는 en/plan.ts와 같아야 합니다(타입으로 검사). */
+const plan: typeof enPlan = {
+  tab: '계획',
+  loadFailed: '계획을 만들지 못했습니다: {message}',
+  empty:
+    '이 네임스페이스에는 아직 기록된 요청이 없습니다. 요청 로그를 가져오거나(가져오기 / 내보내기) 게이트웨이로 트래픽을 보낸 뒤 여기서 계획하세요.',
+  controls: {
+    target: '목표 적중률',
+    split: '앞부분으로 순위 매기기',
+    splitHint: '로그의 나머지는 측정용으로 따로 둡니다.',
+    source: '계획 근거',
+    threshold: '의미 유사도 임계값',
+    thresholdPlaceholder: '네임스페이스: {value}',
+  },
+  sources: {
+    auto: '가져온 로그(있으면)',
+    import: '가져온 로그',
+    gateway: '처리한 트래픽',
+    all: '기록 전체',
+  },
+  summary: {
+    log: '{source}의 요청 {requests}개(고유 {distinct}개)',
+    span: '{from}부터 {to}까지',
+    lineOrder: '줄 순서(타임스탬프 없음)',
+    heldOut:
+      '앞의 요청 {train}개{until}로 순위를 매기고 마지막 {held}개로 측정했습니다. 95 % 구간: {blocks}개 {by} 단위 부트스트랩.',
+    until: '({at}까지)',
+    inSample: '표본 내: 로그를 그 자신으로 측정했습니다. 이 수치는 새로운 하루를 과대평가합니다.',
+    by: { days: '일', blocks: '연속 요청 블록' },
+    logSources: { import: '가져온 로그', gateway: '처리한 트래픽', all: '전체 로그' },
+  },
+  notes: {
+    'no-log': '이 네임스페이스에는 아직 기록된 요청이 없습니다. 요청 로그를 가져오거나 트래픽을 처리하세요.',
+    'too-small':
+      '로그의 요청이 {count}개뿐이라 양쪽에 충분히 나눌 수 없습니다(최소 {minimum}개). 수치는 표본 내 값이며 새로운 하루를 과대평가합니다.',
+    'too-short':
+      '타임스탬프가 너무 몰려 있어 이 비율로 시간 분할을 할 수 없습니다(경계 시각을 공유하는 요청이 너무 많음). 수치는 표본 내 값이며 새로운 하루를 과대평가합니다.',
+    'no-timestamps':
+      '요청 {total}개 중 {count}개에 자체 타임스탬프가 없습니다. 로그를 줄 순서로 나눕니다. TTL과 일별 수치에는 타임스탬프가 필요합니다.',
+    'target-unreachable':
+      '목표에 도달할 수 없습니다. 학습 구간에서 본 모든 요청을 캐시해도 보류 구간의 {reachable}만 응답합니다.',
+    'no-embedder':
+      '이 네임스페이스에 임베더가 없어 의미 매칭 가정 분석을 할 수 없습니다. 네임스페이스 설정의 임베더에서 임베딩 모델이나 공급자를 고르세요.',
+    'needs-embedding':
+      '기록된 프롬프트 {needed}개 중 {missing}개가 아직 네임스페이스 임베더로 임베딩되지 않았습니다. 의미 매칭 가정 분석을 위해 임베딩하세요.',
+    'no-prices': '가격이 설정되지 않았습니다(설정, 가격). 비용은 추정하지 않고 토큰과 생성 시간만 보여 줍니다.',
+    'no-speed':
+      '아직 측정된 생성 속도가 없습니다(이 네임스페이스에서 실시간 생성 없음). 생성 시간은 추정하지 않습니다.',
+    'no-answer-lengths':
+      '아직 답변 길이를 모릅니다(토큰을 기록한 항목이나 실시간 생성이 없음). 생성 토큰과 시간은 추정하지 않습니다.',
+    'reference-in-sample':
+      '처리한 트래픽 자체로 예측했습니다(가져온 로그 없음). 예측 대 실제는 게이트웨이를 자신의 기록과 비교합니다.',
+  },
+  curve: {
+    title: '상위 N개 캐시의 적중률: 표본 내와 보류 구간',
+    hint: '요청은 로그 앞부분에서 나타난 빈도로 순위를 매깁니다. 보류 곡선은 그 N개 항목을 선택에 쓰지 않은 뒷부분에서 측정합니다. 새로운 하루의 모습입니다. 표본 내 곡선은 선택에 쓴 데이터로 측정하므로 과대평가합니다.',
+    x: '캐시한 항목 수(상위 N)',
+    y: '적중률',
+    inSample: '표본 내',
+    heldOut: '보류 구간(예측)',
+    band: '95 % 구간',
+    targetMark: '{share}: {count}',
+  },
+  needed: {
+    title: '필요한 항목 수',
+    share: '적중률',
+    heldOut: '보류 구간',
+    inSample: '표본 내',
+    projected: '예측(95 % 구간)',
+    never: '도달 불가',
+  },
+  target: {
+    reach:
+      '상위 {count}개 항목이 보류 트래픽에서 {rate}에 도달합니다({low}~{high}). 표본 내 곡선은 {inSample}개라고 했을 것입니다.',
+    reachInSample: '상위 {count}개 항목이 표본 내에서 {rate}에 도달합니다.',
+    unreachable: '{share}는 도달할 수 없습니다. 학습 구간의 모든 요청을 캐시해도 최대 {reachable}입니다.',
+  },
+  whatIfs: {
+    title: '가정 분석(로그만으로)',
+    basis:
+      '각 설정은 상위 {count}개 캐시({rate})를 바꾸며, 그로써 얻거나 잃는 적중률을 보여 줍니다. 아무것도 처리하지 않습니다.',
+    setting: '설정',
+    hitRate: '적중률',
+    extra: '변화',
+    normalization: '정규화',
+    normalizationNone: '모든 정규화 규칙이 이미 켜져 있습니다.',
+    rules: {
+      whitespace: '공백 합치기',
+      case: '대소문자 무시',
+      nfkc: '유니코드 NFKC',
+      punctuation: '문장 부호 무시',
+      all: '모든 규칙',
+    },
+    ttl: '항목 만료 시간',
+    ttlHint: '분할 시점에 미리 채우고, 만료된 항목은 다음 요청(미스)이 다시 생성합니다.',
+    ttlNeedsTime: 'TTL 가정 분석에는 타임스탬프가 필요합니다.',
+    semantic: '임계값 {threshold}의 의미 매칭',
+    semanticHint:
+      '정확히 일치하지 않는 요청을 임계값을 넘고 가드를 통과한 가장 가까운 캐시 이웃이 응답합니다. 게이트웨이와 같은 인덱스와 규칙입니다.',
+    semanticReady: '적중 {extra} 추가(요청 {hits}개). {refused}개는 가드나 다른 매개변수로 거부됨.',
+    semanticNoEmbedder: '임베더가 없습니다. 네임스페이스 설정의 임베더에서 고르세요.',
+    semanticNeedsEmbedding: '기록된 프롬프트 {needed}개 중 {embedded}개가 임베딩되었습니다.',
+    embed: '기록된 프롬프트 임베딩',
+    embedDone: '프롬프트 {count}개를 임베딩했습니다.',
+    embedFailed: '임베딩 실패: {message}',
+    sweepTitle: '임계값별 추가 적중률',
+    examples: '가장 자주 응답할 요청',
+    request: '요청',
+    answeredBy: '응답한 항목',
+    similarity: '유사도',
+    requests: '요청 수',
+  },
+  budget: {
+    title: '{share} 예산',
+    unreachable: '목표에 도달할 수 없습니다. 예산을 세우려면 목표를 낮추세요.',
+    entries: '계획한 항목',
+    servable: '지금 응답 가능',
+    drafts: '승인할 초안',
+    missing: '미리 채울 항목',
+    rejected: '거부됨',
+    now: '현재 예측',
+    afterApproving: '초안 승인 후',
+    prewarmTokens: '미리 채우기 토큰',
+    prewarmTokensValue: '입력 {in}({inSource}) + 출력 {out}',
+    inSource: { measured: '측정값', estimated: '길이로 추정' },
+    prewarmTime: '미리 채우기 생성 시간',
+    speed: '실시간 생성 {count}건에서 측정한 초당 {speed} 토큰 기준',
+    prewarmCost: '미리 채우기 비용',
+    perDay: '하루 요청 {requests}개 기준',
+    hitsPerDay: '적중',
+    tokensPerDay: '절약한 토큰',
+    timePerDay: '절약한 생성 시간',
+    costPerDay: '절약 금액',
+    noPrices: '가격 미설정',
+    unknown: '알 수 없음',
+    approve: '초안 {count}개 승인',
+    approveConfirmTitle: '초안 {count}개를 승인할까요?',
+    approveConfirm:
+      '지금부터 이 항목들로 응답합니다. 네임스페이스의 예측은 {rate}가 됩니다. 항목 탭에서 다시 초안으로 돌릴 수 있습니다.',
+    approveDone: '항목 {count}개를 승인했습니다.',
+    approveFailed: '승인하지 못했습니다: {message}',
+    prewarm: '이 {count}개 미리 채우기',
+    prewarmHint: '항목이 없는 계획 요청의 답변을 검토용 초안으로 생성합니다.',
+    prewarmDone: '답변 {generated}개를 미리 채웠습니다(실패 {failed}개). 검토하고 승인하세요.',
+    prewarmFailed: '미리 채우기 실패: {message}',
+    confirm: '승인',
+    cancel: '취소',
+  },
+  realised: {
+    title: '일별 예측 대 실제',
+    hint: '게이트웨이가 날마다 처리한 적중률을, 그날 끝에 응답 가능했던 항목에 대한 계획의 예측과 비교합니다. 정확 일치 적중률이 그날의 잡음 이상으로 구간 아래로 떨어지면 드리프트입니다. 꼬리가 움직였다는 뜻입니다.',
+    none: '게이트웨이가 아직 이 네임스페이스를 처리하지 않았습니다. 처리하면 날마다 여기에 나타납니다.',
+    realised: '실제',
+    exact: '실제(정확 일치)',
+    projected: '예측',
+    band: '95 % 구간',
+    drift: '드리프트',
+    driftDays: '{days}에 드리프트.',
+    noDrift: '드리프트 없음: 모든 날이 예측 범위 안에 있습니다.',
+    newMisses: '새로 미스를 주도하는 요청',
+    day: '날짜',
+    misses: '미스',
+    expected: '예상',
+    request: '요청',
+  },
+}
+
+export default plan
