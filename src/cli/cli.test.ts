@@ -199,7 +199,9 @@ describe('larder pipelines (in process)', () => {
           ],
         }),
       )
-      expect((await larder(['--home', home, 'pipelines', 'import', file])).out).toMatch(/Imported reply as version 1/)
+      expect((await larder(['--home', home, 'pipelines', 'import', file])).out).toMatch(
+        /Imported reply \(tenant default\) as version 1/,
+      )
       expect((await larder(['--home', home, 'pipelines', 'list'])).out).toMatch(/reply +v1 +4 nodes/)
       const run = await larder(['--home', home, 'pipelines', 'run', 'reply', '--input', '"Where is my order?"'])
       expect(run.code).toBe(EXIT.ok)

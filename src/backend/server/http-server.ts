@@ -6,7 +6,7 @@
  *   link sets; tokens are compared in constant time. Requests from other origins and oversized bodies are refused.
  * - Binds to 127.0.0.1 unless told otherwise.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { createReadStream, existsSync, statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -17,6 +17,7 @@ import type { Backend } from '../backend'
 import { toApiError } from '../api/dispatch'
 import type { Gateway } from '../gateway/gateway'
 import { CONTENT_SECURITY_POLICY } from '../../shared/security'
+import { secretsEqual } from './secrets'
 
 export const DEFAULT_PORT = 4870
 export const DEFAULT_HOST = '127.0.0.1'
@@ -63,14 +64,7 @@ const MIME: Record<string, string> = {
   '.map': 'application/json; charset=utf-8',
 }
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest()
-}
-
-/** Constant-time comparison (hashing first makes the lengths equal, so the length leaks nothing either). */
-export function secretsEqual(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected))
-}
+export { secretsEqual }
 
 export class PortInUseError extends Error {
   constructor(host: string, port: number) {

@@ -582,7 +582,12 @@ export const templateMethods = {
 } as const
 
 const exportFilter = {
-  /** Cache namespaces to include, by name (default: all). */
+  /**
+   * The tenant whose cache the bundle carries: a bundle (and its worker) serves one tenant. Without it the bundle holds
+   * templates only, and naming namespaces is refused.
+   */
+  tenant: resourceName.optional(),
+  /** That tenant's cache namespaces to include, by name (default: all of the tenant's). */
   namespaces: z.array(resourceName).max(1000).optional(),
   /** Template families to include, by name (default: every published family). */
   families: z.array(resourceName).max(10_000).optional(),

@@ -1,0 +1,46 @@
+/**
+ * The hardening campaign by hand, at any size (CI runs each at a small N through vitest):
+ *
+ *   npm run campaign -- tenants [--n 100] [--workers 10]
+ *
+ * Prints one JSON line of figures per campaign and exits non-zero when a campaign found a defect.
+ */
+import { parseArgs } from 'node:util'
+import { tenantIsolationCampaign } from './tenant-isolation'
+
+type Campaign = (
+  n: number,
+  values: Record<string, string | boolean | undefined>,
+) => Promise<{ ok: boolean; figures: unknown }>
+
+const log = (line: string): void => void process.stderr.write(`  ${line}\n`)
+
+const campaigns: Record<string, Campaign> = {
+  tenants: async (n, values) => {
+    const result = await tenantIsolationCampaign({ tenants: n, workers: Number(values.workers ?? 10), log })
+    return {
+      ok: result.failures.length === 0 && result.crossTenantReads === 0 && result.crossTenantWrites === 0,
+      figures: result,
+    }
+  },
+}
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { n: { type: 'string' }, workers: { type: 'string' } },
+})
+const names = positionals.length > 0 ? positionals : Object.keys(campaigns)
+let failed = false
+for (const name of names) {
+  const campaign = campaigns[name]
+  if (!campaign) {
+    console.error(`Unknown campaign "${name}". Campaigns: ${Object.keys(campaigns).join(', ')}.`)
+    process.exit(2)
+  }
+  const n = Number(values.n ?? 20)
+  process.stderr.write(`campaign ${name}, n = ${n}\n`)
+  const { ok, figures } = await campaign(n, values)
+  console.log(JSON.stringify({ campaign: name, n, ok, figures }))
+  if (!ok) failed = true
+}
+process.exit(failed ? 1 : 0)
