@@ -2,10 +2,12 @@
  * The hardening campaign by hand, at any size (CI runs each at a small N through vitest):
  *
  *   npm run campaign -- tenants [--n 100] [--workers 10]
+ *   npm run campaign -- sigkill [--n 1000] [--scenario import|backup] [--max-delay-ms 3000]
  *
  * Prints one JSON line of figures per campaign and exits non-zero when a campaign found a defect.
  */
 import { parseArgs } from 'node:util'
+import { backupScenario, importScenario, sigkillLoop } from './sigkill-loop'
 import { tenantIsolationCampaign } from './tenant-isolation'
 
 type Campaign = (
@@ -16,6 +18,18 @@ type Campaign = (
 const log = (line: string): void => void process.stderr.write(`  ${line}\n`)
 
 const campaigns: Record<string, Campaign> = {
+  sigkill: async (n, values) => {
+    const scenarios = values.scenario ? [String(values.scenario)] : ['import', 'backup']
+    const results = []
+    for (const name of scenarios) {
+      const scenario = name === 'backup' ? backupScenario(4) : importScenario(30_000)
+      results.push(await sigkillLoop({ scenario, kills: n, maxDelayMs: Number(values['max-delay-ms'] ?? 3000), log }))
+    }
+    return {
+      ok: results.every((r) => r.problems.length === 0 && r.integrityFailures === 0 && r.invariantFailures === 0),
+      figures: results,
+    }
+  },
   tenants: async (n, values) => {
     const result = await tenantIsolationCampaign({ tenants: n, workers: Number(values.workers ?? 10), log })
     return {
@@ -27,7 +41,12 @@ const campaigns: Record<string, Campaign> = {
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { n: { type: 'string' }, workers: { type: 'string' } },
+  options: {
+    n: { type: 'string' },
+    workers: { type: 'string' },
+    scenario: { type: 'string' },
+    'max-delay-ms': { type: 'string' },
+  },
 })
 const names = positionals.length > 0 ? positionals : Object.keys(campaigns)
 let failed = false
