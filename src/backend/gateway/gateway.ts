@@ -99,11 +99,21 @@ function readJson(request: IncomingMessage, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     let size = 0
     const chunks: Buffer[] = []
+    const tooLarge = (): ApiError =>
+      new ApiError({ code: 'payload_too_large', message: `Request body is over the ${limit}-byte limit.` })
+    if (Number(request.headers['content-length'] ?? 0) > limit) {
+      reject(tooLarge())
+      request.resume()
+      return
+    }
     request.on('data', (chunk: Buffer) => {
       size += chunk.length
       if (size > limit) {
-        reject(new ApiError({ code: 'payload_too_large', message: `Request body is over the ${limit}-byte limit.` }))
-        request.destroy()
+        // Stop keeping the body but let it drain, so the client receives the 413 (a dropped connection makes the
+        // OpenAI SDKs retry the same oversized request).
+        reject(tooLarge())
+        request.removeAllListeners('data')
+        request.resume()
         return
       }
       chunks.push(chunk)
@@ -189,6 +199,7 @@ export class Gateway {
           401,
           'Missing or invalid API key. Create one with `larder gateway keys create --tenant NAME`.',
           'authentication_error',
+          { connection: 'close' },
         )
         return true
       }
