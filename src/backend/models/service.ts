@@ -242,13 +242,25 @@ export class ModelsService {
       })
     }
     const cpu = this.cpuOnly || input.gpu === 'cpu'
-    await this.host.load(handleFor(model.id), model.path, {
-      gpu: cpu ? false : 'auto',
-      gpuLayers: cpu ? 0 : (input.gpuLayers ?? 'auto'),
-      contextSize: input.contextSize ?? Math.min(4096, model.contextLength ?? 4096),
-      sequences: input.sequences ?? 1,
-      threads: input.threads ?? defaultThreads(),
-    })
+    try {
+      await this.host.load(handleFor(model.id), model.path, {
+        gpu: cpu ? false : 'auto',
+        gpuLayers: cpu ? 0 : (input.gpuLayers ?? 'auto'),
+        contextSize: input.contextSize ?? Math.min(4096, model.contextLength ?? 4096),
+        sequences: input.sequences ?? 1,
+        threads: input.threads ?? defaultThreads(),
+      })
+    } catch (error) {
+      // llama.cpp refused the file, or aborted the worker on it: the same clear error as during generation.
+      if (error instanceof ProviderError) {
+        throw new ApiError({
+          code: error.retryable ? 'unavailable' : 'invalid_input',
+          message: `${model.name} could not be loaded: ${error.message}`,
+          path: ['id'],
+        })
+      }
+      throw error
+    }
     this.events.emit('models.changed', { id: model.id, removed: false })
     return this.get(model.id)
   }
