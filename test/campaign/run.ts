@@ -2,11 +2,15 @@
  * The hardening campaign by hand, at any size (CI runs each at a small N through vitest):
  *
  *   npm run campaign -- tenants [--n 100] [--workers 10]
+ *   npm run campaign -- fuzz [--n 500]            (runs per contract method)
+ *   npm run campaign -- gguf [--n 400]            (header cuts and bit flips; every key dropped and retyped)
  *   npm run campaign -- sigkill [--n 1000] [--scenario import|backup] [--max-delay-ms 3000]
  *
  * Prints one JSON line of figures per campaign and exits non-zero when a campaign found a defect.
  */
 import { parseArgs } from 'node:util'
+import { fuzzContract } from './contract-fuzz'
+import { ggufCorpusCampaign } from './gguf-corpus'
 import { backupScenario, importScenario, sigkillLoop } from './sigkill-loop'
 import { tenantIsolationCampaign } from './tenant-isolation'
 
@@ -18,6 +22,17 @@ type Campaign = (
 const log = (line: string): void => void process.stderr.write(`  ${line}\n`)
 
 const campaigns: Record<string, Campaign> = {
+  gguf: async (n) => {
+    const result = await ggufCorpusCampaign({ n, log })
+    return {
+      ok: result.internalErrors === 0 && result.inspectCrashes === 0 && result.backendAlive,
+      figures: result,
+    }
+  },
+  fuzz: async (n) => {
+    const result = await fuzzContract({ runsPerMethod: n, log })
+    return { ok: result.internal === 0, figures: result }
+  },
   sigkill: async (n, values) => {
     const scenarios = values.scenario ? [String(values.scenario)] : ['import', 'backup']
     const results = []

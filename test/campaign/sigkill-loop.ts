@@ -14,7 +14,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { Backend } from '../../src/backend/backend'
-import { fillDatabase } from '../helpers'
+
+/** Like test/helpers' fillDatabase (which needs vitest): `megabytes` of rows, so a backup has pages to copy. */
+function fillDatabase(db: Backend['workspace']['db'], megabytes: number): void {
+  db.exec('CREATE TABLE IF NOT EXISTS test_filler (id INTEGER PRIMARY KEY, blob BLOB NOT NULL)')
+  const insert = db.prepare('INSERT INTO test_filler (blob) VALUES (randomblob(?))')
+  db.transaction(() => {
+    for (let i = 0; i < megabytes * 16; i++) insert.run(64 * 1024)
+  })()
+}
 
 export interface KillScenario {
   name: string
