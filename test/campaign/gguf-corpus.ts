@@ -31,6 +31,8 @@ export interface CorpusResult {
   /** An internal error (500) or a non-ApiError anywhere: must be 0. */
   internalErrors: number
   workerExits: number
+  /** The files during which the model worker died (passed validation, then llama.cpp aborted): worth a rule. */
+  workerExitFiles: string[]
   /** The backend answered system.info after every file. */
   backendAlive: boolean
   problems: string[]
@@ -159,6 +161,7 @@ export async function ggufCorpusCampaign(options: {
     loadErrorsClear: 0,
     internalErrors: 0,
     workerExits: 0,
+    workerExitFiles: [],
     backendAlive: true,
     problems: [],
     seconds: 0,
@@ -166,8 +169,11 @@ export async function ggufCorpusCampaign(options: {
   const note = (problem: string): void => {
     if (result.problems.length < 30) result.problems.push(problem)
   }
+  let current = ''
   const unsubscribe = backend.events.subscribe((name) => {
-    if (name === 'models.worker') result.workerExits++
+    if (name !== 'models.worker') return
+    result.workerExits++
+    if (result.workerExitFiles.length < 20) result.workerExitFiles.push(current)
   })
   /** A structured, non-internal ApiError is a clear refusal; anything else is a defect. */
   const clear = (name: string, step: string, error: unknown): boolean => {
@@ -180,6 +186,7 @@ export async function ggufCorpusCampaign(options: {
     const files = await buildCorpus(join(root), { n: options.n, seed: options.seed ?? 14 })
     for (const [index, { name, path }] of files.entries()) {
       result.files++
+      current = name
       try {
         const check = await checkModelFile(path)
         if (!check.file || hasErrors(check.problems)) result.refusedByValidation++

@@ -4,6 +4,7 @@
  *   npm run campaign -- tenants [--n 100] [--workers 10]
  *   npm run campaign -- fuzz [--n 500]            (runs per contract method)
  *   npm run campaign -- gguf [--n 400]            (header cuts and bit flips; every key dropped and retyped)
+ *   npm run campaign -- slow [--n 200] [--timeout-ms 30000]   (hostile sockets per kind)
  *   npm run campaign -- sigkill [--n 1000] [--scenario import|backup] [--max-delay-ms 3000]
  *
  * Prints one JSON line of figures per campaign and exits non-zero when a campaign found a defect.
@@ -12,6 +13,7 @@ import { parseArgs } from 'node:util'
 import { fuzzContract } from './contract-fuzz'
 import { ggufCorpusCampaign } from './gguf-corpus'
 import { backupScenario, importScenario, sigkillLoop } from './sigkill-loop'
+import { slowClientCampaign } from './slow-clients'
 import { tenantIsolationCampaign } from './tenant-isolation'
 
 type Campaign = (
@@ -22,6 +24,20 @@ type Campaign = (
 const log = (line: string): void => void process.stderr.write(`  ${line}\n`)
 
 const campaigns: Record<string, Campaign> = {
+  slow: async (n, values) => {
+    const result = await slowClientCampaign({
+      perKind: n,
+      requestTimeoutMs: Number(values['timeout-ms'] ?? 30_000),
+      log,
+    })
+    return {
+      ok:
+        Object.entries(result.kinds).every(
+          ([name, kind]) => kind.answered === n && (name.startsWith('oversized') || kind.closed === n),
+        ) && result.normalFailures === 0,
+      figures: result,
+    }
+  },
   gguf: async (n) => {
     const result = await ggufCorpusCampaign({ n, log })
     return {
@@ -61,6 +77,7 @@ const { positionals, values } = parseArgs({
     workers: { type: 'string' },
     scenario: { type: 'string' },
     'max-delay-ms': { type: 'string' },
+    'timeout-ms': { type: 'string' },
   },
 })
 const names = positionals.length > 0 ? positionals : Object.keys(campaigns)
