@@ -44,6 +44,9 @@ describe('CDN export', () => {
       await console.open('export')
       await page.exportRoot.waitFor()
       await ui.page.locator('[data-testid="export-plan"][data-families="1"][data-entries="1"]').waitFor()
+      // One tenant in the workspace: it is chosen, and shown (a bundle carries one tenant's cache).
+      await expect(page.testId('export-tenant').innerText()).resolves.toContain('default')
+      await ui.page.screenshot({ path: '/tmp/hardening-export-tenant.png', fullPage: true })
 
       // A full export with a .tar.gz beside it.
       const bundle = join(dir, 'bundle')
@@ -63,8 +66,13 @@ describe('CDN export', () => {
       const manifestText = readFileSync(join(bundle, 'manifest.json'), 'utf8')
       const manifestHash = createHash('sha256').update(manifestText).digest('hex')
       await expect(page.testId('export-manifest-hash').innerText()).resolves.toBe(manifestHash)
-      const manifest = JSON.parse(manifestText) as { objects: string[]; counts: { objects: number } }
+      const manifest = JSON.parse(manifestText) as {
+        objects: string[]
+        counts: { objects: number }
+        tenant: string | null
+      }
       expect(manifest.objects).toHaveLength(objects)
+      expect(manifest.tenant).toBe('default')
       expect(existsSync(join(bundle, 'worker.js'))).toBe(true)
       expect(existsSync(tar)).toBe(true)
       await page.testId('export-row-1').waitFor()

@@ -3,6 +3,7 @@
  * Electron utility process (MessagePort transport); `larder serve` runs it in a plain Node process (HTTP + SSE).
  */
 import { existsSync } from 'node:fs'
+import { setPathStyle } from '../shared/contract'
 import { APP_VERSION } from '../shared/version'
 import { ApiError } from '../shared/errors'
 import { Dispatcher, type Handlers } from './api/dispatch'
@@ -52,6 +53,8 @@ export class Backend {
     readonly workspace: Workspace,
     options: BackendOptions,
   ) {
+    // Paths in calls are absolute for this machine only (a Windows path on Linux is a relative name, and back).
+    setPathStyle(process.platform === 'win32' ? 'win32' : 'posix')
     this.runner = new JobRunner(() => this.workspace.jobs, this.events, options.runner)
     this.runner.register(backupJobKind(workspace))
     this.runner.register(restoreJobKind(workspace, { runningJobs: () => this.runner.runningCount }))

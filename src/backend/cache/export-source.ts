@@ -15,7 +15,11 @@ export interface ExportableCacheEntry {
   updatedAt: string
 }
 
-export function listExportableCacheEntries(db: Db, filter: { namespaces?: string[] } = {}): ExportableCacheEntry[] {
+/** Entries of one tenant (optionally only some of its namespaces, by name). */
+export function listExportableCacheEntries(
+  db: Db,
+  filter: { tenant: string; namespaces?: string[] },
+): ExportableCacheEntry[] {
   const now = new Date().toISOString()
   const names = filter.namespaces && filter.namespaces.length > 0 ? filter.namespaces : null
   return db
@@ -23,9 +27,9 @@ export function listExportableCacheEntries(db: Db, filter: { namespaces?: string
       `SELECT n.tenant, n.name AS namespace, e.key_hash AS keyHash, e.answer, e.prompt_text AS promptText,
               e.model, e.prompt_version AS promptVersion, e.updated_at AS updatedAt
        FROM cache_entries e JOIN cache_namespaces n ON n.id = e.namespace_id
-       WHERE e.state = 'approved' AND (e.expires_at IS NULL OR e.expires_at > ?)
+       WHERE e.state = 'approved' AND (e.expires_at IS NULL OR e.expires_at > ?) AND n.tenant = ?
          AND (? IS NULL OR n.name IN (SELECT value FROM json_each(?)))
        ORDER BY n.tenant, n.name, e.key_hash`,
     )
-    .all(now, names ? 1 : null, JSON.stringify(names ?? [])) as ExportableCacheEntry[]
+    .all(now, filter.tenant, names ? 1 : null, JSON.stringify(names ?? [])) as ExportableCacheEntry[]
 }

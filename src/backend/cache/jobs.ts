@@ -1,14 +1,12 @@
 /**
- * Cache jobs: importing request logs (JSONL or CSV, OpenAI-style requests), pre-warming the head of the traffic
- * distribution with batched generation, and importing/exporting curated entries as JSONL. A bad line never aborts
- * an import: it is skipped and reported with its line number.
+ * Cache jobs: pre-warming the head of the traffic distribution with batched generation, and importing/exporting
+ * curated entries as JSONL (request-log imports are in log-import.ts). A bad line never aborts an import: it is
+ * skipped and reported with its line number.
  */
-import { createReadStream, createWriteStream, statSync } from 'node:fs'
+import { createWriteStream, statSync } from 'node:fs'
 import { rename, rm } from 'node:fs/promises'
-import { createInterface } from 'node:readline'
-import { parse as parseCsv } from 'csv-parse'
 import { z } from 'zod'
-import { cacheKey, semanticText, type CacheableRequest, type CanonicalRequest } from '../../shared/cache-key'
+import { semanticText, type CacheableRequest, type CanonicalRequest } from '../../shared/cache-key'
 import type { CacheEntry } from '../../shared/contract'
 import type { JobContext, JobKind } from '../jobs/runner'
 import { runBatch } from '../models/batch'
@@ -18,25 +16,15 @@ import type { Workspace } from '../workspace/workspace'
 import { CacheRepository } from './repository'
 import { cacheableFrom, type CacheService } from './service'
 
-export const IMPORT_LOG_JOB = 'cache.import-log'
+import { readRecords } from './log-import'
+
+export { IMPORT_LOG_JOB, importLogJob } from './log-import'
 export const PREWARM_JOB = 'cache.prewarm'
 export const IMPORT_ENTRIES_JOB = 'cache.import'
 export const EXPORT_ENTRIES_JOB = 'cache.export'
 export const REEMBED_JOB = 'cache.reembed'
 
 const messageSchema = z.object({ role: z.string(), content: z.string() })
-/** One line of an imported log: an OpenAI-style request, optionally with when it happened and how often. */
-const logLineSchema = z
-  .object({
-    model: z.string().min(1).optional(),
-    messages: z.array(messageSchema).min(1).optional(),
-    prompt: z.string().optional(),
-    timestamp: z.union([z.string(), z.number()]).optional(),
-    created: z.number().optional(),
-    count: z.int().min(1).max(1_000_000).optional(),
-  })
-  .loose()
-
 const entryLineSchema = z.object({
   request: z.object({
     model: z.string().min(1),
@@ -49,162 +37,10 @@ const entryLineSchema = z.object({
 })
 
 const MAX_REPORTED_PROBLEMS = 20
-const BATCH_ROWS = 500
 
 interface LineProblem {
   line: number
   message: string
-}
-
-/**
- * A line's time; lines without one (or with an unreadable one) all get `fallback`: the import's `undatedAt`, kept in
- * the job's params, so planning can tell them from real timestamps and order them by line (`planning/log.ts`).
- */
-function isoFrom(value: string | number | undefined, fallback: string): string {
-  if (value === undefined) return fallback
-  const date = typeof value === 'number' ? new Date(value < 1e12 ? value * 1000 : value) : new Date(value)
-  return Number.isNaN(date.getTime()) ? fallback : date.toISOString()
-}
-
-/** Yields [lineNumber, record] from JSONL or CSV, tracking bytes read for progress. */
-async function* readRecords(
-  path: string,
-  format: 'jsonl' | 'csv',
-  onBytes: (bytes: number) => void,
-  problems: LineProblem[],
-): AsyncGenerator<[number, unknown]> {
-  const stream = createReadStream(path)
-  let bytes = 0
-  stream.on('data', (chunk) => {
-    bytes += chunk.length
-    onBytes(bytes)
-  })
-  if (format === 'csv') {
-    const parser = stream.pipe(parseCsv({ columns: true, skip_empty_lines: true, relax_column_count: true, bom: true }))
-    let line = 1
-    for await (const row of parser as AsyncIterable<Record<string, string>>) {
-      line++
-      const record: Record<string, unknown> = { ...row }
-      if (row.messages) {
-        try {
-          record.messages = JSON.parse(row.messages) as unknown
-        } catch (error) {
-          problems.push({ line, message: `"messages" is not valid JSON (${(error as Error).message})` })
-          continue
-        }
-      } else if (row.prompt !== undefined && row.system) {
-        record.messages = [
-          { role: 'system', content: row.system },
-          { role: 'user', content: row.prompt },
-        ]
-        delete record.prompt
-      }
-      if (row.count) record.count = Number(row.count)
-      yield [line, record]
-    }
-    return
-  }
-  let line = 0
-  for await (const text of createInterface({ input: stream, crlfDelay: Infinity })) {
-    line++
-    if (text.trim() === '') continue
-    try {
-      yield [line, JSON.parse(text) as unknown]
-    } catch (error) {
-      problems.push({ line, message: `not valid JSON (${(error as Error).message})` })
-    }
-  }
-}
-
-function describeProblems(problems: LineProblem[]): { line: number; message: string }[] {
-  return problems.slice(0, MAX_REPORTED_PROBLEMS)
-}
-
-export interface ImportLogParams {
-  namespaceId: number
-  path: string
-  format?: 'jsonl' | 'csv' | undefined
-  /** The time given to lines without one (set when the import is asked for). */
-  undatedAt?: string | undefined
-}
-
-export function importLogJob(workspace: Workspace, cache: CacheService): JobKind<ImportLogParams> {
-  return {
-    kind: IMPORT_LOG_JOB,
-    params: z.object({
-      namespaceId: z.int(),
-      path: z.string(),
-      format: z.enum(['jsonl', 'csv']).optional(),
-      undatedAt: z.string().optional(),
-    }),
-    resumable: false,
-    title: (params) => `Import request log ${params.path.split(/[\\/]/).pop()}`,
-    async run(context) {
-      const { path, namespaceId } = context.params
-      const namespace = cache.namespace(namespaceId)
-      const format = context.params.format ?? (path.toLowerCase().endsWith('.csv') ? 'csv' : 'jsonl')
-      const total = statSync(path).size
-      const problems: LineProblem[] = []
-      const repo = new CacheRepository(workspace.db)
-      let pending: Parameters<CacheRepository['logRequest']>[0][] = []
-      let imported = 0
-      const undatedAt = context.params.undatedAt ?? new Date().toISOString()
-      const flush = (): void => {
-        const rows = pending
-        pending = []
-        repo.transaction(() => rows.forEach((row) => repo.logRequest(row)))
-      }
-      for await (const [line, raw] of readRecords(
-        path,
-        format,
-        (bytes) => context.progress(bytes / Math.max(1, total), `${imported} requests imported`),
-        problems,
-      )) {
-        context.throwIfAborted()
-        const parsed = logLineSchema.safeParse(raw)
-        if (!parsed.success || (!parsed.data.messages && parsed.data.prompt === undefined)) {
-          const issue = parsed.success
-            ? 'needs "messages" or "prompt"'
-            : `${parsed.error.issues[0]!.path.join('.') || 'line'}: ${parsed.error.issues[0]!.message}`
-          problems.push({ line, message: issue })
-          continue
-        }
-        const { model, messages, prompt, count, timestamp, created, ...params } = parsed.data
-        const request = cacheableFrom({
-          model: model ?? namespace.modelLabel ?? 'default',
-          messages,
-          prompt,
-          params: params as Record<string, unknown>,
-        })
-        const key = await cacheKey(request, namespace.normalization)
-        const at = isoFrom(timestamp ?? created, undatedAt)
-        for (let i = 0; i < (count ?? 1); i++) {
-          pending.push({
-            at,
-            namespaceId,
-            tenant: namespace.tenant,
-            keyHash: key.keyHash,
-            canonical: key.canonical,
-            promptText: key.promptText,
-            hitKind: 'miss',
-            similarity: null,
-            entryId: null,
-            latencyMs: null,
-            tokensIn: null,
-            tokensOut: null,
-            source: 'import',
-          })
-        }
-        imported += count ?? 1
-        if (pending.length >= BATCH_ROWS) flush()
-      }
-      flush()
-      for (const problem of describeProblems(problems)) context.log('warn', `line ${problem.line}: ${problem.message}`)
-      if (problems.length > MAX_REPORTED_PROBLEMS)
-        context.log('warn', `${problems.length - MAX_REPORTED_PROBLEMS} more lines skipped.`)
-      return { imported, skipped: problems.length, problems: describeProblems(problems) }
-    },
-  }
 }
 
 /** The generation request for a logged canonical request. */
@@ -326,14 +162,16 @@ export function importEntriesJob(cache: CacheService): JobKind<{ namespaceId: nu
       const total = statSync(context.params.path).size
       const problems: LineProblem[] = []
       let imported = 0
-      for await (const [line, raw] of readRecords(
-        context.params.path,
-        'jsonl',
-        (bytes) => context.progress(bytes / Math.max(1, total), `${imported} entries`),
-        problems,
+      for await (const record of readRecords(context.params.path, 'jsonl', (bytes) =>
+        context.progress(bytes / Math.max(1, total), `${imported} entries`),
       )) {
         context.throwIfAborted()
-        const parsed = entryLineSchema.safeParse(raw)
+        const line = record.line
+        if ('problem' in record) {
+          problems.push({ line, message: record.problem })
+          continue
+        }
+        const parsed = entryLineSchema.safeParse(record.value)
         if (!parsed.success) {
           problems.push({
             line,
@@ -350,8 +188,9 @@ export function importEntriesJob(cache: CacheService): JobKind<{ namespaceId: nu
         })
         imported++
       }
-      for (const problem of describeProblems(problems)) context.log('warn', `line ${problem.line}: ${problem.message}`)
-      return { imported, skipped: problems.length, problems: describeProblems(problems) }
+      const reported = problems.slice(0, MAX_REPORTED_PROBLEMS)
+      for (const problem of reported) context.log('warn', `line ${problem.line}: ${problem.message}`)
+      return { imported, skipped: problems.length, problems: reported }
     },
   }
 }

@@ -295,3 +295,30 @@ describe('0007_model_hashes', () => {
     expect(() => db.prepare(`UPDATE models SET sha256 = 'short'`).run()).toThrowError(/CHECK/)
   })
 })
+
+describe('0008_tenants_and_imports', () => {
+  it('gives existing pipelines the tenant "default" and adds checked log-import checkpoints', () => {
+    const db = freshDb()
+    migrate(db, migrations, 7)
+    const now = new Date().toISOString()
+    db.prepare(`INSERT INTO pipelines (name, current_version, created_at, updated_at) VALUES ('p', 1, ?, ?)`).run(
+      now,
+      now,
+    )
+    const namespace = db
+      .prepare(
+        `INSERT INTO cache_namespaces (tenant, name, normalization, guards, created_at, updated_at) VALUES ('t', 'n', '{}', '{}', ?, ?)`,
+      )
+      .run(now, now).lastInsertRowid
+    migrate(db, migrations, 8)
+    expect(db.prepare('SELECT tenant FROM pipelines').pluck().get()).toBe('default')
+    const insert = db.prepare(
+      `INSERT INTO log_imports (namespace_id, file_sha256, path, format, status, started_at, updated_at) VALUES (?, ?, '/l.jsonl', 'jsonl', 'running', ?, ?)`,
+    )
+    insert.run(namespace, 'a'.repeat(64), now, now)
+    expect(() => insert.run(namespace, 'a'.repeat(64), now, now)).toThrowError(/UNIQUE/)
+    expect(() => insert.run(namespace, 'short', now, now)).toThrowError(/CHECK/)
+    db.prepare('DELETE FROM cache_namespaces WHERE id = ?').run(namespace)
+    expect(db.prepare('SELECT count(*) FROM log_imports').pluck().get()).toBe(0)
+  })
+})

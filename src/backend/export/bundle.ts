@@ -43,6 +43,8 @@ export interface BundleInput {
   workspaceId: string
   version: number
   created: string
+  /** The one tenant whose cache the bundle carries (null: templates only). */
+  tenant: string | null
   previousManifestHash: string | null
   /** The objects the bundle this one follows already has (an incremental export writes only the others). */
   previousObjects: string[] | null
@@ -61,7 +63,9 @@ export interface BuiltBundle {
   files: { path: string; text: string }[]
 }
 
-const WRANGLER_TOML = `# Deploy this folder as a Cloudflare Worker with its static assets: \`npx wrangler deploy\`.
+const wranglerToml = (
+  tenant: string | null,
+): string => `# Deploy this folder as a Cloudflare Worker with its static assets: \`npx wrangler deploy\`.
 # Other Fetch-API edges: serve this folder from a bucket or CDN and set BUNDLE_URL to its address.
 name = "larder-edge"
 main = "worker.js"
@@ -74,7 +78,11 @@ run_worker_first = true
 
 [vars]
 MANIFEST_TTL_SECONDS = "60"
-# UPSTREAM_URL = "https://your-larder-gateway.example/v1"
+${
+  tenant === null
+    ? '# This bundle has no cache (templates only).\n'
+    : `# The tenant this deployment serves: the worker refuses a bundle of any other tenant.\nLARDER_TENANT = ${JSON.stringify(tenant)}\n`
+}# UPSTREAM_URL = "https://your-larder-gateway.example/v1"
 `
 
 const README = `# Larder CDN bundle
@@ -128,6 +136,8 @@ export function buildBundle(input: BundleInput): BuiltBundle {
   const cache: BundleManifest['cache'] = {}
   let entryCount = 0
   for (const namespace of input.namespaces) {
+    if (namespace.tenant !== input.tenant)
+      throw new Error(`Namespace ${namespace.name} is not tenant ${input.tenant}'s.`)
     const prefixLength = shardPrefixLengthFor(namespace.entries.length)
     const shards = new Map<string, Record<string, string>>()
     for (const entry of namespace.entries) {
@@ -181,6 +191,7 @@ export function buildBundle(input: BundleInput): BuiltBundle {
     version: input.version,
     workspaceId: input.workspaceId,
     created: input.created,
+    tenant: input.tenant,
     previousManifestHash: input.previousManifestHash,
     incremental: input.previousObjects !== null,
     filters: input.filters,
@@ -208,7 +219,7 @@ export function buildBundle(input: BundleInput): BuiltBundle {
     toWrite,
     files: [
       { path: 'worker.js', text: EDGE_WORKER_SOURCE },
-      { path: 'wrangler.toml', text: WRANGLER_TOML },
+      { path: 'wrangler.toml', text: wranglerToml(input.tenant) },
       { path: 'README.md', text: README },
     ],
   }

@@ -90,7 +90,7 @@ describe('CDN export', () => {
       const job = payload as Job
       if (name === 'job.updated' && job.kind === 'export.cdn' && job.progress !== null) progress.push(job.progress)
     })
-    const job = await runJob('export.cdn', { outDir: first, tarPath })
+    const job = await runJob('export.cdn', { outDir: first, tarPath, tenant: 'default' })
     unsubscribe()
     expect(job.error).toBeNull()
     expect(progress.at(-1)).toBe(1)
@@ -98,9 +98,10 @@ describe('CDN export', () => {
     const workspaceId = backend.workspace.db.prepare('SELECT workspace_id FROM export_identity').pluck().get()
     expect(manifest).toMatchObject({
       format: 'larder-cdn-bundle',
-      formatVersion: 1,
+      formatVersion: 2,
       version: 1,
       workspaceId,
+      tenant: 'default',
       previousManifestHash: null,
       incremental: false,
       deleted: [],
@@ -136,7 +137,12 @@ describe('CDN export', () => {
 
   it('filters by namespace and family', async () => {
     const dir = join(root, 'sales-only')
-    const job = await runJob('export.cdn', { outDir: dir, namespaces: ['sales'], families: ['order-shipped'] })
+    const job = await runJob('export.cdn', {
+      outDir: dir,
+      tenant: 'default',
+      namespaces: ['sales'],
+      families: ['order-shipped'],
+    })
     expect(job.status).toBe('succeeded')
     const manifest = readManifest(dir)
     expect(Object.keys(manifest.cache)).toEqual(['default/sales'])
@@ -160,7 +166,7 @@ describe('CDN export', () => {
 
     const before = readManifest(first)
     const dir = join(root, 'bundle-2')
-    const job = await runJob('export.cdn', { outDir: dir, since: join(first, 'manifest.json') })
+    const job = await runJob('export.cdn', { outDir: dir, tenant: 'default', since: join(first, 'manifest.json') })
     expect(job.error).toBeNull()
     const manifest = readManifest(dir)
     expect(manifest).toMatchObject({ incremental: true, version: 3 })
@@ -184,6 +190,11 @@ describe('CDN export', () => {
     }
     const { items } = await call<{ items: CdnExport[] }>('export.list')
     expect(items.map((item) => item.sequence)).toEqual([3, 2, 1])
+    expect(items[0]!.namespaces).toEqual(['default/sales', 'default/support'])
+    // An incremental export continues the same tenant's deployment.
+    await expect(
+      call('export.cdn', { outDir: join(root, 'y'), since: join(first, 'manifest.json') }),
+    ).rejects.toMatchObject({ code: 'invalid_input', path: ['since'] })
     expect(items[0]!.counts.deleted).toBe(4)
   })
 
@@ -206,9 +217,11 @@ describe('CDN export', () => {
     ).rejects.toMatchObject({
       message: 'Write the .tar.gz outside the bundle folder.',
     })
-    await expect(call('export.cdn', { outDir: join(root, 'x'), namespaces: ['nope'] })).rejects.toMatchObject({
+    await expect(
+      call('export.cdn', { outDir: join(root, 'x'), tenant: 'default', namespaces: ['nope'] }),
+    ).rejects.toMatchObject({
       code: 'not_found',
-      message: 'No cache namespace named "nope".',
+      message: 'No cache namespace named "nope" for tenant "default".',
     })
     await expect(call('export.cdn', { outDir: join(root, 'x'), families: ['never-published'] })).rejects.toMatchObject({
       code: 'conflict',

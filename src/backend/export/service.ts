@@ -25,6 +25,8 @@ export const CDN_EXPORT_JOB = 'export.cdn'
 
 const exportParamsSchema = z.object({
   outDir: z.string(),
+  /** The one tenant whose cache is exported; absent: templates only. */
+  tenant: z.string().optional(),
   since: z.string().optional(),
   tarPath: z.string().optional(),
   namespaces: z.array(z.string()).optional(),
@@ -37,11 +39,14 @@ const previousManifestSchema = z.object({
   format: z.literal(BUNDLE_FORMAT),
   version: z.int().positive(),
   workspaceId: z.string(),
+  /** Absent in format version 1 (bundles were not per tenant then). */
+  tenant: z.string().nullable().optional(),
   objects: z.array(z.string().regex(/^[0-9a-f]{64}$/)),
 })
 
 interface PreviousManifest {
   hash: string
+  tenant: string | null | undefined
   version: number
   objects: string[]
 }
@@ -57,10 +62,17 @@ export class ExportService {
     return this.workspace.db.prepare('SELECT workspace_id FROM export_identity WHERE id = 1').pluck().get() as string
   }
 
-  private namespaceRows(): { tenant: string; name: string; normalization: NormalizationRules }[] {
+  /** Namespaces of one tenant, or of every tenant (the plan, for the console's picker). */
+  private namespaceRows(tenant: string | undefined): {
+    tenant: string
+    name: string
+    normalization: NormalizationRules
+  }[] {
     const rows = this.workspace.db
-      .prepare('SELECT tenant, name, normalization FROM cache_namespaces ORDER BY tenant, name')
-      .all() as { tenant: string; name: string; normalization: string }[]
+      .prepare(
+        'SELECT tenant, name, normalization FROM cache_namespaces WHERE (? IS NULL OR tenant = ?) ORDER BY tenant, name',
+      )
+      .all(tenant ?? null, tenant ?? null) as { tenant: string; name: string; normalization: string }[]
     return rows.map((row) => ({
       tenant: row.tenant,
       name: row.name,
@@ -68,14 +80,18 @@ export class ExportService {
     }))
   }
 
-  private checkFilters(namespaces: string[] | undefined, families: string[] | undefined): void {
+  private checkFilters(
+    tenant: string | undefined,
+    namespaces: string[] | undefined,
+    families: string[] | undefined,
+  ): void {
     if (namespaces) {
-      const known = new Set(this.namespaceRows().map((row) => row.name))
+      const known = new Set(this.namespaceRows(tenant).map((row) => row.name))
       const unknown = namespaces.filter((name) => !known.has(name))
       if (unknown.length > 0) {
         throw new ApiError({
           code: 'not_found',
-          message: `No cache namespace named ${unknown.map((name) => `"${name}"`).join(', ')}.`,
+          message: `No cache namespace named ${unknown.map((name) => `"${name}"`).join(', ')}${tenant ? ` for tenant "${tenant}"` : ''}.`,
           path: ['namespaces'],
         })
       }
@@ -98,7 +114,7 @@ export class ExportService {
   }
 
   plan(input: ParsedInput<'export.plan'>): MethodOutput<'export.plan'> {
-    this.checkFilters(input.namespaces, input.families)
+    this.checkFilters(input.tenant, input.namespaces, input.families)
     const repo = new TemplatesRepository(this.workspace.db)
     const wanted = input.families ? new Set(input.families) : null
     const families = repo
@@ -115,11 +131,17 @@ export class ExportService {
       .filter((family) => family.publishedVersion === null && (!wanted || wanted.has(family.name)))
       .map((family) => family.name)
     const counts = new Map<string, number>()
-    for (const entry of listExportableCacheEntries(this.workspace.db, { namespaces: input.namespaces ?? [] })) {
-      const key = `${entry.tenant}/${entry.namespace}`
-      counts.set(key, (counts.get(key) ?? 0) + 1)
+    const rows = this.namespaceRows(input.tenant)
+    for (const tenant of new Set(rows.map((row) => row.tenant))) {
+      for (const entry of listExportableCacheEntries(this.workspace.db, {
+        tenant,
+        namespaces: input.namespaces ?? [],
+      })) {
+        const key = `${entry.tenant}/${entry.namespace}`
+        counts.set(key, (counts.get(key) ?? 0) + 1)
+      }
     }
-    const namespaces = this.namespaceRows()
+    const namespaces = rows
       .filter((row) => !input.namespaces || input.namespaces.includes(row.name))
       .map((row) => ({ tenant: row.tenant, name: row.name, entries: counts.get(`${row.tenant}/${row.name}`) ?? 0 }))
     return { families, unpublishedFamilies, namespaces }
@@ -189,13 +211,37 @@ export class ExportService {
         path: ['since'],
       })
     }
-    return { hash: sha256Hex(text), version: parsed.data.version, objects: parsed.data.objects }
+    return {
+      hash: sha256Hex(text),
+      tenant: parsed.data.tenant,
+      version: parsed.data.version,
+      objects: parsed.data.objects,
+    }
+  }
+
+  /** An incremental bundle continues a deployment of the same tenant (or of templates only). */
+  private checkSameTenant(previous: PreviousManifest, tenant: string | undefined): void {
+    if (previous.tenant !== undefined && previous.tenant !== (tenant ?? null)) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `The earlier manifest is ${previous.tenant === null ? 'a templates-only bundle' : `tenant "${previous.tenant}"'s bundle`}; an incremental export must be for the same tenant.`,
+        path: ['since'],
+      })
+    }
   }
 
   prepare(input: ParsedInput<'export.cdn'>): ExportParams {
+    if (input.namespaces && input.tenant === undefined) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message:
+          'Say which tenant the bundle is for (--tenant NAME): a bundle and its worker serve one tenant, and namespace names repeat across tenants.',
+        path: ['tenant'],
+      })
+    }
     const outDir = resolve(input.outDir)
     this.checkOutDir(outDir)
-    if (input.since) this.readPreviousManifest(input.since)
+    if (input.since) this.checkSameTenant(this.readPreviousManifest(input.since), input.tenant)
     if (input.tarPath) {
       const tarPath = resolve(input.tarPath)
       const inside = relative(outDir, tarPath)
@@ -221,9 +267,10 @@ export class ExportService {
         throw error
       }
     }
-    this.checkFilters(input.namespaces, input.families)
+    this.checkFilters(input.tenant, input.namespaces, input.families)
     return {
       outDir,
+      ...(input.tenant !== undefined ? { tenant: input.tenant } : {}),
       ...(input.since ? { since: input.since } : {}),
       ...(input.tarPath ? { tarPath: resolve(input.tarPath) } : {}),
       ...(input.namespaces ? { namespaces: input.namespaces } : {}),
@@ -252,8 +299,10 @@ export class ExportService {
           definition: family.definition,
           variants: family.variants,
         }))
-      const entries = listExportableCacheEntries(db, { namespaces: params.namespaces ?? [] })
-      const namespaces = this.namespaceRows()
+      // Only the named tenant's namespaces; no tenant, no cache.
+      const tenant = params.tenant
+      const entries = tenant ? listExportableCacheEntries(db, { tenant, namespaces: params.namespaces ?? [] }) : []
+      const namespaces = (tenant ? this.namespaceRows(tenant) : [])
         .filter((row) => !params.namespaces || params.namespaces.includes(row.name))
         .map((row) => ({
           ...row,
@@ -277,11 +326,13 @@ export class ExportService {
         const { params } = context
         this.checkOutDir(params.outDir)
         const previous = params.since ? this.readPreviousManifest(params.since) : null
+        if (previous) this.checkSameTenant(previous, params.tenant)
         const snapshot = this.snapshot(params)
         const built = buildBundle({
           workspaceId: this.workspaceId(),
           version: Math.max(snapshot.sequence, (previous?.version ?? 0) + 1),
           created: new Date().toISOString(),
+          tenant: params.tenant ?? null,
           previousManifestHash: previous?.hash ?? snapshot.lastManifestHash,
           previousObjects: previous?.objects ?? null,
           filters: { namespaces: params.namespaces ?? null, families: params.families ?? null },
@@ -346,7 +397,8 @@ export class ExportService {
             params.tarPath ?? null,
             manifestHash,
             manifest.previousManifestHash,
-            params.namespaces ? JSON.stringify(params.namespaces) : null,
+            // What was exported, tenant-qualified ("acme/support"); [] for a templates-only bundle.
+            JSON.stringify(snapshot.namespaces.map((namespace) => `${namespace.tenant}/${namespace.name}`)),
             JSON.stringify(manifest.counts),
             manifest.created,
           )

@@ -112,7 +112,7 @@ beforeAll(async () => {
   })
 
   bundleDir = join(suiteTempDir('larder-edge-bundle-'), 'bundle')
-  const exported = await runJob('export.cdn', { outDir: bundleDir })
+  const exported = await runJob('export.cdn', { outDir: bundleDir, tenant: 'default' })
   expect(exported.status, exported.error ?? '').toBe('succeeded')
   origin = await serveFolder(bundleDir)
   assetsWorker = workerFor(bundleDir, {}, true)
@@ -286,12 +286,7 @@ describe('exported worker in workerd', () => {
 
   it('reads the bundle from an origin URL too, and refuses an object whose bytes do not match its name', async () => {
     const health = await edge('/healthz', undefined, originWorker)
-    expect(await health.json()).toMatchObject({
-      ok: true,
-      bundleVersion: 1,
-      families: ['order-shipped'],
-      namespaces: ['default/support'],
-    })
+    expect(await health.json()).toEqual({ ok: true, bundleVersion: 1, created: expect.any(String) })
     const render = await edge(
       '/v1/templates/order-shipped/render?locale=ko&tone=formal&name=민아&product=녹차',
       undefined,

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
-import type { CacheEntry } from '../../shared/contract'
+import { resourceName, type CacheEntry } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import type { Backend } from '../backend'
 import { GatewayKeys } from '../cache/keys'
@@ -20,6 +20,7 @@ import { cacheableFrom, type LookupResult } from '../cache/service'
 import { isoNow } from '../cache/write-behind'
 import { ProviderError, type Provider } from '../models/providers/types'
 import { PIPELINE_MODEL_PREFIX, PipelineProvider } from '../pipelines/provider'
+import { secretsEqual } from '../server/secrets'
 import { LiveQueue, QueueFullError } from './live-queue'
 
 export interface GatewayOptions {
@@ -98,11 +99,21 @@ function readJson(request: IncomingMessage, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     let size = 0
     const chunks: Buffer[] = []
+    const tooLarge = (): ApiError =>
+      new ApiError({ code: 'payload_too_large', message: `Request body is over the ${limit}-byte limit.` })
+    if (Number(request.headers['content-length'] ?? 0) > limit) {
+      reject(tooLarge())
+      request.resume()
+      return
+    }
     request.on('data', (chunk: Buffer) => {
       size += chunk.length
       if (size > limit) {
-        reject(new ApiError({ code: 'payload_too_large', message: `Request body is over the ${limit}-byte limit.` }))
-        request.destroy()
+        // Stop keeping the body but let it drain, so the client receives the 413 (a dropped connection makes the
+        // OpenAI SDKs retry the same oversized request).
+        reject(tooLarge())
+        request.removeAllListeners('data')
+        request.resume()
         return
       }
       chunks.push(chunk)
@@ -155,9 +166,17 @@ export class Gateway {
     const header = request.headers.authorization
     if (!header?.startsWith('Bearer ')) return undefined
     const secret = header.slice(7).trim()
-    if (this.options.adminToken && secret === this.options.adminToken) {
+    if (this.options.adminToken && secretsEqual(secret, this.options.adminToken)) {
       const tenant = request.headers['x-larder-tenant']
-      return typeof tenant === 'string' && tenant.length > 0 ? tenant : 'default'
+      if (tenant === undefined) return 'default'
+      // Validated like every tenant name (keys and namespaces are created through the contract's resourceName).
+      const valid = resourceName.safeParse(tenant)
+      if (!valid.success)
+        throw new ApiError({
+          code: 'invalid_input',
+          message: `x-larder-tenant is not a valid tenant name: ${valid.error.issues[0]!.message}.`,
+        })
+      return valid.data
     }
     return new GatewayKeys(this.backend.workspace.db).verify(secret)
   }
@@ -180,11 +199,12 @@ export class Gateway {
           401,
           'Missing or invalid API key. Create one with `larder gateway keys create --tenant NAME`.',
           'authentication_error',
+          { connection: 'close' },
         )
         return true
       }
       if (pathname === '/v1/models' && request.method === 'GET') {
-        this.listModels(response)
+        this.listModels(response, tenant)
         return true
       }
       if (request.method !== 'POST') {
@@ -211,7 +231,8 @@ export class Gateway {
     return true
   }
 
-  private listModels(response: ServerResponse): void {
+  /** Models and providers are shared; pipelines are listed only to the tenant that owns them. */
+  private listModels(response: ServerResponse, tenant: string): void {
     const models = this.backend.workspace.db.prepare('SELECT name, added_at FROM models ORDER BY name').all() as {
       name: string
       added_at: string
@@ -220,8 +241,8 @@ export class Gateway {
       .prepare('SELECT name, created_at FROM providers ORDER BY name')
       .all() as { name: string; created_at: string }[]
     const pipelines = this.backend.workspace.db
-      .prepare('SELECT name, created_at FROM pipelines ORDER BY name')
-      .all() as { name: string; created_at: string }[]
+      .prepare('SELECT name, created_at FROM pipelines WHERE tenant = ? ORDER BY name')
+      .all(tenant) as { name: string; created_at: string }[]
     const data = [
       ...pipelines.map((p) => ({
         id: `${PIPELINE_MODEL_PREFIX}${p.name}`,
@@ -250,9 +271,13 @@ export class Gateway {
   private async providerFor(model: string, namespace: NamespaceConfig): Promise<{ provider: Provider; label: string }> {
     if (model.startsWith(PIPELINE_MODEL_PREFIX)) {
       const name = model.slice(PIPELINE_MODEL_PREFIX.length)
-      const pipeline = this.backend.pipelines.byName(name)
+      // The namespace is the caller's, so its tenant is the caller's: another tenant's pipeline does not exist here.
+      const pipeline = this.backend.pipelines.byName(name, namespace.tenant)
       if (!pipeline) throw new ApiError({ code: 'not_found', message: `There is no pipeline named "${name}".` })
-      return { provider: new PipelineProvider(this.backend.pipelines, pipeline.id, name), label: model }
+      return {
+        provider: new PipelineProvider(this.backend.pipelines, pipeline.id, name, namespace.tenant),
+        label: model,
+      }
     }
     const db = this.backend.workspace.db
     const local = db.prepare('SELECT id FROM models WHERE name = ?').get(model) as { id: number } | undefined

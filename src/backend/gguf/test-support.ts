@@ -106,3 +106,40 @@ export function sampleTensors(): GgufTensorToWrite[] {
     { name: 'ids.i32', dims: [3], type: GgmlType.I32, data: bytes(12, 5) },
   ]
 }
+
+/** Metadata and tensor edits applied to a GGUF file by `rewriteGguf`. */
+export interface GgufEdits {
+  set?: Array<[string, GgufValue]>
+  drop?: string[]
+  dropTensors?: string[]
+  extraTensors?: GgufTensorToWrite[]
+  renameTensors?: Record<string, string>
+}
+
+/** Re-writes `source` into `target` with the edits (the tensors' bytes are copied unchanged). */
+export async function rewriteGguf(source: string, target: string, edits: GgufEdits): Promise<void> {
+  const { readGgufFile, readTensorBytes } = await import('./reader.js')
+  const { writeGgufFile } = await import('./writer.js')
+  const { open } = await import('node:fs/promises')
+  const file = await readGgufFile(source)
+  const metadata = new Map(file.metadata)
+  for (const key of edits.drop ?? []) metadata.delete(key)
+  for (const [key, value] of edits.set ?? []) metadata.set(key, value)
+  const handle = await open(source, 'r')
+  const tensors: GgufTensorToWrite[] = []
+  try {
+    for (const tensor of file.tensors) {
+      if (edits.dropTensors?.includes(tensor.name)) continue
+      tensors.push({
+        name: edits.renameTensors?.[tensor.name] ?? tensor.name,
+        dims: tensor.dims,
+        type: tensor.type,
+        data: await readTensorBytes(handle, tensor),
+      })
+    }
+  } finally {
+    await handle.close()
+  }
+  tensors.push(...(edits.extraTensors ?? []))
+  await writeGgufFile(target, { metadata, tensors })
+}

@@ -139,7 +139,7 @@ describe('validateGguf', () => {
     const extra = await problemsFor({
       extraTensors: [{ name: 'blk.0.mystery.weight', dims: [4], type: GgmlType.F32, data: new Uint8Array(16) }],
     })
-    expect(codes(extra)).toEqual(['warning:UNEXPECTED_TENSOR'])
+    expect(codes(extra)).toEqual(['error:UNEXPECTED_TENSOR'])
     const tooLong = await problemsFor({ renameTensors: { 'output.weight': `output.${'x'.repeat(60)}.weight` } })
     expect(codes(tooLong)).toContain('error:TENSOR_NAME_TOO_LONG')
   })
@@ -158,7 +158,7 @@ describe('validateGguf', () => {
       'error:MISSING_KEY',
     ])
     expect(codes(await problemsFor({ set: [['tokenizer.ggml.model', gguf.string('mystery')]] }))).toEqual([
-      'warning:UNKNOWN_TOKENIZER',
+      'error:UNKNOWN_TOKENIZER',
     ])
   })
 
@@ -191,7 +191,7 @@ describe('validateGguf', () => {
     expect(problems.find((problem) => problem.code === 'TENSOR_LAYOUT')?.tensor).toBe(target.name)
   })
 
-  it('checkModelFile turns parse failures into a problem list, and warns about architectures it cannot check', async () => {
+  it('checkModelFile turns parse failures into a problem list, and checks what it can of other architectures', async () => {
     const garbage = join(directory, 'garbage.gguf')
     await writeFile(garbage, 'definitely not a model')
     const check = await checkModelFile(garbage)
@@ -208,12 +208,28 @@ describe('validateGguf', () => {
     })
     const otherCheck = await checkModelFile(other)
     expect(codes(otherCheck.problems)).toEqual([
-      'warning:MISSING_KEY',
-      'warning:MISSING_KEY',
-      'warning:MISSING_KEY',
+      'error:MISSING_KEY',
+      'error:MISSING_KEY',
+      'error:MISSING_KEY',
       'warning:MISSING_KEY',
       'warning:UNCHECKED_ARCHITECTURE',
+      'error:NO_VOCABULARY',
     ])
-    expect(hasErrors(otherCheck.problems)).toBe(false)
+    const complete = join(directory, 'other-arch-complete.gguf')
+    await writeGgufFile(complete, {
+      metadata: [
+        ['general.architecture', gguf.string('mamba')],
+        ['mamba.context_length', gguf.uint32(64)],
+        ['mamba.embedding_length', gguf.uint32(4)],
+        ['mamba.block_count', gguf.uint32(1)],
+        ['tokenizer.ggml.model', gguf.string('gpt2')],
+        ['tokenizer.ggml.tokens', gguf.stringArray(['a', 'b'])],
+        ['tokenizer.ggml.merges', gguf.stringArray(['a b'])],
+      ],
+      tensors: [{ name: 'x.weight', dims: [4], type: GgmlType.F32, data: new Uint8Array(16) }],
+    })
+    const completeCheck = await checkModelFile(complete)
+    expect(codes(completeCheck.problems)).toEqual(['warning:MISSING_KEY', 'warning:UNCHECKED_ARCHITECTURE'])
+    expect(hasErrors(completeCheck.problems)).toBe(false)
   })
 })

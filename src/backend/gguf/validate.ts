@@ -27,7 +27,14 @@ export interface GgufProblem {
 /** llama.cpp sizes per-layer arrays with LLAMA_MAX_LAYERS. */
 const LLAMA_MAX_LAYERS = 512
 
+/** The tokenizer models llama.cpp knows (llama-vocab.cpp); anything else makes it refuse the file. */
 const knownTokenizerModels = new Set(['none', 'no_vocab', 'llama', 'gpt2', 'bert', 't5', 'rwkv', 'plamo2'])
+/** What a llama-architecture model can be tokenized with (SentencePiece or BPE); others abort llama.cpp. */
+const llamaTokenizerModels = new Set(['llama', 'gpt2'])
+/** ggml-backend asserts that tensor data is aligned to TENSOR_ALIGNMENT (32) bytes; mmap'ed data is where the file puts it. */
+const TENSOR_ALIGNMENT = 32
+/** Hyperparameter keys every architecture needs (llama.cpp's load_hparams reads them for all). */
+const REQUIRED_ARCHITECTURE_KEYS = ['context_length', 'embedding_length', 'block_count']
 
 export function validateGguf(file: GgufFile): GgufProblem[] {
   const problems: GgufProblem[] = []
@@ -50,8 +57,28 @@ export function validateGguf(file: GgufFile): GgufProblem[] {
   } else {
     checkGenericDecoder(file, architecture.value, problems)
   }
-  checkTokenizer(file, problems)
+  checkGeneral(file, problems)
+  checkTokenizer(file, problems, architecture?.type === 'string' ? architecture.value : undefined)
   return problems
+}
+
+/** Keys of `general.*` llama.cpp reads with a fixed type. */
+function checkGeneral(file: GgufFile, problems: GgufProblem[]): void {
+  const fileType = file.metadata.get('general.file_type')
+  if (fileType !== undefined && fileType.type !== 'uint32') {
+    problems.push(
+      error('WRONG_TYPE', `general.file_type must be a uint32, found ${describeType(fileType)}`, 'general.file_type'),
+    )
+  }
+  if (file.alignment % TENSOR_ALIGNMENT !== 0) {
+    problems.push(
+      error(
+        'BAD_ALIGNMENT',
+        `general.alignment is ${file.alignment}; llama.cpp needs tensor data aligned to a multiple of ${TENSOR_ALIGNMENT} bytes and aborts otherwise`,
+        'general.alignment',
+      ),
+    )
+  }
 }
 
 export function hasErrors(problems: readonly GgufProblem[]): boolean {
@@ -295,6 +322,33 @@ function checkLlama(file: GgufFile, problems: GgufProblem[]): void {
         `${prefix}.attention.layer_norm_rms_epsilon`,
       ),
     )
+  } else if (!Number.isFinite(rmsEpsilon.value) || rmsEpsilon.value <= 0) {
+    problems.push(
+      error(
+        'BAD_VALUE',
+        `${prefix}.attention.layer_norm_rms_epsilon is ${rmsEpsilon.value}; it must be a small positive number (llama.cpp aborts at the first generation otherwise)`,
+        `${prefix}.attention.layer_norm_rms_epsilon`,
+      ),
+    )
+  }
+  const vocabSize = file.metadata.get(`${prefix}.vocab_size`)
+  const tokenCount = metadataArray(file.metadata, 'tokenizer.ggml.tokens')?.values.length
+  if (vocabSize !== undefined && vocabSize.type !== 'uint32') {
+    problems.push(
+      error(
+        'WRONG_TYPE',
+        `${prefix}.vocab_size must be a uint32, found ${describeType(vocabSize)}`,
+        `${prefix}.vocab_size`,
+      ),
+    )
+  } else if (vocabSize !== undefined && tokenCount !== undefined && vocabSize.value !== tokenCount) {
+    problems.push(
+      error(
+        'WRONG_LENGTH',
+        `${prefix}.vocab_size is ${vocabSize.value} but the tokenizer has ${tokenCount} tokens`,
+        `${prefix}.vocab_size`,
+      ),
+    )
   }
   const keyLength = optionalUint32(file, `${prefix}.attention.key_length`, problems)
   const valueLength = optionalUint32(file, `${prefix}.attention.value_length`, problems)
@@ -346,11 +400,12 @@ function checkLlama(file: GgufFile, problems: GgufProblem[]): void {
   }
   const headDimensionK = keyLength ?? (firstHeads > 0 ? embedding / firstHeads : 0)
   const headDimensionV = valueLength ?? headDimensionK
-  if (ropeDimensions !== undefined && ropeDimensions > headDimensionK) {
+  // llama.cpp's llama architecture requires n_rot == the head size ("invalid n_rot: 3, expected 16").
+  if (ropeDimensions !== undefined && ropeDimensions !== headDimensionK) {
     problems.push(
       error(
         'BAD_ROPE',
-        `${prefix}.rope.dimension_count ${ropeDimensions} exceeds the head size ${headDimensionK}`,
+        `${prefix}.rope.dimension_count is ${ropeDimensions}; a llama model rotates the whole head, ${headDimensionK} dimensions`,
         `${prefix}.rope.dimension_count`,
       ),
     )
@@ -426,9 +481,9 @@ function checkLlama(file: GgufFile, problems: GgufProblem[]): void {
   for (const tensor of file.tensors) {
     if (!seen.has(tensor.name)) {
       problems.push(
-        warning(
+        error(
           'UNEXPECTED_TENSOR',
-          `Tensor "${tensor.name}" is not part of the llama architecture; llama.cpp may refuse the file ("wrong number of tensors")`,
+          `Tensor "${tensor.name}" is not part of this llama model (${layers} layers per ${prefix}.block_count); llama.cpp refuses the file ("wrong number of tensors")`,
           undefined,
           tensor.name,
         ),
@@ -445,9 +500,37 @@ function sameShape(tensor: GgufTensorInfo, expected: readonly number[]): boolean
   return true
 }
 
-/** For architectures without detailed rules: the keys nearly every decoder needs. */
+/**
+ * For architectures without detailed rules: the keys every architecture needs (errors: llama.cpp refuses the file
+ * without them), a hint when the metadata belongs to another architecture (a file relabelled by hand), and the keys
+ * nearly every decoder needs (warnings).
+ */
 function checkGenericDecoder(file: GgufFile, architecture: string, problems: GgufProblem[]): void {
-  for (const suffix of ['context_length', 'embedding_length', 'block_count', 'attention.head_count']) {
+  const missing = REQUIRED_ARCHITECTURE_KEYS.filter((suffix) => !file.metadata.has(`${architecture}.${suffix}`))
+  const describedAs = [...file.metadata.keys()]
+    .filter((key) => key.endsWith('.block_count') && !key.startsWith(`${architecture}.`))
+    .map((key) => key.slice(0, -'.block_count'.length))
+  for (const suffix of missing) {
+    problems.push(
+      error(
+        'MISSING_KEY',
+        `${architecture}.${suffix} is missing; llama.cpp refuses the file${describedAs.length > 0 ? ` (the metadata describes a ${describedAs[0]} model, but general.architecture says ${architecture}: the file does not match its architecture)` : ''}`,
+        `${architecture}.${suffix}`,
+      ),
+    )
+  }
+  for (const suffix of REQUIRED_ARCHITECTURE_KEYS) {
+    const value = file.metadata.get(`${architecture}.${suffix}`)
+    if (value !== undefined && value.type !== 'uint32')
+      problems.push(
+        error(
+          'WRONG_TYPE',
+          `${architecture}.${suffix} must be a uint32, found ${describeType(value)}`,
+          `${architecture}.${suffix}`,
+        ),
+      )
+  }
+  for (const suffix of ['attention.head_count']) {
     if (!file.metadata.has(`${architecture}.${suffix}`)) {
       problems.push(
         warning(
@@ -471,7 +554,7 @@ function checkGenericDecoder(file: GgufFile, architecture: string, problems: Ggu
 // Tokenizer
 // ---------------------------------------------------------------------------------------------
 
-function checkTokenizer(file: GgufFile, problems: GgufProblem[]): void {
+function checkTokenizer(file: GgufFile, problems: GgufProblem[], architecture: string | undefined): void {
   const modelValue = file.metadata.get('tokenizer.ggml.model')
   if (modelValue === undefined) {
     problems.push(
@@ -494,12 +577,31 @@ function checkTokenizer(file: GgufFile, problems: GgufProblem[]): void {
     return
   }
   const model = modelValue.value
-  if (model === 'none' || model === 'no_vocab') return
+  if (model === 'none' || model === 'no_vocab') {
+    problems.push(
+      error(
+        'NO_VOCABULARY',
+        `tokenizer.ggml.model is "${model}": the file has no tokenizer, and Larder cannot run a model without one (llama.cpp aborts)`,
+        'tokenizer.ggml.model',
+      ),
+    )
+    return
+  }
   if (!knownTokenizerModels.has(model)) {
     problems.push(
-      warning(
+      error(
         'UNKNOWN_TOKENIZER',
-        `Tokenizer model "${model}" is not one llama.cpp is known to support`,
+        `tokenizer.ggml.model is ${model === '' ? 'empty' : `"${model}"`}; llama.cpp knows ${[...knownTokenizerModels].filter((name) => name !== 'none' && name !== 'no_vocab').join(', ')}`,
+        'tokenizer.ggml.model',
+      ),
+    )
+    return
+  }
+  if (architecture === 'llama' && !llamaTokenizerModels.has(model)) {
+    problems.push(
+      error(
+        'WRONG_TOKENIZER',
+        `tokenizer.ggml.model is "${model}", which a llama model cannot use (llama.cpp aborts); it needs "llama" (SentencePiece) or "gpt2" (BPE)`,
         'tokenizer.ggml.model',
       ),
     )
@@ -529,6 +631,21 @@ function checkTokenizer(file: GgufFile, problems: GgufProblem[]): void {
   if (tokens.length === 0) {
     problems.push(error('EMPTY_VOCABULARY', 'tokenizer.ggml.tokens is empty', 'tokenizer.ggml.tokens'))
     return
+  }
+  const seen = new Map<string, number>()
+  for (const [index, token] of tokens.entries()) {
+    const first = seen.get(token)
+    if (first !== undefined) {
+      problems.push(
+        error(
+          'DUPLICATE_TOKEN',
+          `tokenizer.ggml.tokens lists ${JSON.stringify(token)} twice (ids ${first} and ${index}); llama.cpp aborts on duplicate tokens`,
+          'tokenizer.ggml.tokens',
+        ),
+      )
+      break
+    }
+    seen.set(token, index)
   }
   const checkParallelArray = (key: string, elementType: GgufArray['elementType']): void => {
     const value = file.metadata.get(key)

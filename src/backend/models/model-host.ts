@@ -59,8 +59,13 @@ export class ModelHost {
       reject: (error: Error) => void
       onText?: (text: string) => void
       onProgress?: (done: number, total: number) => void
+      type?: WorkerRequest['type']
+      /** How much the worker had written to stderr when the call was sent: its own output starts there. */
+      stderrMark?: number
     }
   >()
+  /** The worker's stderr: the last part of it, and how many characters it wrote in all. */
+  private stderr = { tail: '', total: 0 }
   private readonly loaded = new Map<string, LoadedInfo>()
   private readonly exitListeners = new Set<(exit: WorkerExit) => void>()
 
@@ -81,14 +86,18 @@ export class ModelHost {
     if (this.ready) return this.ready
     const { path, execArgv } = workerEntry()
     const child = fork(path, [], { execArgv, stdio: ['ignore', 'inherit', 'pipe', 'ipc'], serialization: 'advanced' })
-    let stderrTail = ''
+    const stderr = { tail: '', total: 0 }
+    this.stderr = stderr
     child.stderr?.on('data', (chunk: Buffer) => {
-      stderrTail = (stderrTail + chunk.toString()).slice(-2000)
+      const text = chunk.toString()
+      stderr.tail = (stderr.tail + text).slice(-STDERR_KEPT)
+      stderr.total += text.length
     })
+    const stderrTail = (): string => stderr.tail
     this.worker = child
     this.ready = new Promise((resolve, reject) => {
       const onEarlyExit = (code: number | null): void =>
-        reject(new ProviderError(`The model worker failed to start (exit ${code}): ${stderrTail.trim()}`, false))
+        reject(new ProviderError(`The model worker failed to start (exit ${code}): ${stderrTail().trim()}`, false))
       child.once('exit', onEarlyExit)
       child.on('message', (message: WorkerReply) => {
         if (message.type === 'ready') {
@@ -108,29 +117,42 @@ export class ModelHost {
         }
         this.pending.delete(message.id)
         if (message.ok) call.resolve(message.result)
-        else call.reject(new ProviderError(message.error, message.retryable))
+        else {
+          // llama.cpp says why on stderr ("error loading model: ..."); node-llama-cpp only "Failed to load model".
+          const why = call.stderrMark !== undefined ? errorLine(outputSince(stderr, call.stderrMark)) : ''
+          const detail = why && !message.error.includes(why) ? ` (${why})` : ''
+          call.reject(new ProviderError(`${message.error}${detail}`, message.retryable))
+        }
       })
     })
     child.on('exit', (code, signal) => {
       if (this.worker !== child) return
       this.worker = undefined
       this.ready = undefined
-      const abort = /GGML_ASSERT|abort|Aborted/i.exec(stderrTail)
+      // The crash's own output: what the worker wrote since the oldest call in flight was sent (an earlier call's
+      // error, still in the tail, must not be named as this crash's reason).
+      const marks = [...this.pending.values()].map((call) => call.stderrMark ?? 0)
+      const own = outputSince(stderr, marks.length > 0 ? Math.min(...marks) : stderr.total)
+      const abort = /GGML_ASSERT|GGML_ABORT|fatal error|abort|Aborted/i.exec(own)
+      const line = errorLine(own)
       const reason =
         signal === 'SIGABRT' || abort
-          ? `llama.cpp aborted the model worker${stderrTail ? `: ${lastLine(stderrTail)}` : ''}`
+          ? `llama.cpp aborted the model worker${line ? `: ${line}` : ''}`
           : signal
             ? `the model worker was stopped by ${signal}`
-            : `the model worker exited with code ${code}${stderrTail ? `: ${lastLine(stderrTail)}` : ''}`
+            : `the model worker exited with code ${code}${line ? `: ${line}` : ''}`
       const lostModels = [...this.loaded.keys()]
       this.loaded.clear()
       for (const [id, call] of this.pending) {
         this.pending.delete(id)
         call.reject(
-          new ProviderError(
-            `Generation stopped because ${reason}. Loaded models were unloaded; load again to continue.`,
-            true,
-          ),
+          call.type === 'load'
+            ? // Most likely the file: not worth retrying as is.
+              new ProviderError(`Loading the model stopped because ${reason}.`, !(signal === 'SIGABRT' || abort))
+            : new ProviderError(
+                `Generation stopped because ${reason}. Loaded models were unloaded; load again to continue.`,
+                true,
+              ),
         )
       }
       for (const listener of this.exitListeners) listener({ code, signal, reason, lostModels })
@@ -142,7 +164,13 @@ export class ModelHost {
     const worker = await this.start()
     const id = this.nextId++
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, ...(onText ? { onText } : {}) })
+      this.pending.set(id, {
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        ...(onText ? { onText } : {}),
+        type: body.type,
+        stderrMark: this.stderr.total,
+      })
       worker.send({ ...body, id } as WorkerRequest)
       signal?.addEventListener('abort', () => {
         if (this.pending.has(id)) this.worker?.send({ id: this.nextId++, type: 'cancel', target: id })
@@ -207,7 +235,21 @@ export class ModelHost {
   }
 }
 
-function lastLine(text: string): string {
-  const lines = text.trim().split('\n')
-  return (lines.find((line) => /GGML_ASSERT|error/i.test(line)) ?? lines.at(-1) ?? '').trim().slice(0, 300)
+const STDERR_KEPT = 8000
+
+/** What the worker wrote to stderr after `mark` characters (as much of it as is still kept). */
+function outputSince(stderr: { tail: string; total: number }, mark: number): string {
+  const written = stderr.total - mark
+  return written <= 0 ? '' : stderr.tail.slice(-Math.min(written, stderr.tail.length))
+}
+
+/** The line that says what went wrong: the last assert or error line, else the last line. */
+function errorLine(text: string): string {
+  const lines = text
+    .trim()
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+  return (lines.findLast((line) => /GGML_ASSERT|GGML_ABORT|fatal error|error/i.test(line)) ?? lines.at(-1) ?? '')
+    .trim()
+    .slice(0, 300)
 }

@@ -4,7 +4,16 @@
  * and OpenAI-compatible providers, downloads and quantization as jobs.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  type Dirent,
+} from 'node:fs'
 import { cpus } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { z } from 'zod'
@@ -166,9 +175,19 @@ export class ModelsService {
   /** Registers new or changed .gguf files in the folder (default: the library) and reports vanished ones. */
   async scan(dir = this.libraryDir): Promise<MethodOutput<'models.scan'>> {
     mkdirSync(this.libraryDir, { recursive: true })
+    if (dir !== this.libraryDir) {
+      if (!existsSync(dir))
+        throw new ApiError({ code: 'not_found', message: `There is no folder at ${dir}.`, path: ['dir'] })
+      if (!statSync(dir).isDirectory())
+        throw new ApiError({
+          code: 'invalid_input',
+          message: `${dir} is a file; scan the folder that holds it, or register the file itself.`,
+          path: ['dir'],
+        })
+    }
     const added: Model[] = []
     const updated: Model[] = []
-    const files = existsSync(dir) ? listGgufFiles(dir) : []
+    const files = listGgufFiles(dir)
     const repo = this.repo
     for (const file of files) {
       const known = repo.byPath(file)
@@ -223,13 +242,25 @@ export class ModelsService {
       })
     }
     const cpu = this.cpuOnly || input.gpu === 'cpu'
-    await this.host.load(handleFor(model.id), model.path, {
-      gpu: cpu ? false : 'auto',
-      gpuLayers: cpu ? 0 : (input.gpuLayers ?? 'auto'),
-      contextSize: input.contextSize ?? Math.min(4096, model.contextLength ?? 4096),
-      sequences: input.sequences ?? 1,
-      threads: input.threads ?? defaultThreads(),
-    })
+    try {
+      await this.host.load(handleFor(model.id), model.path, {
+        gpu: cpu ? false : 'auto',
+        gpuLayers: cpu ? 0 : (input.gpuLayers ?? 'auto'),
+        contextSize: input.contextSize ?? Math.min(4096, model.contextLength ?? 4096),
+        sequences: input.sequences ?? 1,
+        threads: input.threads ?? defaultThreads(),
+      })
+    } catch (error) {
+      // llama.cpp refused the file, or aborted the worker on it: the same clear error as during generation.
+      if (error instanceof ProviderError) {
+        throw new ApiError({
+          code: error.retryable ? 'unavailable' : 'invalid_input',
+          message: `${model.name} could not be loaded: ${error.message}`,
+          path: ['id'],
+        })
+      }
+      throw error
+    }
     this.events.emit('models.changed', { id: model.id, removed: false })
     return this.get(model.id)
   }
@@ -551,7 +582,13 @@ export class ModelsService {
 
 function listGgufFiles(dir: string, depth = 0): string[] {
   const found: string[] = []
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+  let entries: Dirent[]
+  try {
+    entries = readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return found // An unreadable subfolder is skipped, like an unreadable file.
+  }
+  for (const entry of entries) {
     const path = join(dir, entry.name)
     if (entry.isDirectory() && depth < 3) found.push(...listGgufFiles(path, depth + 1))
     else if (entry.isFile() && entry.name.toLowerCase().endsWith('.gguf')) found.push(path)

@@ -7,18 +7,16 @@ import { RUN_JOB } from './service'
 export function pipelineHandlers(backend: Backend): AreaHandlers<typeof pipelineMethods> {
   const { pipelines, runner } = backend
   return {
-    'pipelines.list': () => ({ items: pipelines.list() }),
+    'pipelines.list': ({ tenant }) => ({ items: pipelines.list(tenant) }),
     'pipelines.get': ({ id, version }) => pipelines.get(id, version),
-    'pipelines.save': ({ id, definition, note }) => pipelines.save(definition, { id, note }),
+    'pipelines.save': ({ id, definition, note, tenant }) => pipelines.save(definition, { id, note, tenant }),
     'pipelines.remove': ({ id }) => ({ removed: pipelines.remove(id) }),
     'pipelines.versions': ({ id }) => ({ items: pipelines.versions(id) }),
     'pipelines.diff': ({ id, from, to }) => pipelines.diff(id, from, to),
     'pipelines.restore': ({ id, version }) => pipelines.restore(id, version),
     'pipelines.export': ({ id, version }) => ({ definition: pipelines.definition(id, version) }),
-    'pipelines.import': ({ definition, note }) => {
-      const parsed = pipelines.save(definition, { note: note ?? 'imported' })
-      return parsed
-    },
+    'pipelines.import': ({ definition, note, tenant }) =>
+      pipelines.save(definition, { note: note ?? 'imported', tenant }),
     'pipelines.starters': () => ({ items: pipelines.starters() }),
     'pipelines.run': ({ id, input, source }) => {
       pipelines.get(id)

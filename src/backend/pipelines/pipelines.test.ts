@@ -166,7 +166,7 @@ describe('pipelines', () => {
   })
 
   it('answers through the gateway as pipeline:<name>, cached like any model', async () => {
-    const key = (await call<{ secret: string }>('gateway.keys.create', { tenant: 'acme' })).secret
+    const key = (await call<{ secret: string }>('gateway.keys.create', { tenant: 'default' })).secret
     const models = (await (
       await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })
     ).json()) as { data: { id: string }[] }

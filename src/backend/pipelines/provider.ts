@@ -12,6 +12,8 @@ export class PipelineProvider implements Provider {
     private readonly pipelines: PipelinesService,
     private readonly pipelineId: number,
     name: string,
+    /** The caller's tenant: the run is refused unless that tenant owns the pipeline. */
+    private readonly tenant: string,
   ) {
     this.id = `${PIPELINE_MODEL_PREFIX}${name}`
   }
@@ -22,6 +24,7 @@ export class PipelineProvider implements Provider {
     const started = performance.now()
     const run = await this.pipelines.execute(this.pipelineId, input, {
       source: 'gateway',
+      tenant: this.tenant,
       ...(request.signal ? { signal: request.signal } : {}),
     })
     if (run.status !== 'succeeded' || run.output === null) {

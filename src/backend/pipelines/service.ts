@@ -4,7 +4,7 @@
  * Larder (models and providers, the cache, template families).
  */
 import { z } from 'zod'
-import type { MethodOutput, PipelineRun } from '../../shared/contract'
+import type { CacheNamespace, MethodOutput, PipelineRun } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import {
   PIPELINE_FORMAT,
@@ -37,6 +37,7 @@ type Summary = MethodOutput<'pipelines.list'>['items'][number]
 interface PipelineRow {
   id: number
   name: string
+  tenant: string
   description: string
   current_version: number
   updated_at: string
@@ -164,6 +165,7 @@ export class PipelinesService {
     return {
       id: row.id,
       name: row.name,
+      tenant: row.tenant,
       description: row.description,
       currentVersion: row.current_version,
       nodeCount: definition.nodes.length,
@@ -178,8 +180,16 @@ export class PipelinesService {
     return row
   }
 
-  byName(name: string): { id: number } | undefined {
-    return this.db.prepare('SELECT id FROM pipelines WHERE name = ?').get(name) as { id: number } | undefined
+  /** A pipeline by name; with `tenant`, only if that tenant owns it (another tenant's pipeline does not exist for it). */
+  byName(name: string, tenant?: string): { id: number; tenant: string } | undefined {
+    const row = this.db.prepare('SELECT id, tenant FROM pipelines WHERE name = ?').get(name) as
+      { id: number; tenant: string } | undefined
+    return row && (tenant === undefined || row.tenant === tenant) ? row : undefined
+  }
+
+  /** The tenant that owns a pipeline. */
+  tenantOf(id: number): string {
+    return this.row(id).tenant
   }
 
   definition(id: number, version?: number): PipelineDefinition {
@@ -197,10 +207,26 @@ export class PipelinesService {
     return pipelineDefinitionSchema.parse(JSON.parse(stored))
   }
 
-  /** Structural problems plus references to models or providers that do not exist. */
-  problems(definition: PipelineDefinition): ValidationProblem[] {
+  /**
+   * Structural problems, references to models or providers that do not exist, and cache nodes whose namespace is
+   * missing or belongs to a tenant other than `tenant` (the pipeline's owner): such a pipeline cannot run.
+   */
+  problems(definition: PipelineDefinition, tenant: string): ValidationProblem[] {
     const problems = validatePipeline(definition)
     for (const node of definition.nodes) {
+      if (node.type === 'cache-lookup' || node.type === 'cache-store') {
+        const namespaceId = node.config.namespaceId
+        if (typeof namespaceId !== 'number') continue
+        const owner = this.db.prepare('SELECT tenant FROM cache_namespaces WHERE id = ?').pluck().get(namespaceId) as
+          string | undefined
+        if (owner === undefined)
+          problems.push({ nodeId: node.id, message: `${node.id}: cache namespace ${namespaceId} does not exist.` })
+        else if (owner !== tenant)
+          problems.push({
+            nodeId: node.id,
+            message: `${node.id}: cache namespace ${namespaceId} belongs to another tenant; a pipeline of tenant "${tenant}" may only use that tenant's namespaces.`,
+          })
+      }
       const target = node.config.target as Target | null | undefined
       if (!target) continue
       const exists =
@@ -216,10 +242,12 @@ export class PipelinesService {
     return problems
   }
 
-  list(): Summary[] {
-    return (this.db.prepare('SELECT * FROM pipelines ORDER BY name').all() as PipelineRow[]).map((row) =>
-      this.summary(row),
-    )
+  list(tenant?: string): Summary[] {
+    const rows =
+      tenant === undefined
+        ? this.db.prepare('SELECT * FROM pipelines ORDER BY name').all()
+        : this.db.prepare('SELECT * FROM pipelines WHERE tenant = ? ORDER BY name').all(tenant)
+    return (rows as PipelineRow[]).map((row) => this.summary(row))
   }
 
   get(id: number, version?: number): MethodOutput<'pipelines.get'> {
@@ -229,13 +257,13 @@ export class PipelinesService {
       pipeline: this.summary(row),
       version: version ?? row.current_version,
       definition,
-      problems: this.problems(definition),
+      problems: this.problems(definition, row.tenant),
     }
   }
 
   save(
     rawDefinition: unknown,
-    options: { id?: number | undefined; note?: string | undefined },
+    options: { id?: number | undefined; note?: string | undefined; tenant?: string | undefined },
   ): MethodOutput<'pipelines.save'> {
     const definition = parseDefinition(rawDefinition)
     const now = new Date().toISOString()
@@ -254,15 +282,18 @@ export class PipelinesService {
         pipelineId = Number(
           this.db
             .prepare(
-              'INSERT INTO pipelines (name, description, current_version, created_at, updated_at) VALUES (?, ?, 1, ?, ?)',
+              'INSERT INTO pipelines (name, tenant, description, current_version, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)',
             )
-            .run(definition.name, definition.description, now, now).lastInsertRowid,
+            .run(definition.name, options.tenant ?? 'default', definition.description, now, now).lastInsertRowid,
         )
       } else {
-        version = this.row(pipelineId).current_version + 1
+        const existing = this.row(pipelineId)
+        version = existing.current_version + 1
         this.db
-          .prepare('UPDATE pipelines SET name = ?, description = ?, current_version = ?, updated_at = ? WHERE id = ?')
-          .run(definition.name, definition.description, version, now, pipelineId)
+          .prepare(
+            'UPDATE pipelines SET name = ?, tenant = ?, description = ?, current_version = ?, updated_at = ? WHERE id = ?',
+          )
+          .run(definition.name, options.tenant ?? existing.tenant, definition.description, version, now, pipelineId)
       }
       this.db
         .prepare(
@@ -272,7 +303,11 @@ export class PipelinesService {
       return pipelineId
     })()
     const row = this.row(id)
-    return { pipeline: this.summary(row), version: row.current_version, problems: this.problems(definition) }
+    return {
+      pipeline: this.summary(row),
+      version: row.current_version,
+      problems: this.problems(definition, row.tenant),
+    }
   }
 
   remove(id: number): boolean {
@@ -304,8 +339,19 @@ export class PipelinesService {
     return { pipeline: saved.pipeline, version: saved.version }
   }
 
-  /** What the engine calls back into: models (loaded on first use), the cache, template families. */
-  engineServices(): EngineServices {
+  /** A namespace a run of `tenant` may use: checked on every cache call, not only when the run starts. */
+  private namespaceOf(namespaceId: number, tenant: string): CacheNamespace {
+    const namespace = this.cache.namespace(namespaceId)
+    if (namespace.tenant !== tenant)
+      throw new Error(`Cache namespace ${namespaceId} belongs to another tenant; this run is for tenant "${tenant}".`)
+    return namespace
+  }
+
+  /**
+   * What the engine calls back into for a run of `tenant`: models (loaded on first use), that tenant's cache
+   * namespaces only, template families.
+   */
+  engineServices(tenant: string): EngineServices {
     return {
       provider: async (target) => {
         if (!target) throw new Error('No model chosen for this node.')
@@ -315,7 +361,7 @@ export class PipelinesService {
         return { provider, label: 'model' in target ? this.models.get(target.model).name : provider.id }
       },
       cacheLookup: async (namespaceId, model, text) => {
-        const namespace = this.cache.namespace(namespaceId)
+        const namespace = this.namespaceOf(namespaceId, tenant)
         const result = await this.cache.lookup(namespace, {
           model,
           kind: 'chat',
@@ -329,7 +375,7 @@ export class PipelinesService {
         return null
       },
       cacheStore: async (namespaceId, model, text, answer) => {
-        const namespace = this.cache.namespace(namespaceId)
+        const namespace = this.namespaceOf(namespaceId, tenant)
         const lookup = await this.cache.lookup(
           namespace,
           { model, kind: 'chat', messages: [{ role: 'user', content: text }], params: {} },
@@ -344,15 +390,21 @@ export class PipelinesService {
     }
   }
 
-  /** Runs a saved pipeline, records the run, its trace and its token ledger. */
+  /**
+   * Runs a saved pipeline, records the run, its trace and its token ledger. `tenant` is the caller's (a gateway key's):
+   * a pipeline another tenant owns does not exist for it. Without it (console, CLI) the run is the owner's.
+   */
   async execute(
     id: number,
     input: string,
-    options: { source: string; jobId?: number; signal?: AbortSignal },
+    options: { source: string; jobId?: number; signal?: AbortSignal; tenant?: string },
   ): Promise<PipelineRun> {
     const row = this.row(id)
+    if (options.tenant !== undefined && options.tenant !== row.tenant)
+      throw new ApiError({ code: 'not_found', message: `There is no pipeline named "${row.name}".` })
+    const tenant = row.tenant
     const definition = this.definition(id)
-    const problems = this.problems(definition)
+    const problems = this.problems(definition, tenant)
     if (problems.length > 0) {
       throw new ApiError({
         code: 'invalid_input',
@@ -371,7 +423,7 @@ export class PipelinesService {
     )
     let result: RunResult
     try {
-      result = await runPipeline(definition, input, this.engineServices(), {
+      result = await runPipeline(definition, input, this.engineServices(tenant), {
         ...(options.signal ? { signal: options.signal } : {}),
         onNode: (node) =>
           this.events.emit('pipelines.trace', {

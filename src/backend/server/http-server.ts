@@ -5,8 +5,11 @@
  * - Every /api request needs the serve token (Authorization: Bearer) or the session cookie that opening the printed
  *   link sets; tokens are compared in constant time. Requests from other origins and oversized bodies are refused.
  * - Binds to 127.0.0.1 unless told otherwise.
+ * - Hostile clients: headers, whole requests and idle sockets time out; concurrent sockets are capped; an auth failure
+ *   closes the connection (the rest of its body is not read); a GET with a body is refused before anything reads it;
+ *   malformed percent-encoding is a 400; browser sessions expire after an idle time.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { createReadStream, existsSync, statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -17,10 +20,24 @@ import type { Backend } from '../backend'
 import { toApiError } from '../api/dispatch'
 import type { Gateway } from '../gateway/gateway'
 import { CONTENT_SECURITY_POLICY } from '../../shared/security'
+import { secretsEqual } from './secrets'
 
 export const DEFAULT_PORT = 4870
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+export const DEFAULT_SESSION_IDLE_MS = 12 * 60 * 60 * 1000
+export const DEFAULT_MAX_CONNECTIONS = 512
+
+export interface ServerTimeouts {
+  /** Time to receive a request's headers (default 10 s). */
+  headersMs?: number
+  /** Time to receive a whole request, body included (default 30 s); responses (event streams) are not limited. */
+  requestMs?: number
+  /** A socket silent this long in both directions is closed (default 150 s: above the gateway's generation timeout). */
+  idleMs?: number
+  /** How long an idle keep-alive connection is kept between requests (default 5 s). */
+  keepAliveMs?: number
+}
 
 export { CONTENT_SECURITY_POLICY }
 
@@ -35,6 +52,11 @@ export interface HttpServerOptions {
   maxBodyBytes?: number
   /** The OpenAI-compatible gateway, served under /v1. */
   gateway?: Gateway
+  timeouts?: ServerTimeouts
+  /** Sockets open at once; more are closed on arrival (default 512). */
+  maxConnections?: number
+  /** A browser session unused this long must sign in again with the printed link (default 12 h). */
+  sessionIdleMs?: number
 }
 
 export interface RunningHttpServer {
@@ -63,14 +85,7 @@ const MIME: Record<string, string> = {
   '.map': 'application/json; charset=utf-8',
 }
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest()
-}
-
-/** Constant-time comparison (hashing first makes the lengths equal, so the length leaks nothing either). */
-export function secretsEqual(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected))
-}
+export { secretsEqual }
 
 export class PortInUseError extends Error {
   constructor(host: string, port: number) {
@@ -92,7 +107,23 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
 }
 
 function sendError(response: ServerResponse, error: ApiError): void {
+  // After a refused request the connection is closed: its unread body is never read, and a guesser must reconnect.
+  if (error.code === 'unauthorized' || error.code === 'forbidden') response.setHeader('connection', 'close')
   sendJson(response, HTTP_STATUS[error.code], { ok: false, error: error.toJSON() })
+}
+
+/** decodeURIComponent that answers malformed percent-encoding with a 400, not an exception that becomes a 500. */
+function decodePath(value: string): string {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    throw new ApiError({ code: 'invalid_input', message: 'The path has malformed percent-encoding.' })
+  }
+}
+
+/** Whether a request announces a body (a GET or HEAD must not have one). */
+function hasBody(request: IncomingMessage): boolean {
+  return Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined
 }
 
 function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
@@ -123,11 +154,17 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   })
 }
 
+/** Cookies by name. Other apps on localhost may set cookies here too: a malformed one is skipped, never fatal. */
 function parseCookies(header: string | undefined): Map<string, string> {
   const cookies = new Map<string, string>()
   for (const part of (header ?? '').split(';')) {
     const index = part.indexOf('=')
-    if (index > 0) cookies.set(part.slice(0, index).trim(), decodeURIComponent(part.slice(index + 1).trim()))
+    if (index <= 0) continue
+    try {
+      cookies.set(part.slice(0, index).trim(), decodeURIComponent(part.slice(index + 1).trim()))
+    } catch {
+      // Not ours (ours are base64url), and not decodable: ignore it.
+    }
   }
   return cookies
 }
@@ -138,7 +175,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const token = options.token ?? randomBytes(24).toString('base64url')
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const rendererDir = options.rendererDir && existsSync(options.rendererDir) ? resolve(options.rendererDir) : undefined
-  const sessions = new Set<string>()
+  const sessionIdleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS
+  /** Session id -> when it was last used. */
+  const sessions = new Map<string, number>()
   const streams = new Set<ServerResponse>()
   let port = options.port ?? DEFAULT_PORT
   let cookieName = `larder_session_${port}`
@@ -155,8 +194,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     if (header?.startsWith('Bearer ')) return secretsEqual(header.slice(7).trim(), token)
     const session = parseCookies(request.headers.cookie).get(cookieName)
     if (!session) return false
-    for (const known of sessions) if (secretsEqual(session, known)) return true
-    return false
+    const now = Date.now()
+    let found = false
+    for (const [known, lastUsed] of sessions) {
+      if (now - lastUsed > sessionIdleMs) sessions.delete(known)
+      else if (secretsEqual(session, known)) {
+        sessions.set(known, now)
+        found = true
+      }
+    }
+    return found
   }
 
   function checkRequest(request: IncomingMessage): ApiError | undefined {
@@ -237,7 +284,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       response.end('The console is not built. Run `npm run build`, then start `larder serve` again.\n')
       return
     }
-    const relative = normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, '')
+    const relative = normalize(decodePath(pathname)).replace(/^([/\\])+/, '')
     let file = resolve(rendererDir, relative)
     if (file !== rendererDir && !file.startsWith(rendererDir + sep)) {
       response.writeHead(403, headers)
@@ -267,60 +314,88 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     createReadStream(file).pipe(response)
   }
 
-  const server = createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://localhost')
-    const pathname = url.pathname
-    void (async () => {
+  const timeouts = {
+    headersMs: options.timeouts?.headersMs ?? 10_000,
+    requestMs: options.timeouts?.requestMs ?? 30_000,
+    idleMs: options.timeouts?.idleMs ?? 150_000,
+    keepAliveMs: options.timeouts?.keepAliveMs ?? 5_000,
+  }
+  const server = createServer(
+    {
+      headersTimeout: Math.min(timeouts.headersMs, timeouts.requestMs),
+      requestTimeout: timeouts.requestMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      // How often Node checks the two timeouts above (its default, 30 s, would let a slow client linger that long).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeouts.headersMs / 2))),
+    },
+    (request, response) => {
+      void handleRequest(request, response)
+    },
+  )
+  server.timeout = timeouts.idleMs
+  server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+
+  async function handleRequest(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    try {
+      let url: URL
       try {
-        if (pathname === '/healthz') {
-          sendJson(response, 200, { ok: true })
-          return
-        }
-        if (options.gateway && (await options.gateway.handle(request, response, pathname, maxBodyBytes))) return
-        if (pathname.startsWith('/api/')) {
-          const refused = checkRequest(request)
-          if (refused) throw refused
-          if (pathname === '/api/events' && request.method === 'GET') {
-            handleEvents(request, response)
-            return
-          }
-          if (request.method !== 'POST') {
-            throw new ApiError({ code: 'invalid_input', message: 'Call API methods with POST /api/<area.action>.' })
-          }
-          await handleCall(request, response, decodeURIComponent(pathname.slice('/api/'.length)))
-          return
-        }
-        if (request.method !== 'GET' && request.method !== 'HEAD') {
-          response.writeHead(405, { allow: 'GET, HEAD' })
-          response.end()
-          return
-        }
-        const offered = url.searchParams.get('token')
-        if (offered !== null) {
-          if (!secretsEqual(offered, token)) {
-            response.writeHead(401, { 'content-type': 'text/plain; charset=utf-8' })
-            response.end('This link is not valid for this server. Use the URL that `larder serve` printed.\n')
-            return
-          }
-          // Trade the link's token for an HttpOnly session cookie and drop it from the address bar and history.
-          const session = randomBytes(32).toString('base64url')
-          sessions.add(session)
-          response.writeHead(303, {
-            'set-cookie': `${cookieName}=${session}; HttpOnly; SameSite=Strict; Path=/`,
-            location: '/',
-            'cache-control': 'no-store',
-          })
-          response.end()
-          return
-        }
-        serveStatic(request, response, pathname)
-      } catch (error) {
-        if (!response.headersSent) sendError(response, toApiError(error))
-        else response.end()
+        url = new URL(request.url ?? '/', 'http://localhost')
+      } catch {
+        throw new ApiError({ code: 'invalid_input', message: 'The request URL is malformed.' })
       }
-    })()
-  })
-  server.requestTimeout = 0 // SSE streams stay open; bodies are bounded by maxBodyBytes instead.
+      const pathname = url.pathname
+      if ((request.method === 'GET' || request.method === 'HEAD') && hasBody(request)) {
+        // Refused before anything reads it; closing the connection means Node does not drain it either.
+        response.setHeader('connection', 'close')
+        throw new ApiError({ code: 'invalid_input', message: `A ${request.method} request has no body.` })
+      }
+      if (pathname === '/healthz') {
+        sendJson(response, 200, { ok: true })
+        return
+      }
+      if (options.gateway && (await options.gateway.handle(request, response, pathname, maxBodyBytes))) return
+      if (pathname.startsWith('/api/')) {
+        const refused = checkRequest(request)
+        if (refused) throw refused
+        if (pathname === '/api/events' && request.method === 'GET') {
+          handleEvents(request, response)
+          return
+        }
+        if (request.method !== 'POST') {
+          throw new ApiError({ code: 'invalid_input', message: 'Call API methods with POST /api/<area.action>.' })
+        }
+        await handleCall(request, response, decodePath(pathname.slice('/api/'.length)))
+        return
+      }
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        response.writeHead(405, { allow: 'GET, HEAD' })
+        response.end()
+        return
+      }
+      const offered = url.searchParams.get('token')
+      if (offered !== null) {
+        if (!secretsEqual(offered, token)) {
+          response.writeHead(401, { 'content-type': 'text/plain; charset=utf-8' })
+          response.end('This link is not valid for this server. Use the URL that `larder serve` printed.\n')
+          return
+        }
+        // Trade the link's token for an HttpOnly session cookie and drop it from the address bar and history.
+        const session = randomBytes(32).toString('base64url')
+        sessions.set(session, Date.now())
+        response.writeHead(303, {
+          'set-cookie': `${cookieName}=${session}; HttpOnly; SameSite=Strict; Path=/`,
+          location: '/',
+          'cache-control': 'no-store',
+        })
+        response.end()
+        return
+      }
+      serveStatic(request, response, pathname)
+    } catch (error) {
+      if (!response.headersSent) sendError(response, toApiError(error))
+      else response.end()
+    }
+  }
 
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {

@@ -18,13 +18,25 @@ export function registerExportCommands(program: Command, context: CliContext): v
       '--since <manifest>',
       'an earlier manifest.json of this workspace: write only what changed, plus a deletion list',
     )
-    .option('--namespace <name...>', 'only these cache namespaces (default: all)')
+    .option(
+      '--tenant <name>',
+      'the tenant whose cache the bundle carries (a bundle serves one tenant; without it: templates only)',
+    )
+    .option('--namespace <name...>', "only these of the tenant's cache namespaces (default: all of them)")
     .option('--family <name...>', 'only these template families (default: every published one)')
     .option('--tar <file>', 'also write the bundle as one .tar.gz')
     .option('--json', 'print the finished job as JSON')
     .action(
       async (
-        options: { out: string; since?: string; namespace?: string[]; family?: string[]; tar?: string; json?: boolean },
+        options: {
+          out: string
+          since?: string
+          tenant?: string
+          namespace?: string[]
+          family?: string[]
+          tar?: string
+          json?: boolean
+        },
         command: Command,
       ) => {
         const backend = context.openBackend(command)
@@ -37,6 +49,7 @@ export function registerExportCommands(program: Command, context: CliContext): v
                   outDir: resolve(options.out),
                   ...(options.since ? { since: resolve(options.since) } : {}),
                   ...(options.tar ? { tarPath: resolve(options.tar) } : {}),
+                  ...(options.tenant !== undefined ? { tenant: options.tenant } : {}),
                   ...(options.namespace ? { namespaces: options.namespace } : {}),
                   ...(options.family ? { families: options.family } : {}),
                 })) as { job: Job }

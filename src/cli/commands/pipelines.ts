@@ -58,7 +58,8 @@ export function registerPipelineCommands(program: Command, context: CliContext):
       'Import a pipeline exported from Larder (the format is in docs/pipelines.md); a new version if it exists.',
     )
     .argument('<file>', 'pipeline .json file')
-    .action(async (file: string, _options: unknown, command: Command) =>
+    .option('--tenant <name>', 'the tenant that owns it (default: unchanged, or "default" for a new pipeline)')
+    .action(async (file: string, options: { tenant?: string }, command: Command) =>
       withBackend(command, async (backend) => {
         const text = readFileSync(resolve(file), 'utf8')
         let existing: number | undefined
@@ -71,13 +72,14 @@ export function registerPipelineCommands(program: Command, context: CliContext):
         const saved = (await backend.call('pipelines.save', {
           definition: parseOrThrow(text),
           ...(existing ? { id: existing } : {}),
+          ...(options.tenant !== undefined ? { tenant: options.tenant } : {}),
           note: `imported from ${file}`,
         })) as {
-          pipeline: { name: string }
+          pipeline: { name: string; tenant: string }
           version: number
           problems: { message: string }[]
         }
-        io.out(`Imported ${saved.pipeline.name} as version ${saved.version}.\n`)
+        io.out(`Imported ${saved.pipeline.name} (tenant ${saved.pipeline.tenant}) as version ${saved.version}.\n`)
         for (const problem of saved.problems) io.out(`  needs attention: ${problem.message}\n`)
       }),
     )

@@ -1,6 +1,6 @@
 /** The Pipelines area of the contract: graphs, versions, runs with traces, the token ledger. */
 import { z } from 'zod'
-import { id, timestamp } from './common'
+import { id, resourceName, timestamp } from './common'
 import { jobSchema } from './core'
 
 /** A graph in the documented format; checked in depth by pipelineDefinitionSchema on the backend. */
@@ -9,6 +9,8 @@ const definition = z.record(z.string(), z.unknown())
 export const pipelineSummarySchema = z.object({
   id,
   name: z.string(),
+  /** The tenant that owns it: only that tenant's gateway keys run it, and its cache nodes use only its namespaces. */
+  tenant: z.string(),
   description: z.string(),
   currentVersion: z.int().positive(),
   nodeCount: z.int().nonnegative(),
@@ -70,7 +72,7 @@ const diffChange = z.object({ path: z.string(), before: z.unknown(), after: z.un
 
 export const pipelineMethods = {
   'pipelines.list': {
-    input: z.object({}).strict(),
+    input: z.object({ tenant: resourceName.optional() }).strict(),
     output: z.object({ items: z.array(pipelineSummarySchema) }),
   },
   'pipelines.get': {
@@ -83,7 +85,15 @@ export const pipelineMethods = {
     }),
   },
   'pipelines.save': {
-    input: z.object({ id: id.optional(), definition, note: z.string().max(500).optional() }).strict(),
+    input: z
+      .object({
+        id: id.optional(),
+        definition,
+        note: z.string().max(500).optional(),
+        /** The owner (default: unchanged on update, "default" for a new pipeline). */
+        tenant: resourceName.optional(),
+      })
+      .strict(),
     output: z.object({ pipeline: pipelineSummarySchema, version: z.int(), problems: z.array(problemSchema) }),
   },
   'pipelines.remove': {
@@ -119,7 +129,9 @@ export const pipelineMethods = {
     output: z.object({ definition }),
   },
   'pipelines.import': {
-    input: z.object({ definition: z.unknown(), note: z.string().max(500).optional() }).strict(),
+    input: z
+      .object({ definition: z.unknown(), note: z.string().max(500).optional(), tenant: resourceName.optional() })
+      .strict(),
     output: z.object({ pipeline: pipelineSummarySchema, version: z.int(), problems: z.array(problemSchema) }),
   },
   'pipelines.starters': {

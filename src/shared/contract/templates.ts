@@ -9,6 +9,7 @@ import {
   SLOT_ESCAPES,
   SLOT_TYPES,
   analyzeTemplate,
+  compilePattern,
   prepareSlotData,
   segmentCount,
 } from '../template-render/index'
@@ -33,15 +34,6 @@ const dimensionValue = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a segment value is letters, digits and . _ - (up to 64), e.g. "en"')
 
-function isValidPattern(pattern: string): boolean {
-  try {
-    new RegExp(pattern, 'u')
-    return true
-  } catch {
-    return false
-  }
-}
-
 export const slotSchema = z
   .object({
     name: slotName,
@@ -49,7 +41,15 @@ export const slotSchema = z
     required: z.boolean().default(true),
     description: z.string().max(500).optional(),
     maxLength: z.int().min(1).max(10_000).optional(),
-    pattern: z.string().min(1).max(500).refine(isValidPattern, 'not a valid regular expression').optional(),
+    pattern: z
+      .string()
+      .min(1)
+      .max(500)
+      .superRefine((pattern, context) => {
+        const compiled = compilePattern(pattern)
+        if (!compiled.ok) context.addIssue({ code: 'custom', message: compiled.message })
+      })
+      .optional(),
     examples: z.array(z.string().min(1).max(2000)).max(20).default([]),
     escape: z.enum(SLOT_ESCAPES).default('html'),
   })
@@ -582,7 +582,12 @@ export const templateMethods = {
 } as const
 
 const exportFilter = {
-  /** Cache namespaces to include, by name (default: all). */
+  /**
+   * The tenant whose cache the bundle carries: a bundle (and its worker) serves one tenant. Without it the bundle holds
+   * templates only, and naming namespaces is refused.
+   */
+  tenant: resourceName.optional(),
+  /** That tenant's cache namespaces to include, by name (default: all of the tenant's). */
   namespaces: z.array(resourceName).max(1000).optional(),
   /** Template families to include, by name (default: every published family). */
   families: z.array(resourceName).max(10_000).optional(),

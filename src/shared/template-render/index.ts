@@ -5,3 +5,4 @@
 export * from './mustache'
 export * from './slots'
 export * from './personalise'
+export * from './pattern'

@@ -4,6 +4,7 @@
  */
 import { compileTemplate } from './mustache'
 import { codePointLength, type SlotDefinition } from './slots'
+import { compilePattern } from './pattern'
 
 export interface SegmentDimension {
   name: string
@@ -101,16 +102,6 @@ export interface SlotDataProblem {
   blocking: boolean
 }
 
-const patternCache = new Map<string, RegExp>()
-function patternFor(pattern: string): RegExp {
-  let compiled = patternCache.get(pattern)
-  if (!compiled) {
-    compiled = new RegExp(`^(?:${pattern})$`, 'u')
-    patternCache.set(pattern, compiled)
-  }
-  return compiled
-}
-
 const NUMBER_TEXT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/
 
 /**
@@ -154,9 +145,13 @@ export function prepareSlotData(
       problem('too_long', `"${slot.name}" is longer than ${slot.maxLength} characters.`)
       continue
     }
-    if (slot.pattern !== undefined && !patternFor(slot.pattern).test(value)) {
-      problem('invalid', `"${slot.name}" does not have the expected form.`)
-      continue
+    if (slot.pattern !== undefined) {
+      // Linear-time matching (RE2); a pattern that cannot compile matches nothing (saving refuses such patterns).
+      const pattern = compilePattern(slot.pattern)
+      if (!pattern.ok || !pattern.matches(value)) {
+        problem('invalid', `"${slot.name}" does not have the expected form.`)
+        continue
+      }
     }
     values[slot.name] = value
   }

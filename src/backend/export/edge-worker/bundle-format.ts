@@ -15,7 +15,8 @@ import type {
 } from '../../../shared/template-render/index'
 
 export const BUNDLE_FORMAT = 'larder-cdn-bundle'
-export const BUNDLE_FORMAT_VERSION = 1
+/** 2: one tenant per bundle (`tenant`), the worker bound to it. */
+export const BUNDLE_FORMAT_VERSION = 2
 
 export function objectPath(hash: string): string {
   return `objects/${hash}.json`
@@ -47,6 +48,8 @@ export interface BundleManifest {
   version: number
   workspaceId: string
   created: string
+  /** The one tenant whose cache this bundle carries (null: templates only). The worker serves no other. */
+  tenant: string | null
   /** sha256 of the manifest.json this export follows (the `--since` one, else the workspace's last export). */
   previousManifestHash: string | null
   /** True when only objects new since `previousManifestHash` are in this folder. */

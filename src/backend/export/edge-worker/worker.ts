@@ -7,11 +7,15 @@
  *   GET  /v1/templates/<family>/render?user=u1&locale=en&name=Mina    query: segment values and slot data
  *   POST /v1/templates/<family>/render  {"user": "u1", "segment": {"locale": "en"}, "data": {"name": "Mina"}}
  *        -> text/plain (HTML-escaped per slot); `?format=json` or `Accept: application/json` for details
- *   GET  /v1/cache/<tenant>/<namespace>/<keyHash>                    an exported cache entry by its key hash
+ *   GET  /v1/cache/<namespace>/<keyHash>                             an exported cache entry by its key hash
+ *        (also /v1/cache/<tenant>/<namespace>/<keyHash>, for the bound tenant only)
  *   POST /v1/chat/completions, /v1/completions                       OpenAI-style; answered from the cache by
- *        the same key the gateway computes (header x-larder-namespace, optional x-larder-tenant); misses go to
- *        UPSTREAM_URL when set, else 404
- *   GET  /healthz
+ *        the same key the gateway computes (header x-larder-namespace); misses go to UPSTREAM_URL when set, else 404
+ *   GET  /healthz                                                    up or not, and the bundle version: no names
+ *
+ * Tenants: a deployment serves one tenant, the one in its LARDER_TENANT variable (the exported wrangler.toml sets
+ * it), else the bundle's. Callers cannot choose another (x-larder-tenant and ?tenant= are ignored), a namespace of any
+ * other tenant in the manifest is never served, and a bundle of another tenant than the configured one is refused.
  *
  * Bundled by build.ts into worker-bundle.generated.ts; must stay platform-free (no node imports).
  */
@@ -25,6 +29,7 @@ import {
   type CacheEntryObject,
   type CacheShardObject,
   type FamilyObject,
+  type ManifestNamespace,
   type SegmentObject,
 } from './bundle-format'
 import { cacheableFromBody, type OpenAiBody } from './openai-request'
@@ -42,6 +47,8 @@ export interface EdgeEnv {
   MANIFEST_TTL_SECONDS?: string
   /** An OpenAI-compatible endpoint (e.g. the Larder gateway) that answers cache misses. */
   UPSTREAM_URL?: string
+  /** The tenant this deployment serves; the bundle must be that tenant's. */
+  LARDER_TENANT?: string
 }
 
 class HttpError extends Error {
@@ -229,6 +236,31 @@ async function renderTemplate(request: Request, env: EdgeEnv, url: URL, familyNa
   })
 }
 
+/** The tenant whose cache this deployment serves: its configuration's, and the bundle must agree. */
+function boundTenant(env: EdgeEnv, manifest: BundleManifest): string {
+  const configured = env.LARDER_TENANT && env.LARDER_TENANT.length > 0 ? env.LARDER_TENANT : undefined
+  const bundled = typeof manifest.tenant === 'string' ? manifest.tenant : undefined
+  if (configured !== undefined && bundled !== undefined && configured !== bundled) {
+    throw new HttpError(
+      503,
+      'bundle_mismatch',
+      `This worker is bound to tenant "${configured}" but its bundle is another tenant's; deploy that tenant's bundle.`,
+    )
+  }
+  const tenant = configured ?? bundled
+  if (tenant === undefined) throw new HttpError(404, 'no_cache', 'This bundle carries no cache (templates only).')
+  return tenant
+}
+
+/** A namespace of the bound tenant; any other tenant's (even if a manifest carries it) does not exist here. */
+function servedNamespace(manifest: BundleManifest, tenant: string, namespace: string): ManifestNamespace {
+  const name = `${tenant}/${namespace}`
+  const exported = Object.prototype.hasOwnProperty.call(manifest.cache, name) ? manifest.cache[name] : undefined
+  if (!exported || exported.tenant !== tenant || exported.namespace !== namespace)
+    throw new HttpError(404, 'unknown_namespace', `The cache namespace ${namespace} is not in this bundle.`)
+  return exported
+}
+
 async function lookupEntry(
   env: EdgeEnv,
   manifest: BundleManifest,
@@ -236,19 +268,28 @@ async function lookupEntry(
   namespace: string,
   keyHash: string,
 ): Promise<CacheEntryObject | null> {
-  const name = `${tenant}/${namespace}`
-  const exported = Object.prototype.hasOwnProperty.call(manifest.cache, name) ? manifest.cache[name] : undefined
-  if (!exported) throw new HttpError(404, 'unknown_namespace', `The cache namespace ${name} is not in this bundle.`)
+  const exported = servedNamespace(manifest, tenant, namespace)
   const shard = exported.shards[shardOf(keyHash, exported.shardPrefixLength)]
   if (!shard) return null
   const entries = (await loadObject<CacheShardObject>(env, shard)).entries
   const entry = Object.prototype.hasOwnProperty.call(entries, keyHash) ? entries[keyHash] : undefined
-  return entry ? loadObject<CacheEntryObject>(env, entry) : null
+  if (!entry) return null
+  const object = await loadObject<CacheEntryObject>(env, entry)
+  return object.tenant === tenant ? object : null
 }
 
-async function cacheEntryByKey(env: EdgeEnv, tenant: string, namespace: string, keyHash: string): Promise<Response> {
+/** `askedTenant`: from the legacy /v1/cache/<tenant>/... path; only the bound tenant is there. */
+async function cacheEntryByKey(
+  env: EdgeEnv,
+  askedTenant: string | null,
+  namespace: string,
+  keyHash: string,
+): Promise<Response> {
   if (!/^[0-9a-f]{64}$/.test(keyHash)) throw new HttpError(400, 'bad_key', 'A key hash is 64 lowercase hex digits.')
   const manifest = await loadManifest(env)
+  const tenant = boundTenant(env, manifest)
+  if (askedTenant !== null && askedTenant !== tenant)
+    throw new HttpError(404, 'unknown_namespace', `The cache namespace ${namespace} is not in this bundle.`)
   const entry = await lookupEntry(env, manifest, tenant, namespace, keyHash)
   if (!entry) throw new HttpError(404, 'cache_miss', `No exported entry has the key ${keyHash}.`)
   return json(
@@ -315,7 +356,8 @@ async function completions(request: Request, env: EdgeEnv, url: URL): Promise<Re
   }
   if (!isRecord(body)) throw new HttpError(400, 'bad_request', 'The body must be a JSON object.')
   const manifest = await loadManifest(env)
-  const tenant = request.headers.get('x-larder-tenant') ?? url.searchParams.get('tenant') ?? 'default'
+  // The deployment's tenant; x-larder-tenant and ?tenant= are the caller's wish and are ignored.
+  const tenant = boundTenant(env, manifest)
   let namespace = request.headers.get('x-larder-namespace') ?? url.searchParams.get('namespace')
   if (namespace === null) {
     const names = Object.values(manifest.cache).filter((entry) => entry.tenant === tenant)
@@ -324,9 +366,7 @@ async function completions(request: Request, env: EdgeEnv, url: URL): Promise<Re
     }
     namespace = names[0]!.namespace
   }
-  const exported = manifest.cache[`${tenant}/${namespace}`]
-  if (!exported)
-    throw new HttpError(404, 'unknown_namespace', `The cache namespace ${tenant}/${namespace} is not in this bundle.`)
+  const exported = servedNamespace(manifest, tenant, namespace)
   const cacheable = cacheableFromBody(body as OpenAiBody)
   if ('error' in cacheable) throw new HttpError(400, 'bad_request', cacheable.error)
   const { keyHash } = await cacheKey(cacheable, exported.normalization)
@@ -366,33 +406,40 @@ async function route(request: Request, env: EdgeEnv): Promise<Response> {
       throw new HttpError(405, 'method_not_allowed', 'Use GET or POST.')
     return renderTemplate(request, env, url, pathPart(render[1]!))
   }
-  const byKey = /^\/v1\/cache\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(path)
+  const byKey = /^\/v1\/cache\/(?:([^/]+)\/)?([^/]+)\/([^/]+)$/.exec(path)
   if (byKey && request.method === 'GET') {
-    return cacheEntryByKey(env, pathPart(byKey[1]!), pathPart(byKey[2]!), byKey[3]!)
+    return cacheEntryByKey(env, byKey[1] !== undefined ? pathPart(byKey[1]) : null, pathPart(byKey[2]!), byKey[3]!)
   }
   if ((path === '/v1/chat/completions' || path === '/v1/completions') && request.method === 'POST') {
     return completions(request, env, url)
   }
   if (path === '/healthz') {
+    // Anyone can call this: it says the worker is up and which bundle it serves, and names nothing.
     const manifest = await loadManifest(env)
-    return json(200, {
-      ok: true,
-      bundleVersion: manifest.version,
-      created: manifest.created,
-      families: Object.keys(manifest.templates),
-      namespaces: Object.keys(manifest.cache),
-    })
+    return json(200, { ok: true, bundleVersion: manifest.version, created: manifest.created })
   }
   throw new HttpError(404, 'not_found', `Nothing at ${request.method} ${path}.`)
+}
+
+/** Browsers must take every answer as the type it says (a filled template is text, never HTML to sniff). */
+function withNosniff(response: Response): Response {
+  try {
+    response.headers.set('x-content-type-options', 'nosniff')
+    return response
+  } catch {
+    const copy = new Response(response.body, response)
+    copy.headers.set('x-content-type-options', 'nosniff')
+    return copy
+  }
 }
 
 export default {
   async fetch(request: Request, env: EdgeEnv): Promise<Response> {
     try {
-      return await route(request, env)
+      return withNosniff(await route(request, env))
     } catch (error) {
-      if (error instanceof HttpError) return errorResponse(error)
-      return errorResponse(new HttpError(500, 'internal', (error as Error).message ?? String(error)))
+      if (error instanceof HttpError) return withNosniff(errorResponse(error))
+      return withNosniff(errorResponse(new HttpError(500, 'internal', (error as Error).message ?? String(error))))
     }
   },
 }
