@@ -16,7 +16,16 @@
  * Blocks are little-endian: fp16 scale first (and fp16 min for *_1), then for *_5 a 32-bit mask of
  * the fifth bits, then packed nibbles where byte j holds element j (low) and element j+16 (high).
  */
-import { fp16BitsToFp32, fp32ToFp16Bits } from './fp16.js'
+import {
+  FLT_MAX,
+  floatToInt8,
+  floatToUint8,
+  readHalf,
+  readUint32,
+  roundHalfAwayFromZero,
+  writeHalf,
+  writeUint32,
+} from './quant-common.js'
 import { GgmlType, type GgmlTypeId } from './types.js'
 
 export const QUANT_BLOCK_SIZE = 32
@@ -29,37 +38,6 @@ export const legacyQuantBlockBytes: Readonly<Record<LegacyQuantTypeName, number>
   Q4_1: 20,
   Q5_0: 22,
   Q5_1: 24,
-}
-
-const FLT_MAX = 3.4028234663852886e38
-const INT32_MIN = -2147483648
-
-/** (int8_t)x for a float x as compiled by gcc on x86-64 (see module comment). */
-function floatToInt8(x: number): number {
-  const asInt32 = x >= INT32_MIN && x < 2147483648 ? x | 0 : INT32_MIN
-  return (asInt32 << 24) >> 24
-}
-
-/** (uint8_t)x for a float x, same conversion rules as floatToInt8. */
-function floatToUint8(x: number): number {
-  const asInt32 = x >= INT32_MIN && x < 2147483648 ? x | 0 : INT32_MIN
-  return asInt32 & 0xff
-}
-
-/** C roundf: halves go away from zero. */
-function roundHalfAwayFromZero(x: number): number {
-  // x is a float32 value, so x + 0.5 is exact in double arithmetic and floor gives roundf's result.
-  return x >= 0 ? Math.floor(x + 0.5) : -Math.floor(0.5 - x)
-}
-
-function writeHalf(target: Uint8Array, at: number, value: number): void {
-  const bits = fp32ToFp16Bits(value)
-  target[at] = bits & 0xff
-  target[at + 1] = bits >>> 8
-}
-
-function readHalf(source: Uint8Array, at: number): number {
-  return fp16BitsToFp32((source[at] as number) | ((source[at + 1] as number) << 8))
 }
 
 function checkLengths(
@@ -191,23 +169,6 @@ function quantizeAffine(
     }
     if (withHighBits) writeUint32(target, at + 4, highBits)
   }
-}
-
-function writeUint32(target: Uint8Array, at: number, value: number): void {
-  target[at] = value & 0xff
-  target[at + 1] = (value >>> 8) & 0xff
-  target[at + 2] = (value >>> 16) & 0xff
-  target[at + 3] = (value >>> 24) & 0xff
-}
-
-function readUint32(source: Uint8Array, at: number): number {
-  return (
-    ((source[at] as number) |
-      ((source[at + 1] as number) << 8) |
-      ((source[at + 2] as number) << 16) |
-      ((source[at + 3] as number) << 24)) >>>
-    0
-  )
 }
 
 export function quantizeRowQ4_0(source: Float32Array, target: Uint8Array, targetOffset = 0): void {
