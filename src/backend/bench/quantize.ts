@@ -82,7 +82,7 @@ export async function benchQuantize(options: { tensorMegabytes?: number } = {}):
       let peakRss = rssBefore
       const [, quantizeMs] = await timeAsync(() =>
         quantizeGgufFile(source, destination, {
-          target,
+          fileType: target,
           onProgress: () => {
             peakRss = Math.max(peakRss, process.memoryUsage().rss)
           },

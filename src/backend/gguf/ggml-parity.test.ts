@@ -273,7 +273,7 @@ describe.skipIf(reason !== undefined)('byte identity with the ggml library shipp
     const tiny = join(workDirectory, 'tiny.gguf')
     await writeTinyLlamaGguf(tiny, { chatTemplate: CHATML_TEMPLATE })
     const quantized = join(workDirectory, 'tiny-q4_0.gguf')
-    await quantizeGgufFile(tiny, quantized, { target: 'Q4_0' })
+    await quantizeGgufFile(tiny, quantized, { fileType: 'Q4_0' })
     const aligned = join(workDirectory, 'aligned.gguf')
     await writeGgufFile(aligned, { metadata: [['general.alignment', gguf.uint32(64)]], tensors: sampleTensors() })
     for (const path of [allTypes, tiny, quantized, aligned]) {

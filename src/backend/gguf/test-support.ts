@@ -6,7 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { gguf, GgmlType, type GgufValue } from './types.js'
+import type { ImatrixContents, ImatrixStatistics } from './imatrix.js'
+import { createSeededRandom } from './tiny-model.js'
+import { gguf, GgmlType, type GgufFile, type GgufValue } from './types.js'
 import type { GgufTensorToWrite } from './writer.js'
 
 export async function withTemporaryDirectory<T>(run: (directory: string) => Promise<T>): Promise<T> {
@@ -195,4 +197,26 @@ export function kQuantParityImportance(random: () => number): Float32Array {
     if (index >= 256 && index < 288) return 1
     return random() * 5
   })
+}
+
+/**
+ * An importance matrix shaped like the one llama-imatrix would record for `file`: one entry per matrix
+ * multiplication weight (every 2-D *weight except token_embd, which is a lookup, and norms), with
+ * positive sums of squares and token counts. The values are random: real ones need activations.
+ */
+export function syntheticImatrix(file: GgufFile, seed: number): ImatrixContents {
+  const random = createSeededRandom(seed)
+  const chunkSize = 64
+  const chunkCount = 3
+  const entries = new Map<string, ImatrixStatistics>()
+  for (const tensor of file.tensors) {
+    if (tensor.dims.length < 2 || !tensor.name.endsWith('.weight') || tensor.name.includes('norm')) continue
+    if (tensor.name === 'token_embd.weight') continue
+    const columns = tensor.dims[0] as number
+    const experts = tensor.dims[2] ?? 1
+    const tokens = chunkSize * chunkCount
+    const sums = Float32Array.from({ length: columns * experts }, () => (0.05 + random() * random() * 4) * tokens)
+    entries.set(tensor.name, { sums, counts: Array.from({ length: experts }, () => tokens) })
+  }
+  return { entries, datasets: ['calibration.txt'], chunkCount, chunkSize }
 }

@@ -425,7 +425,7 @@ export class ModelsService {
         try {
           const share = context.params.evaluate ? 0.8 : 1
           const result = await quantizeGgufFile(source.path, partial, {
-            target: context.params.type,
+            fileType: context.params.type,
             signal: context.signal,
             onProgress: (progress) =>
               context.progress(
