@@ -122,7 +122,7 @@ export function parseLegacyImatrix(bytes: Uint8Array, path = 'imatrix'): Importa
     if (at + count > bytes.length) {
       throw new GgufError(
         'INVALID_IMATRIX',
-        `${path} is truncated: ${what} needs bytes ${at}..${at + count} but the file has ${bytes.length} (rewrite it with llama-imatrix)`,
+        `${path} is truncated: it ends at byte ${bytes.length}, inside ${what} (bytes ${at}..${at + count}); make it again with llama-imatrix`,
       )
     }
   }
