@@ -311,7 +311,7 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
           const started = performance.now()
           try {
             const result = await quantizeGgufFile(resolve(modelArg), resolve(outArg), {
-              target: options.type,
+              fileType: options.type,
               onProgress: (progress) =>
                 reporter.update({
                   progress: progress.bytesTotal > 0 ? progress.bytesDone / progress.bytesTotal : 0,
@@ -386,7 +386,7 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
         const source = `${out}.f32-${process.pid}`
         try {
           await writeTinyLlamaGguf(source, { seed: options.seed })
-          await quantizeGgufFile(source, out, { target })
+          await quantizeGgufFile(source, out, { fileType: target })
         } finally {
           rmSync(source, { force: true })
         }
