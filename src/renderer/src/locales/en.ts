@@ -4,10 +4,12 @@
  */
 import cdnExport from './en/cdn-export'
 import pipelines from './en/pipelines'
+import quantization from './en/quantization'
 import templates from './en/templates'
 
 const en = {
   pipelines,
+  quantization,
   templates,
   cdnExport,
   app: {

@@ -1,11 +1,13 @@
 import type { MessageSchema } from './en'
 import cdnExport from './ko/cdn-export'
 import pipelines from './ko/pipelines'
+import quantization from './ko/quantization'
 import templates from './ko/templates'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
   pipelines,
+  quantization,
   templates,
   cdnExport,
   app: {
