@@ -9,7 +9,7 @@
  *   gguf   in.gguf out.meta              ggml's parse and re-serialization of a GGUF header
  *   kquant in.f32 imatrix.f32 n outdir   every writable type: plain and importance-weighted chunks, *_ref rows,
  *                                        dequantized plain chunks
- *   bench  in.f32 imatrix.f32|- n ms T.. MB/s of F32 input per type through ggml_quantize_chunk, one thread
+ *   bench  in.f32 imatrix.f32|- n ms T.. MB/s of F32 input per CPU second, per type, through ggml_quantize_chunk
  *   llama  in.gguf out.gguf ftype out_type embd_type pure leave_output allow_requantize imatrix|-
  *                                        llama_model_quantize, loading the imatrix as llama-quantize does
  */
@@ -282,8 +282,9 @@ static int kquant_mode(char **argv) {
   return 0;
 }
 
+/* CPU time of this process: on a shared, busy machine it measures the work, not the wait for a core. */
 static double now_seconds(void) {
-  struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
+  struct timespec ts; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 

@@ -7,13 +7,23 @@
  * starting at `levelsAt`; the C code passes pointers, these take (array, offset) pairs so no subarray
  * is allocated per group.
  */
-import { GROUP_MAX_EPS, nearestInt, nearestIntOfShifted } from './quant-common.js'
+import { GROUP_MAX_EPS, nearestInt } from './quant-common.js'
+
+/**
+ * nearest_int(x) is x rounded half to even for |x| < 2^22 (below NEAR); so is adding and subtracting 1.5 * 2^52 in
+ * double arithmetic, which saves a float32 round trip per value in the hot loops. Outside, nearestInt emulates C.
+ */
+const MAGIC = 6755399441055744
+const NEAR = 4194303
 
 const f = Math.fround
 const TENTH = f(0.1)
 
 /** Levels of the candidate being scored; copied into `levels` when it wins (the C code recomputes them). */
 const candidate = new Int32Array(256)
+const candidateB = new Int32Array(256)
+/** make_qx_quants' candidate steps, in its order (is = -9..9 without 0). */
+const SYMMETRIC_STEPS = [-9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 const groupWeights = new Float32Array(256) // w for each value of the group
 const weightedValues = new Float32Array(256) // w * x, the same for every candidate
 
@@ -61,8 +71,8 @@ export function searchSymmetricScale(
   let sumlx = 0
   let suml2 = 0
   for (let i = 0; i < count; i++) {
-    const rounded = f(f(iscale * (x[xAt + i] as number)) + 12582912)
-    let l = rounded >= 8388608 && rounded < 16777216 ? rounded - 12582912 : nearestIntOfShifted(rounded)
+    const product = f(iscale * (x[xAt + i] as number))
+    let l = product > -NEAR && product < NEAR ? product + MAGIC - MAGIC : nearestInt(product)
     l = l < low ? low : l > high ? high : l
     candidate[i] = l
     levels[levelsAt + i] = l + nmax
@@ -71,32 +81,72 @@ export function searchSymmetricScale(
   }
   let scale = suml2 !== 0 ? f(sumlx / suml2) : 0
   let best = f(scale * sumlx)
-  for (let step = -9; step <= 9; step++) {
-    if (step === 0) continue
-    iscale = f(-f(nmax + f(TENTH * step)) / max)
-    let same = true
+  // Candidates in pairs: their levels do not depend on the search state, so two are scored in one pass
+  // (two independent float32 chains run in the time of one), then applied in C's order.
+  for (let pair = 0; pair < SYMMETRIC_STEPS.length; pair += 2) {
+    const iscaleA = f(-f(nmax + f(TENTH * (SYMMETRIC_STEPS[pair] as number))) / max)
+    const iscaleB = f(-f(nmax + f(TENTH * (SYMMETRIC_STEPS[pair + 1] as number))) / max)
+    let changedA = 0
+    let changedB = 0
     for (let i = 0; i < count; i++) {
-      const rounded = f(f(iscale * (x[xAt + i] as number)) + 12582912)
-      let l = rounded >= 8388608 && rounded < 16777216 ? rounded - 12582912 : nearestIntOfShifted(rounded)
-      l = l < low ? low : l > high ? high : l
-      if (l !== candidate[i]) {
-        same = false
-        candidate[i] = l
+      const value = x[xAt + i] as number
+      const productA = f(iscaleA * value)
+      const productB = f(iscaleB * value)
+      let la = productA > -NEAR && productA < NEAR ? productA + MAGIC - MAGIC : nearestInt(productA)
+      let lb = productB > -NEAR && productB < NEAR ? productB + MAGIC - MAGIC : nearestInt(productB)
+      la = la < low ? low : la > high ? high : la
+      lb = lb < low ? low : lb > high ? high : lb
+      // Branch-free change tests: level changes are data-dependent and would mispredict.
+      changedA |= la ^ (candidate[i] as number)
+      changedB |= lb ^ la
+      candidate[i] = la
+      candidateB[i] = lb
+    }
+    const sameA = changedA === 0
+    const sameB = changedB === 0
+    let sumlxA = 0
+    let suml2A = 0
+    let sumlxB = 0
+    let suml2B = 0
+    if (!sameA && !sameB) {
+      for (let i = 0; i < count; i++) {
+        const w = groupWeights[i] as number
+        const wx = weightedValues[i] as number
+        const la = candidate[i] as number
+        const lb = candidateB[i] as number
+        sumlxA = f(sumlxA + f(wx * la))
+        suml2A = f(suml2A + f(f(w * la) * la))
+        sumlxB = f(sumlxB + f(wx * lb))
+        suml2B = f(suml2B + f(f(w * lb) * lb))
+      }
+    } else if (!sameA || !sameB) {
+      const lane = sameA ? candidateB : candidate
+      let sx = 0
+      let s2 = 0
+      for (let i = 0; i < count; i++) {
+        const l = lane[i] as number
+        sx = f(sx + f((weightedValues[i] as number) * l))
+        s2 = f(s2 + f(f((groupWeights[i] as number) * l) * l))
+      }
+      if (sameA) {
+        sumlxB = sx
+        suml2B = s2
+      } else {
+        sumlxA = sx
+        suml2A = s2
       }
     }
-    if (same) continue
-    sumlx = 0
-    suml2 = 0
-    for (let i = 0; i < count; i++) {
-      const l = candidate[i] as number
-      sumlx = f(sumlx + f((weightedValues[i] as number) * l))
-      suml2 = f(suml2 + f(f((groupWeights[i] as number) * l) * l))
-    }
-    if (suml2 > 0 && f(sumlx * sumlx) > f(best * suml2)) {
+    if (!sameA && suml2A > 0 && f(sumlxA * sumlxA) > f(best * suml2A)) {
       for (let i = 0; i < count; i++) levels[levelsAt + i] = (candidate[i] as number) + nmax
-      scale = f(sumlx / suml2)
-      best = f(scale * sumlx)
+      scale = f(sumlxA / suml2A)
+      best = f(scale * sumlxA)
     }
+    if (!sameB && suml2B > 0 && f(sumlxB * sumlxB) > f(best * suml2B)) {
+      for (let i = 0; i < count; i++) levels[levelsAt + i] = (candidateB[i] as number) + nmax
+      scale = f(sumlxB / suml2B)
+      best = f(scale * sumlxB)
+    }
+    candidate.set(candidateB.subarray(0, count))
   }
   return scale
 }
@@ -222,8 +272,8 @@ export function searchAffineScale(
   let scale = f(1 / iscale)
   let bestError = 0
   for (let i = 0; i < count; i++) {
-    const rounded = f(f(iscale * (shifted[i] as number)) + 12582912)
-    const l = rounded >= 8388608 && rounded < 16777216 ? rounded - 12582912 : nearestIntOfShifted(rounded)
+    const product = f(iscale * (shifted[i] as number))
+    const l = product > -NEAR && product < NEAR ? product + MAGIC - MAGIC : nearestInt(product)
     const level = l < 0 ? 0 : l > nmax ? nmax : l
     levels[levelsAt + i] = level
     let diff = f(f(f(scale * level) + min) - (x[xAt + i] as number))
@@ -240,17 +290,15 @@ export function searchAffineScale(
   for (let step = 0; step <= nstep; step++) {
     // min moves when a step wins, and later steps start from it (as in C).
     iscale = f(f(f(rmin + f(rdelta * step)) + nmax) / f(max - min))
-    let same = scored
+    let changed = 0
     for (let i = 0; i < count; i++) {
-      const rounded = f(f(iscale * (shifted[i] as number)) + 12582912)
-      const l = rounded >= 8388608 && rounded < 16777216 ? rounded - 12582912 : nearestIntOfShifted(rounded)
+      const product = f(iscale * (shifted[i] as number))
+      const l = product > -NEAR && product < NEAR ? product + MAGIC - MAGIC : nearestInt(product)
       const level = l < 0 ? 0 : l > nmax ? nmax : l
-      if (level !== previous[i]) {
-        same = false
-        previous[i] = level
-      }
+      changed |= level ^ (previous[i] as number) // branch-free: level changes would mispredict
+      previous[i] = level
     }
-    if (same) continue
+    if (scored && changed === 0) continue
     scored = true
     let sumL = 0
     let sumL2 = 0

@@ -30,6 +30,9 @@ import { GgmlType, type GgmlTypeId } from './types.js'
 
 export const QUANT_BLOCK_SIZE = 32
 
+/** The smallest normal float32: above it, inverse scales are finite and products stay near the level range. */
+const MIN_NORMAL = 2 ** -126
+
 export type LegacyQuantTypeName = 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1'
 
 export const legacyQuantBlockBytes: Readonly<Record<LegacyQuantTypeName, number>> = {
@@ -69,6 +72,18 @@ export function quantizeRowQ8_0(source: Float32Array, target: Uint8Array, target
     const inverse = d !== 0 ? Math.fround(1 / d) : 0
     const at = targetOffset + block * 34
     writeHalf(target, at, d)
+    if (d === 0 || (d >= MIN_NORMAL && d <= FLT_MAX)) {
+      // |x * inverse| <= 127.0…, so roundf needs no range handling. Branch-free on the sign (random signs
+      // would mispredict): u = scaled + 128.5 is exact and positive, floor(u) - 128 is roundf for
+      // scaled >= 0 and for scaled < 0 except at exact ties, which round one further from zero.
+      for (let j = 0; j < 32; j++) {
+        const scaled = Math.fround((source[first + j] as number) * inverse)
+        const shifted = scaled + 128.5
+        const floor = shifted | 0
+        target[at + 2 + j] = shifted === floor && scaled < 0 ? floor - 129 : floor - 128
+      }
+      continue
+    }
     for (let j = 0; j < 32; j++) {
       const scaled = Math.fround((source[first + j] as number) * inverse)
       target[at + 2 + j] = floatToInt8(roundHalfAwayFromZero(scaled)) & 0xff
@@ -106,11 +121,15 @@ function quantizeSymmetric(
     writeHalf(target, at, d)
     const quantsAt = at + (withHighBits ? 6 : 2)
     let highBits = 0
+    // With a zero or normal scale, x * inverse + offset lies in [0.5, maxLevel + 1.5]: a plain truncation.
+    const inRange = d === 0 || Math.abs(d) >= MIN_NORMAL
     for (let j = 0; j < 16; j++) {
       const x0 = Math.fround((source[first + j] as number) * inverse)
       const x1 = Math.fround((source[first + 16 + j] as number) * inverse)
-      const q0 = Math.min(maxLevel, floatToInt8(Math.fround(x0 + offset))) & 0xff
-      const q1 = Math.min(maxLevel, floatToInt8(Math.fround(x1 + offset))) & 0xff
+      const t0 = inRange ? Math.fround(x0 + offset) | 0 : floatToInt8(Math.fround(x0 + offset))
+      const t1 = inRange ? Math.fround(x1 + offset) | 0 : floatToInt8(Math.fround(x1 + offset))
+      const q0 = (t0 > maxLevel ? maxLevel : t0) & 0xff
+      const q1 = (t1 > maxLevel ? maxLevel : t1) & 0xff
       if (withHighBits) {
         target[quantsAt + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4)
         highBits |= ((q0 & 0x10) >>> 4) << j
@@ -150,20 +169,24 @@ function quantizeAffine(
     writeHalf(target, at + 2, min)
     const quantsAt = at + (withHighBits ? 8 : 4)
     let highBits = 0
+    // With a zero or normal scale, (x - min) * inverse + 0.5 lies in [0.5, levels + 0.5]: a plain truncation.
+    const inRange = d === 0 || (d >= MIN_NORMAL && d <= FLT_MAX)
     for (let j = 0; j < 16; j++) {
       const x0 = Math.fround(Math.fround((source[first + j] as number) - min) * inverse)
       const x1 = Math.fround(Math.fround((source[first + 16 + j] as number) - min) * inverse)
       if (withHighBits) {
         // Q5_1 has no clamp: (uint8_t)(x + 0.5f)
-        const q0 = floatToUint8(Math.fround(x0 + 0.5))
-        const q1 = floatToUint8(Math.fround(x1 + 0.5))
+        const q0 = inRange ? (Math.fround(x0 + 0.5) | 0) & 0xff : floatToUint8(Math.fround(x0 + 0.5))
+        const q1 = inRange ? (Math.fround(x1 + 0.5) | 0) & 0xff : floatToUint8(Math.fround(x1 + 0.5))
         target[quantsAt + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4)
         highBits |= ((q0 & 0x10) >>> 4) << j
         highBits |= ((q1 & 0x10) >>> 4) << (j + 16)
       } else {
         // Q4_1: MIN(15, (int8_t)(x + 0.5f))
-        const q0 = Math.min(15, floatToInt8(Math.fround(x0 + 0.5))) & 0xff
-        const q1 = Math.min(15, floatToInt8(Math.fround(x1 + 0.5))) & 0xff
+        const t0 = inRange ? Math.fround(x0 + 0.5) | 0 : floatToInt8(Math.fround(x0 + 0.5))
+        const t1 = inRange ? Math.fround(x1 + 0.5) | 0 : floatToInt8(Math.fround(x1 + 0.5))
+        const q0 = (t0 > 15 ? 15 : t0) & 0xff
+        const q1 = (t1 > 15 ? 15 : t1) & 0xff
         target[quantsAt + j] = (q0 | (q1 << 4)) & 0xff
       }
     }
