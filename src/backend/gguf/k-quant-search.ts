@@ -67,7 +67,7 @@ export function searchSymmetricScale(
   }
   const low = -nmax
   const high = nmax - 1
-  let iscale = f(-nmax / max)
+  const iscale = f(-nmax / max)
   let sumlx = 0
   let suml2 = 0
   for (let i = 0; i < count; i++) {
