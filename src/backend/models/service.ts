@@ -468,7 +468,8 @@ function listGgufFiles(dir: string, depth = 0): string[] {
   const found: string[] = []
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name)
-    if (entry.isDirectory() && depth < 3) found.push(...listGgufFiles(path, depth + 1))
+    // Dot-folders are Larder's own scratch space (a type comparison's temporary files), never models to register.
+    if (entry.isDirectory() && depth < 3 && !entry.name.startsWith('.')) found.push(...listGgufFiles(path, depth + 1))
     else if (entry.isFile() && entry.name.toLowerCase().endsWith('.gguf')) found.push(path)
   }
   return found.sort()
