@@ -3,7 +3,8 @@
  * types that have a weighted quantizer) beside ggml's own C quantizer run through the parity harness on the same
  * data in the same run (ggml_quantize_chunk from node-llama-cpp's libggml-base, one thread), whole-file
  * quantization of a ~110 MB llama-shaped model through the streaming path (with its extra memory), and header
- * parsing with a large vocabulary. MB/s are of F32 input. Run with `npm run bench -- quantize [--json]`.
+ * parsing with a large vocabulary. MB/s are of F32 input; the per-type rows count CPU time on both sides (the
+ * machines this runs on are shared), the whole-file rows wall time. Run with `npm run bench -- quantize [--json]`.
  */
 import { writeFile, mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -52,20 +53,26 @@ const TYPES: readonly WritableTensorType[] = [
 ]
 const ROW_LENGTH = 4096
 
-/** MB/s of `run` over `bytes` of input, repeating it for at least `minimumMs` after one warm-up run. */
+/** CPU milliseconds this process has used (the C harness measures CPU time too, so a busy machine skews neither). */
+function cpuMilliseconds(): number {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1000
+}
+
+/** MB/s of `run` over `bytes` of input per CPU second, repeating it for at least `minimumMs` after a warm-up run. */
 function throughput(
   bytes: number,
   minimumMs: number,
   run: () => unknown,
 ): { megabytesPerSecond: number; milliseconds: number } {
   run()
-  const started = performance.now()
+  const started = cpuMilliseconds()
   let runs = 0
   do {
     run()
     runs++
-  } while (performance.now() - started < minimumMs)
-  const milliseconds = (performance.now() - started) / runs
+  } while (cpuMilliseconds() - started < minimumMs)
+  const milliseconds = (cpuMilliseconds() - started) / runs
   return { megabytesPerSecond: bytes / megabyte / (milliseconds / 1000), milliseconds }
 }
 
