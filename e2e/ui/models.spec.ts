@@ -65,7 +65,11 @@ describe('models page', () => {
       await console.modelDrawer(false).waitFor()
       await console.modelRow(tiny.id, false).waitFor()
 
-      // Quantize to Q8_0: progress, then the quality report from the job's result.
+      // Quantize to Q8_0 (picked from the grouped list, which shows bits per weight for this model): progress,
+      // then the quality report from the job's result.
+      await console.page.locator('[data-testid="quantize-type"][data-plan-loaded="true"]').waitFor()
+      await console.testId('quantize-type').click()
+      await console.page.locator('.n-base-select-option:visible', { hasText: /^Q8_0 · 8\.\d\d bits\/weight/ }).click()
       await console.testId('quantize-start').click()
       await console.testId('quantize-progress').waitFor()
       await console.testId('quality-report').waitFor({ timeout: 60_000 })

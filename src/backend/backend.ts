@@ -12,6 +12,7 @@ import { JobRunner, type RunnerOptions } from './jobs/runner'
 import { publicJob } from './jobs/repository'
 import { HASH_JOB, ModelsService, type ModelsServiceOptions } from './models/service'
 import { modelHandlers } from './models/handlers'
+import { QuantizationJobs } from './models/quantization'
 import { cacheHandlers } from './cache/handlers'
 import { exportEntriesJob, importEntriesJob, importLogJob, prewarmJob, reembedJob } from './cache/jobs'
 import { CacheService } from './cache/service'
@@ -44,6 +45,7 @@ export class Backend {
   readonly runner: JobRunner
   readonly dispatcher: Dispatcher
   readonly models: ModelsService
+  readonly quantization: QuantizationJobs
   readonly cache: CacheService
   readonly pipelines: PipelinesService
   readonly startedAt = new Date().toISOString()
@@ -60,7 +62,9 @@ export class Backend {
     this.runner.register(restoreJobKind(workspace, { runningJobs: () => this.runner.runningCount }))
     this.models = new ModelsService(workspace, this.events, options.models)
     this.runner.register(this.models.pullJob())
-    this.runner.register(this.models.quantizeJob())
+    this.quantization = new QuantizationJobs(this.models)
+    this.runner.register(this.quantization.quantizeJob())
+    this.runner.register(this.quantization.sweepJob())
     this.runner.register(this.models.compareJob())
     this.runner.register(this.models.hashJob())
     this.models.onRegistered = (model) => {

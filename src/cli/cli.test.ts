@@ -5,6 +5,8 @@ import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { tempDir } from '../../test/helpers'
 import { defaultMigrationsDir, loadMigrations } from '../backend/db/migrations'
+import { readGgufFile, writeGgufImatrix, writeTinyLlamaGguf } from '../backend/gguf/index'
+import { syntheticImatrix } from '../backend/gguf/test-support'
 import { EXIT } from './exit-codes'
 
 const LATEST = loadMigrations(defaultMigrationsDir()).length
@@ -218,6 +220,32 @@ describe('larder pipelines (in process)', () => {
 })
 
 describe('larder gguf and models (in process)', () => {
+  it("quantizes to k-quant mixtures with an imatrix and llama-quantize's flags, and plans every type", async () => {
+    const dir = tempDir()
+    const wide = join(dir, 'wide.gguf')
+    await writeTinyLlamaGguf(wide, { embeddingLength: 256, feedForwardLength: 512 })
+    await writeGgufImatrix(join(dir, 'wide.imatrix'), syntheticImatrix(await readGgufFile(wide), 1))
+    const quantized = await larder([
+      'gguf', 'quantize', wide, join(dir, 'q4km.gguf'), '--type', 'q4_k', '--imatrix', join(dir, 'wide.imatrix'),
+      '--token-embedding-type', 'q6_k', '--json',
+    ]) // prettier-ignore
+    expect(quantized.code, quantized.err).toBe(EXIT.ok)
+    const summary = JSON.parse(quantized.out)
+    expect(summary).toMatchObject({ fileType: 'MOSTLY_Q4_K_M', tensorTypes: { Q4_K: 12, Q6_K: 4, F32: 5 } })
+    expect(summary.imatrix.tensorsWithoutData).toEqual(['token_embd.weight'])
+    const plan = await larder(['gguf', 'plan', wide])
+    expect(plan.out).toMatch(/Q4_K_M +[\d.]+ [kKM]i?B +4\.\d\d/)
+    expect(plan.out).toMatch(/Q2_K_S .*needs --imatrix/)
+    const tiny = join(dir, 'tiny.gguf')
+    await writeTinyLlamaGguf(tiny)
+    const fallback = await larder(['gguf', 'quantize', tiny, join(dir, 'tiny-q4km.gguf'), '--type', 'Q4_K_M'])
+    expect(fallback.code).toBe(EXIT.ok)
+    expect(fallback.err).toMatch(/warning: 15 of 21 tensors have rows no k-quant block fits/)
+    const needs = await larder(['gguf', 'quantize', wide, join(dir, 'q2ks.gguf'), '--type', 'Q2_K_S'])
+    expect(needs.code).toBe(EXIT.usage)
+    expect(needs.err).toMatch(/needs an importance matrix/)
+  })
+
   it('writes a tiny model, quantizes it file to file in any case of type name, and generates from it', async () => {
     const dir = tempDir()
     const home = tempDir()
@@ -236,11 +264,11 @@ describe('larder gguf and models (in process)', () => {
     expect(quantized.code).toBe(EXIT.ok)
     expect(JSON.parse(quantized.out)).toMatchObject({ fileType: 'MOSTLY_Q4_0', quantizedTensors: 16 })
     expect(
-      (await larder(['gguf', 'quantize', join(dir, 'tiny.gguf'), join(dir, 'x.gguf'), '--type', 'q3_k'])).code,
+      (await larder(['gguf', 'quantize', join(dir, 'tiny.gguf'), join(dir, 'x.gguf'), '--type', 'q7_k'])).code,
     ).toBe(EXIT.usage)
     const again = await larder(['gguf', 'quantize', join(dir, 'tiny-q4.gguf'), join(dir, 'y.gguf'), '--type', 'q8_0'])
     expect(again.code).not.toBe(EXIT.ok)
-    expect(again.err).toMatch(/quantized|Q4_0/i)
+    expect(again.err).toMatch(/already Q4_0.*--allow-requantize/)
     const inspect = await larder(['gguf', 'inspect', join(dir, 'tiny-q4.gguf')])
     expect(inspect.out).toMatch(/file type: MOSTLY_Q4_0/)
     expect((await larder(['--home', home, 'models', 'add', join(dir, 'tiny-q4.gguf')])).out).toMatch(

@@ -1,161 +1,32 @@
 /**
- * Byte-identity proof against the real ggml: compiles a small C harness that links the
+ * Byte-identity proof against the real ggml: compiles a small C harness (ggml-harness.ts) that links the
  * libggml-base.so shipped by node-llama-cpp (the same library that loads our models), runs
- * ggml_quantize_chunk, the quantize_row_*_ref functions and the fp16 row converters on the same
- * inputs as our TypeScript code, and compares every byte.
+ * ggml_quantize_chunk (with and without importance weights), the quantize_row_*_ref functions, the
+ * dequantizers and the fp16 row converters on the same inputs as our TypeScript code, and compares
+ * every byte.
  */
-import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
+import { dequantizeTensor } from './dequantize.js'
 import { fp16ArrayToFp32, fp16BitsToFp32, fp32ArrayToFp16 } from './fp16.js'
-import { quantizeRow, type LegacyQuantTypeName } from './quant-blocks.js'
+import { compileGgmlHarness, ggmlHarnessSkipReason, HARNESS_TYPES, type GgmlHarness } from './ggml-harness.js'
+import { kQuantBlockBytes, quantizeKRows } from './k-quants.js'
+import { legacyQuantBlockBytes, quantizeRow, type LegacyQuantTypeName } from './quant-blocks.js'
+import { encodedScalesAreFinite, quantizeRows, type WritableTensorType } from './quantize-rows.js'
 import { quantizeGgufFile } from './quantize.js'
 import { readGgufFile } from './reader.js'
-import { everyValueTypeMetadata, sampleTensors } from './test-support.js'
+import { everyValueTypeMetadata, kQuantParityImportance, kQuantParityInputs, sampleTensors } from './test-support.js'
 import { CHATML_TEMPLATE, createSeededRandom, writeTinyLlamaGguf } from './tiny-model.js'
 import { gguf, knownGgmlTypes } from './types.js'
 import { validateGguf } from './validate.js'
 import { writeGgufFile } from './writer.js'
 
-/** bins/linux-x64 of the @node-llama-cpp/linux-x64 package, wherever the package manager put it. */
-function findLibraryDirectory(): string {
-  try {
-    const entry = createRequire(import.meta.url).resolve('@node-llama-cpp/linux-x64')
-    return join(dirname(entry), '..', 'bins', 'linux-x64')
-  } catch {
-    return resolve('node_modules/@node-llama-cpp/linux-x64/bins/linux-x64')
-  }
-}
-
-const libraryDirectory = findLibraryDirectory()
-
-function skipReason(): string | undefined {
-  if (process.platform !== 'linux' || process.arch !== 'x64') {
-    return `ggml parity check needs linux-x64 (this is ${process.platform}-${process.arch})`
-  }
-  if (!existsSync(join(libraryDirectory, 'libggml-base.so'))) {
-    return `ggml parity check needs ${join(libraryDirectory, 'libggml-base.so')} (node-llama-cpp linux-x64 binaries not installed)`
-  }
-  const compiler = spawnSync('cc', ['--version'], { encoding: 'utf8' })
-  if (compiler.error || compiler.status !== 0) {
-    return 'ggml parity check needs a C compiler on PATH as `cc`'
-  }
-  return undefined
-}
-
-const reason = skipReason()
+const reason = ggmlHarnessSkipReason()
 if (reason) console.warn(`[skip] ${reason}`)
-
-const harnessSource = String.raw`
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* Prototypes copied from ggml.h / ggml-quants.h (enums passed as int: same ABI). */
-size_t ggml_quantize_chunk(int type, const float *src, void *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix);
-bool ggml_quantize_requires_imatrix(int type);
-void ggml_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n);
-void ggml_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n);
-const char *ggml_type_name(int type);
-int64_t ggml_blck_size(int type);
-size_t ggml_type_size(int type);
-void quantize_row_q8_0_ref(const float *x, void *y, int64_t k);
-void quantize_row_q4_0_ref(const float *x, void *y, int64_t k);
-void quantize_row_q4_1_ref(const float *x, void *y, int64_t k);
-void quantize_row_q5_0_ref(const float *x, void *y, int64_t k);
-void quantize_row_q5_1_ref(const float *x, void *y, int64_t k);
-struct gguf_context;
-struct gguf_init_params { bool no_alloc; void **ctx; };
-struct gguf_context *gguf_init_from_file(const char *fname, struct gguf_init_params params);
-void gguf_free(struct gguf_context *ctx);
-size_t gguf_get_meta_size(const struct gguf_context *ctx);
-void gguf_get_meta_data(const struct gguf_context *ctx, void *data);
-size_t gguf_get_data_offset(const struct gguf_context *ctx);
-int64_t gguf_get_n_tensors(const struct gguf_context *ctx);
-size_t gguf_get_tensor_offset(const struct gguf_context *ctx, int64_t tensor_id);
-
-static void *read_all(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (!f) { perror(path); exit(2); }
-  fseek(f, 0, SEEK_END); *size = (size_t)ftell(f); fseek(f, 0, SEEK_SET);
-  void *data = malloc(*size ? *size : 1);
-  if (fread(data, 1, *size, f) != *size) { perror("read"); exit(2); }
-  fclose(f);
-  return data;
-}
-
-static void write_all(const char *dir, const char *name, const void *data, size_t size) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "wb");
-  if (!f || fwrite(data, 1, size, f) != size) { perror(path); exit(2); }
-  fclose(f);
-}
-
-/* Reads a GGUF file with ggml's own parser and writes ggml's re-serialization of its header. */
-static int gguf_mode(const char *in_path, const char *out_path) {
-  struct gguf_init_params params = { true, NULL };
-  struct gguf_context *ctx = gguf_init_from_file(in_path, params);
-  if (!ctx) { printf("gguf_init_from_file failed\n"); return 4; }
-  size_t size = gguf_get_meta_size(ctx);
-  void *meta = malloc(size);
-  gguf_get_meta_data(ctx, meta);
-  FILE *f = fopen(out_path, "wb");
-  if (!f || fwrite(meta, 1, size, f) != size) { perror(out_path); return 2; }
-  fclose(f);
-  printf("data_offset %zu\n", gguf_get_data_offset(ctx));
-  for (int64_t i = 0; i < gguf_get_n_tensors(ctx); i++) printf("tensor %lld %zu\n", (long long)i, gguf_get_tensor_offset(ctx, i));
-  gguf_free(ctx);
-  return 0;
-}
-
-int main(int argc, char **argv) {
-  if (argc == 4 && strcmp(argv[1], "gguf") == 0) return gguf_mode(argv[2], argv[3]);
-  if (argc != 5 || strcmp(argv[1], "quant") != 0) { fprintf(stderr, "usage: harness quant quant.f32 fp16.f32 outdir | harness gguf in.gguf out.meta\n"); return 2; }
-  argv++;
-  size_t quant_bytes, half_bytes;
-  float *quant_in = read_all(argv[1], &quant_bytes);
-  float *half_in = read_all(argv[2], &half_bytes);
-  const int64_t n = (int64_t)(quant_bytes / 4), n_per_row = 256;
-  struct { int type; const char *name; void (*ref)(const float *, void *, int64_t); } types[] = {
-    { 8, "Q8_0", quantize_row_q8_0_ref }, { 2, "Q4_0", quantize_row_q4_0_ref }, { 3, "Q4_1", quantize_row_q4_1_ref },
-    { 6, "Q5_0", quantize_row_q5_0_ref }, { 7, "Q5_1", quantize_row_q5_1_ref },
-  };
-  char name[256];
-  for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
-    size_t out_size = (size_t)(n / 32) * ggml_type_size(types[t].type);
-    void *chunk = calloc(1, out_size), *ref = calloc(1, out_size);
-    size_t written = ggml_quantize_chunk(types[t].type, quant_in, chunk, 0, n / n_per_row, n_per_row, NULL);
-    if (written != out_size) { fprintf(stderr, "size mismatch for %s\n", types[t].name); return 3; }
-    types[t].ref(quant_in, ref, n);
-    snprintf(name, sizeof name, "%s.chunk", types[t].name); write_all(argv[3], name, chunk, out_size);
-    snprintf(name, sizeof name, "%s.ref", types[t].name); write_all(argv[3], name, ref, out_size);
-    printf("imatrix %s %d\n", types[t].name, (int)ggml_quantize_requires_imatrix(types[t].type));
-  }
-  size_t half_count = half_bytes / 4;
-  uint16_t *halves = calloc(half_count ? half_count : 1, 2);
-  ggml_fp32_to_fp16_row(half_in, halves, (int64_t)half_count);
-  write_all(argv[3], "fp16", halves, half_count * 2);
-  uint16_t *every_half = malloc(65536 * 2);
-  for (int h = 0; h < 65536; h++) every_half[h] = (uint16_t)h;
-  float *widened = malloc(65536 * 4);
-  ggml_fp16_to_fp32_row(every_half, widened, 65536);
-  write_all(argv[3], "fp32-from-fp16", widened, 65536 * 4);
-  for (int type = 0; type < 43; type++) {
-    printf("type %d %s %lld %zu\n", type, ggml_type_name(type), (long long)ggml_blck_size(type), ggml_type_size(type));
-  }
-  return 0;
-}
-`
 
 /** Blocks chosen to hit every rule in the reference code: ties, extremes, zeros, subnormals. */
 function quantizationInputs(): Float32Array {
@@ -252,43 +123,43 @@ function halfConversionInputs(quantInputs: Float32Array): Float32Array {
 }
 
 describe.skipIf(reason !== undefined)('byte identity with the ggml library shipped by node-llama-cpp', () => {
+  let harness: GgmlHarness
   let workDirectory = ''
   let harnessOutput = ''
+  let kQuantOutput = ''
+  let kDirectory = ''
   const quantInputs = quantizationInputs()
   const halfInputs = halfConversionInputs(quantInputs)
+  const random = createSeededRandom(99)
+  const kInputs = kQuantParityInputs(random)
+  const kImportance = kQuantParityImportance(random)
 
   beforeAll(async () => {
-    workDirectory = await mkdtemp(join(tmpdir(), 'larder-ggml-parity-'))
-    await writeFile(join(workDirectory, 'harness.c'), harnessSource)
-    const compiled = spawnSync(
-      'cc',
-      [
-        '-O2',
-        '-o',
-        join(workDirectory, 'harness'),
-        join(workDirectory, 'harness.c'),
-        `-L${libraryDirectory}`,
-        '-l:libggml-base.so',
-        `-Wl,-rpath,${libraryDirectory}`,
-      ],
-      { encoding: 'utf8' },
-    )
-    if (compiled.status !== 0) throw new Error(`compiling the harness failed:\n${compiled.stderr}`)
+    harness = await compileGgmlHarness()
+    workDirectory = harness.directory
     await writeFile(join(workDirectory, 'quant.f32'), new Uint8Array(quantInputs.buffer))
     await writeFile(join(workDirectory, 'fp16.f32'), new Uint8Array(halfInputs.buffer))
-    const run = spawnSync(
-      join(workDirectory, 'harness'),
-      ['quant', join(workDirectory, 'quant.f32'), join(workDirectory, 'fp16.f32'), workDirectory],
-      {
-        encoding: 'utf8',
-      },
-    )
-    if (run.status !== 0) throw new Error(`harness failed (${run.status}):\n${run.stderr}`)
-    harnessOutput = run.stdout
-  })
+    harnessOutput = harness.run([
+      'quant',
+      join(workDirectory, 'quant.f32'),
+      join(workDirectory, 'fp16.f32'),
+      workDirectory,
+    ]).stdout
+    kDirectory = join(workDirectory, 'k')
+    await mkdir(kDirectory)
+    await writeFile(join(workDirectory, 'k.f32'), new Uint8Array(kInputs.buffer))
+    await writeFile(join(workDirectory, 'k-importance.f32'), new Uint8Array(kImportance.buffer))
+    kQuantOutput = harness.run([
+      'kquant',
+      join(workDirectory, 'k.f32'),
+      join(workDirectory, 'k-importance.f32'),
+      String(kImportance.length),
+      kDirectory,
+    ]).stdout
+  }, 60_000)
 
   afterAll(async () => {
-    if (workDirectory) await rm(workDirectory, { recursive: true, force: true })
+    await harness?.close()
   })
 
   const types: LegacyQuantTypeName[] = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1']
@@ -305,6 +176,69 @@ describe.skipIf(reason !== undefined)('byte identity with the ggml library shipp
       expect(firstDifference, `first differing byte at ${firstDifference}`).toBe(-1)
     })
   }
+
+  /** Index of the first differing block, or -1. */
+  function firstDifferentBlock(ours: Uint8Array, theirs: Uint8Array, blockBytes: number): number {
+    const index = ours.findIndex((byte, at) => byte !== theirs[at])
+    return index === -1 ? -1 : Math.floor(index / blockBytes)
+  }
+
+  const blockBytesOf = (name: string): number =>
+    (kQuantBlockBytes as Record<string, number>)[name] ?? (legacyQuantBlockBytes as Record<string, number>)[name] ?? 0
+
+  for (const { name, chunk } of HARNESS_TYPES.filter((type) => type.chunk)) {
+    const type = name as WritableTensorType
+    it(`${name}: ours, ggml_quantize_chunk and quantize_row_${name.toLowerCase()}_ref agree without importance weights`, async () => {
+      const fromChunk = new Uint8Array(await readFile(join(kDirectory, `${name}.plain`)))
+      const fromReference = new Uint8Array(await readFile(join(kDirectory, `${name}.ref`)))
+      const ours = quantizeRows(type, kInputs, kImportance.length)
+      expect(chunk).toBe(true)
+      expect(ours.length).toBe(fromChunk.length)
+      expect(Buffer.compare(fromChunk, fromReference)).toBe(0)
+      expect(firstDifferentBlock(ours, fromChunk, blockBytesOf(name)), 'first differing block').toBe(-1)
+      expect(kQuantOutput).toContain(`requires_imatrix ${name} 0`)
+    })
+    it(`${name}: ours and ggml_quantize_chunk agree with importance weights`, async () => {
+      const fromChunk = new Uint8Array(await readFile(join(kDirectory, `${name}.weighted`)))
+      const ours = quantizeRows(type, kInputs, kImportance.length, kImportance)
+      expect(ours.length).toBe(fromChunk.length)
+      expect(firstDifferentBlock(ours, fromChunk, blockBytesOf(name)), 'first differing block').toBe(-1)
+      if (name !== 'Q8_0') {
+        // The weights change the result (Q8_0 ignores them in ggml, and so do we).
+        expect(Buffer.compare(ours, quantizeRows(type, kInputs, kImportance.length))).not.toBe(0)
+      }
+    })
+  }
+
+  it('Q8_K: ours and quantize_row_q8_k_ref agree', async () => {
+    const fromReference = new Uint8Array(await readFile(join(kDirectory, 'Q8_K.ref')))
+    const ours = new Uint8Array(fromReference.length)
+    quantizeKRows('Q8_K', kInputs, kImportance.length, ours)
+    expect(firstDifferentBlock(ours, fromReference, 292), 'first differing block').toBe(-1)
+  })
+
+  for (const { name } of HARNESS_TYPES) {
+    it(`${name}: dequantizeTensor matches dequantize_row_${name.toLowerCase()} bit for bit`, async () => {
+      const encoded = new Uint8Array(await readFile(join(kDirectory, `${name}.ref`)))
+      const expected = new Uint32Array(new Uint8Array(await readFile(join(kDirectory, `${name}.dequant`))).buffer)
+      const ours = new Uint32Array(dequantizeTensor(name as WritableTensorType, encoded, kInputs.length).buffer)
+      expect(ours.length).toBe(expected.length)
+      expect(ours.findIndex((bits, index) => bits !== expected[index])).toBe(-1)
+    })
+  }
+
+  it('the k-quant inputs reach the extreme paths (some blocks overflow to non-finite scales, as in ggml)', () => {
+    for (const type of ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'] as const) {
+      const bytes = quantizeRows(type, kInputs, kImportance.length)
+      const blockBytes = kQuantBlockBytes[type]
+      let nonFinite = 0
+      for (let at = 0; at < bytes.length; at += blockBytes) {
+        if (!encodedScalesAreFinite(type, bytes.subarray(at, at + blockBytes))) nonFinite++
+      }
+      expect(nonFinite, type).toBeGreaterThan(0)
+      expect(nonFinite, type).toBeLessThan(8)
+    }
+  })
 
   it('fp32 -> fp16 matches ggml_fp32_to_fp16_row on every rounding midpoint and special value', async () => {
     const expected = new Uint16Array(new Uint8Array(await readFile(join(workDirectory, 'fp16'))).buffer)
@@ -324,7 +258,7 @@ describe.skipIf(reason !== undefined)('byte identity with the ggml library shipp
   /** Runs ggml's gguf parser on a file; returns its re-serialized header, or undefined if it refused. */
   function ggmlHeaderOf(path: string): { header: Buffer; report: string } | undefined {
     const metaPath = `${path}.ggml-meta`
-    const run = spawnSync(join(workDirectory, 'harness'), ['gguf', path, metaPath], { encoding: 'utf8' })
+    const run = harness.run(['gguf', path, metaPath], { allowFailure: true })
     if (run.status === 4) return undefined
     if (run.status !== 0) throw new Error(`harness gguf failed (${run.status}): ${run.stderr}`)
     return { header: readFileSync(metaPath), report: run.stdout }
@@ -339,7 +273,7 @@ describe.skipIf(reason !== undefined)('byte identity with the ggml library shipp
     const tiny = join(workDirectory, 'tiny.gguf')
     await writeTinyLlamaGguf(tiny, { chatTemplate: CHATML_TEMPLATE })
     const quantized = join(workDirectory, 'tiny-q4_0.gguf')
-    await quantizeGgufFile(tiny, quantized, { target: 'Q4_0' })
+    await quantizeGgufFile(tiny, quantized, { fileType: 'Q4_0' })
     const aligned = join(workDirectory, 'aligned.gguf')
     await writeGgufFile(aligned, { metadata: [['general.alignment', gguf.uint32(64)]], tensors: sampleTensors() })
     for (const path of [allTypes, tiny, quantized, aligned]) {

@@ -73,15 +73,46 @@ export {
 } from './quant-blocks.js'
 export {
   quantizeGgufFile,
-  planQuantization,
-  quantizationTargets,
-  fileTypeForTarget,
-  type QuantizationTarget,
+  matchImportanceMatrix,
+  imatrixLabelFor,
+  GGML_QUANTIZATION_VERSION,
+  type ImatrixUsage,
   type QuantizeFileOptions,
   type QuantizeFileResult,
   type QuantizeProgress,
-  type TensorQuantizationPlan,
 } from './quantize.js'
+export {
+  planQuantization,
+  summarizePlan,
+  modelShapeOf,
+  llamaTensorOrder,
+  fileTypeInfo,
+  isQuantizationFileType,
+  QUANTIZATION_FILE_TYPES,
+  type QuantizationFileType,
+  type QuantizationPlanOptions,
+  type TensorQuantizationPlan,
+  type PlanSummary,
+} from './quant-plan.js'
+export {
+  quantizeRows,
+  rowBytes,
+  blockSizeOf,
+  isWritableTensorType,
+  WRITABLE_TENSOR_TYPES,
+  type WritableTensorType,
+} from './quantize-rows.js'
+export { quantizeKRows, QK_K, type KQuantTypeName } from './k-quants.js'
+export { dequantizeTensor, dequantizers, canDequantize, type Dequantizer } from './dequantize.js'
+export {
+  readImportanceMatrix,
+  parseLegacyImatrix,
+  writeGgufImatrix,
+  encodeLegacyImatrix,
+  type ImportanceMatrix,
+  type ImatrixContents,
+  type ImatrixStatistics,
+} from './imatrix.js'
 export {
   writeTinyLlamaGguf,
   tinyByteVocabulary,

@@ -16,10 +16,22 @@
  * Blocks are little-endian: fp16 scale first (and fp16 min for *_1), then for *_5 a 32-bit mask of
  * the fifth bits, then packed nibbles where byte j holds element j (low) and element j+16 (high).
  */
-import { fp16BitsToFp32, fp32ToFp16Bits } from './fp16.js'
+import {
+  FLT_MAX,
+  floatToInt8,
+  floatToUint8,
+  readHalf,
+  readUint32,
+  roundHalfAwayFromZero,
+  writeHalf,
+  writeUint32,
+} from './quant-common.js'
 import { GgmlType, type GgmlTypeId } from './types.js'
 
 export const QUANT_BLOCK_SIZE = 32
+
+/** The smallest normal float32: above it, inverse scales are finite and products stay near the level range. */
+const MIN_NORMAL = 2 ** -126
 
 export type LegacyQuantTypeName = 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1'
 
@@ -29,37 +41,6 @@ export const legacyQuantBlockBytes: Readonly<Record<LegacyQuantTypeName, number>
   Q4_1: 20,
   Q5_0: 22,
   Q5_1: 24,
-}
-
-const FLT_MAX = 3.4028234663852886e38
-const INT32_MIN = -2147483648
-
-/** (int8_t)x for a float x as compiled by gcc on x86-64 (see module comment). */
-function floatToInt8(x: number): number {
-  const asInt32 = x >= INT32_MIN && x < 2147483648 ? x | 0 : INT32_MIN
-  return (asInt32 << 24) >> 24
-}
-
-/** (uint8_t)x for a float x, same conversion rules as floatToInt8. */
-function floatToUint8(x: number): number {
-  const asInt32 = x >= INT32_MIN && x < 2147483648 ? x | 0 : INT32_MIN
-  return asInt32 & 0xff
-}
-
-/** C roundf: halves go away from zero. */
-function roundHalfAwayFromZero(x: number): number {
-  // x is a float32 value, so x + 0.5 is exact in double arithmetic and floor gives roundf's result.
-  return x >= 0 ? Math.floor(x + 0.5) : -Math.floor(0.5 - x)
-}
-
-function writeHalf(target: Uint8Array, at: number, value: number): void {
-  const bits = fp32ToFp16Bits(value)
-  target[at] = bits & 0xff
-  target[at + 1] = bits >>> 8
-}
-
-function readHalf(source: Uint8Array, at: number): number {
-  return fp16BitsToFp32((source[at] as number) | ((source[at + 1] as number) << 8))
 }
 
 function checkLengths(
@@ -91,6 +72,18 @@ export function quantizeRowQ8_0(source: Float32Array, target: Uint8Array, target
     const inverse = d !== 0 ? Math.fround(1 / d) : 0
     const at = targetOffset + block * 34
     writeHalf(target, at, d)
+    if (d === 0 || (d >= MIN_NORMAL && d <= FLT_MAX)) {
+      // |x * inverse| <= 127.0…, so roundf needs no range handling. Branch-free on the sign (random signs
+      // would mispredict): u = scaled + 128.5 is exact and positive, floor(u) - 128 is roundf for
+      // scaled >= 0 and for scaled < 0 except at exact ties, which round one further from zero.
+      for (let j = 0; j < 32; j++) {
+        const scaled = Math.fround((source[first + j] as number) * inverse)
+        const shifted = scaled + 128.5
+        const floor = shifted | 0
+        target[at + 2 + j] = shifted === floor && scaled < 0 ? floor - 129 : floor - 128
+      }
+      continue
+    }
     for (let j = 0; j < 32; j++) {
       const scaled = Math.fround((source[first + j] as number) * inverse)
       target[at + 2 + j] = floatToInt8(roundHalfAwayFromZero(scaled)) & 0xff
@@ -128,11 +121,15 @@ function quantizeSymmetric(
     writeHalf(target, at, d)
     const quantsAt = at + (withHighBits ? 6 : 2)
     let highBits = 0
+    // With a zero or normal scale, x * inverse + offset lies in [0.5, maxLevel + 1.5]: a plain truncation.
+    const inRange = d === 0 || Math.abs(d) >= MIN_NORMAL
     for (let j = 0; j < 16; j++) {
       const x0 = Math.fround((source[first + j] as number) * inverse)
       const x1 = Math.fround((source[first + 16 + j] as number) * inverse)
-      const q0 = Math.min(maxLevel, floatToInt8(Math.fround(x0 + offset))) & 0xff
-      const q1 = Math.min(maxLevel, floatToInt8(Math.fround(x1 + offset))) & 0xff
+      const t0 = inRange ? Math.fround(x0 + offset) | 0 : floatToInt8(Math.fround(x0 + offset))
+      const t1 = inRange ? Math.fround(x1 + offset) | 0 : floatToInt8(Math.fround(x1 + offset))
+      const q0 = (t0 > maxLevel ? maxLevel : t0) & 0xff
+      const q1 = (t1 > maxLevel ? maxLevel : t1) & 0xff
       if (withHighBits) {
         target[quantsAt + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4)
         highBits |= ((q0 & 0x10) >>> 4) << j
@@ -172,42 +169,29 @@ function quantizeAffine(
     writeHalf(target, at + 2, min)
     const quantsAt = at + (withHighBits ? 8 : 4)
     let highBits = 0
+    // With a zero or normal scale, (x - min) * inverse + 0.5 lies in [0.5, levels + 0.5]: a plain truncation.
+    const inRange = d === 0 || (d >= MIN_NORMAL && d <= FLT_MAX)
     for (let j = 0; j < 16; j++) {
       const x0 = Math.fround(Math.fround((source[first + j] as number) - min) * inverse)
       const x1 = Math.fround(Math.fround((source[first + 16 + j] as number) - min) * inverse)
       if (withHighBits) {
         // Q5_1 has no clamp: (uint8_t)(x + 0.5f)
-        const q0 = floatToUint8(Math.fround(x0 + 0.5))
-        const q1 = floatToUint8(Math.fround(x1 + 0.5))
+        const q0 = inRange ? (Math.fround(x0 + 0.5) | 0) & 0xff : floatToUint8(Math.fround(x0 + 0.5))
+        const q1 = inRange ? (Math.fround(x1 + 0.5) | 0) & 0xff : floatToUint8(Math.fround(x1 + 0.5))
         target[quantsAt + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4)
         highBits |= ((q0 & 0x10) >>> 4) << j
         highBits |= ((q1 & 0x10) >>> 4) << (j + 16)
       } else {
         // Q4_1: MIN(15, (int8_t)(x + 0.5f))
-        const q0 = Math.min(15, floatToInt8(Math.fround(x0 + 0.5))) & 0xff
-        const q1 = Math.min(15, floatToInt8(Math.fround(x1 + 0.5))) & 0xff
+        const t0 = inRange ? Math.fround(x0 + 0.5) | 0 : floatToInt8(Math.fround(x0 + 0.5))
+        const t1 = inRange ? Math.fround(x1 + 0.5) | 0 : floatToInt8(Math.fround(x1 + 0.5))
+        const q0 = (t0 > 15 ? 15 : t0) & 0xff
+        const q1 = (t1 > 15 ? 15 : t1) & 0xff
         target[quantsAt + j] = (q0 | (q1 << 4)) & 0xff
       }
     }
     if (withHighBits) writeUint32(target, at + 4, highBits)
   }
-}
-
-function writeUint32(target: Uint8Array, at: number, value: number): void {
-  target[at] = value & 0xff
-  target[at + 1] = (value >>> 8) & 0xff
-  target[at + 2] = (value >>> 16) & 0xff
-  target[at + 3] = (value >>> 24) & 0xff
-}
-
-function readUint32(source: Uint8Array, at: number): number {
-  return (
-    ((source[at] as number) |
-      ((source[at + 1] as number) << 8) |
-      ((source[at + 2] as number) << 16) |
-      ((source[at + 3] as number) << 24)) >>>
-    0
-  )
 }
 
 export function quantizeRowQ4_0(source: Float32Array, target: Uint8Array, targetOffset = 0): void {

@@ -8,13 +8,8 @@ import { GgufError } from './errors.js'
 import { fp16ArrayToFp32 } from './fp16.js'
 import { metadataNumber } from './metadata.js'
 import { quantizeRow } from './quant-blocks.js'
-import {
-  fileTypeForTarget,
-  planQuantization,
-  quantizationTargets,
-  quantizeGgufFile,
-  type QuantizeProgress,
-} from './quantize.js'
+import { fileTypeInfo, planQuantization } from './quant-plan.js'
+import { quantizeGgufFile, type QuantizeProgress } from './quantize.js'
 import { readGgufFile, readTensorBytes } from './reader.js'
 import { summarizeGguf } from './summary.js'
 import { withTemporaryDirectory } from './test-support.js'
@@ -47,19 +42,19 @@ function typesByName(file: GgufFile): Record<string, string> {
 }
 
 describe('quantizeGgufFile on the tiny llama model', () => {
-  it.each(quantizationTargets)(
+  it.each(['Q8_0', 'Q5_1', 'Q5_0', 'Q4_1', 'Q4_0', 'F16'] as const)(
     '%s: follows llama.cpp type rules, sets general.file_type, and is byte-exact per tensor',
     async (target) => {
       await withTemporaryDirectory(async (directory) => {
         const sourcePath = join(directory, 'tiny-f32.gguf')
         const destinationPath = join(directory, `tiny-${target}.gguf`)
         await writeTinyLlamaGguf(sourcePath, { seed: 3 })
-        const result = await quantizeGgufFile(sourcePath, destinationPath, { target, chunkBytes: 4096 })
+        const result = await quantizeGgufFile(sourcePath, destinationPath, { fileType: target, chunkBytes: 4096 })
         const source = await readGgufFile(sourcePath)
         const output = await readGgufFile(destinationPath)
 
-        expect(result.fileType).toBe(fileTypeForTarget[target])
-        expect(metadataNumber(output.metadata, 'general.file_type')).toBe(fileTypeForTarget[target])
+        expect(result.fileType).toBe(fileTypeInfo[target].ftype)
+        expect(metadataNumber(output.metadata, 'general.file_type')).toBe(fileTypeInfo[target].ftype)
         expect(metadataNumber(output.metadata, 'general.quantization_version')).toBe(2)
         expect(validateGguf(output)).toEqual([])
         expect(summarizeGguf(output).fileType).toBe(`MOSTLY_${target}`)
@@ -75,12 +70,18 @@ describe('quantizeGgufFile on the tiny llama model', () => {
         expect(types['token_embd.weight']).toBe(target)
         expect(types['blk.0.attn_q.weight']).toBe(target)
         expect(types['blk.1.ffn_down.weight']).toBe(target)
-        // llama.cpp: output.weight gets Q6_K for these types (Q8_0 when the row is not a multiple of 256, as here).
+        // llama.cpp: output.weight gets Q6_K for these types, which falls back to Q8_0 for rows of 64.
         expect(types['output.weight']).toBe(target === 'F16' ? 'F16' : 'Q8_0')
+        // llama-quantize's order: tensors outside blocks first, then block by block, by name.
+        expect(output.tensors.slice(0, 3).map((tensor) => tensor.name)).toEqual([
+          'output.weight',
+          'output_norm.weight',
+          'token_embd.weight',
+        ])
 
         // Every converted tensor equals the in-memory quantization of the source data.
-        for (const [index, tensor] of output.tensors.entries()) {
-          const original = source.tensors[index] as GgufTensorInfo
+        for (const tensor of output.tensors) {
+          const original = source.tensors.find((candidate) => candidate.name === tensor.name) as GgufTensorInfo
           const floats = await tensorFloats(sourcePath, original)
           const actual = await tensorBytes(destinationPath, tensor)
           if (tensor.typeName === 'F32') {
@@ -105,7 +106,7 @@ describe('quantizeGgufFile on the tiny llama model', () => {
     await withTemporaryDirectory(async (directory) => {
       const sourcePath = join(directory, 'tiny-f16.gguf')
       await writeTinyLlamaGguf(sourcePath, { seed: 8, weightType: 'F16' })
-      await quantizeGgufFile(sourcePath, join(directory, 'q4.gguf'), { target: 'Q4_0' })
+      await quantizeGgufFile(sourcePath, join(directory, 'q4.gguf'), { fileType: 'Q4_0' })
       const source = await readGgufFile(sourcePath)
       const output = await readGgufFile(join(directory, 'q4.gguf'))
       const sourceTensor = source.tensors.find((tensor) => tensor.name === 'blk.0.attn_k.weight') as GgufTensorInfo
@@ -135,7 +136,7 @@ describe('quantizeGgufFile on the tiny llama model', () => {
       await writeTinyLlamaGguf(sourcePath)
       const steps: QuantizeProgress[] = []
       await quantizeGgufFile(sourcePath, join(directory, 'q8.gguf'), {
-        target: 'Q8_0',
+        fileType: 'Q8_0',
         chunkBytes: 2048,
         onProgress: (step) => steps.push(step),
       })
@@ -151,7 +152,7 @@ describe('quantizeGgufFile on the tiny llama model', () => {
 
       const controller = new AbortController()
       const aborted = quantizeGgufFile(sourcePath, join(directory, 'aborted.gguf'), {
-        target: 'Q4_0',
+        fileType: 'Q4_0',
         chunkBytes: 2048,
         signal: controller.signal,
         onProgress: (step) => {
@@ -192,7 +193,7 @@ describe('quantizeGgufFile refuses bad input with clear errors', () => {
       const values = new Float32Array(64 * 4).fill(0.5)
       values[70] = bad
       await writeSource(join(directory, 'bad.gguf'), values, [64, 4])
-      const outcome = quantizeGgufFile(join(directory, 'bad.gguf'), join(directory, 'out.gguf'), { target: 'Q8_0' })
+      const outcome = quantizeGgufFile(join(directory, 'bad.gguf'), join(directory, 'out.gguf'), { fileType: 'Q8_0' })
       await expect(outcome).rejects.toBeInstanceOf(GgufError)
       await expect(outcome).rejects.toMatchObject({ code: 'NON_FINITE_VALUE', message: expect.stringMatching(message) })
       await expect(outcome).rejects.toMatchObject({ message: expect.stringContaining('"blk.0.ffn_up.weight"') })
@@ -210,23 +211,27 @@ describe('quantizeGgufFile refuses bad input with clear errors', () => {
         'x.weight',
       )
       await expect(
-        quantizeGgufFile(join(directory, 'big.gguf'), join(directory, 'out.gguf'), { target: 'Q4_0' }),
+        quantizeGgufFile(join(directory, 'big.gguf'), join(directory, 'out.gguf'), { fileType: 'Q4_0' }),
       ).rejects.toMatchObject({ code: 'SCALE_OVERFLOW' })
       await expect(
-        quantizeGgufFile(join(directory, 'big.gguf'), join(directory, 'out.gguf'), { target: 'F16' }),
+        quantizeGgufFile(join(directory, 'big.gguf'), join(directory, 'out.gguf'), { fileType: 'F16' }),
       ).rejects.toMatchObject({ code: 'VALUE_OUT_OF_RANGE' })
       // Q8_0 divides by 127 instead of 8: 1e6 / 127 still fits in fp16.
-      await quantizeGgufFile(join(directory, 'big.gguf'), join(directory, 'out.gguf'), { target: 'Q8_0' })
+      await quantizeGgufFile(join(directory, 'big.gguf'), join(directory, 'out.gguf'), { fileType: 'Q8_0' })
     })
   })
 
-  it('keeps tensors whose rows are not whole blocks in F32, and 1-D tensors as they are', async () => {
+  it("stores tensors whose rows are not whole 32-value blocks as F16 (llama.cpp's fallback), 1-D tensors as they are", async () => {
     await withTemporaryDirectory(async (directory) => {
       await writeSource(join(directory, 'odd.gguf'), new Float32Array(48 * 3).fill(0.25), [48, 3])
       const file = await readGgufFile(join(directory, 'odd.gguf'))
       const plan = planQuantization(file, 'Q4_0')
-      expect(plan.map((tensor) => tensor.targetType)).toEqual(['F32', 'F32'])
+      expect(plan.map((tensor) => [tensor.name, tensor.targetType])).toEqual([
+        ['blk.0.attn_norm.weight', 'F32'],
+        ['blk.0.ffn_up.weight', 'F16'],
+      ])
       expect(plan[1]?.reason).toMatch(/not a multiple of 32/)
+      expect(plan[1]?.fallback).toEqual({ from: 'Q4_0', rowLength: 48 })
       expect(plan[0]?.reason).toMatch(/one-dimensional/)
     })
   })
@@ -234,16 +239,17 @@ describe('quantizeGgufFile refuses bad input with clear errors', () => {
   it('refuses to re-quantize quantized tensors and to overwrite the source', async () => {
     await withTemporaryDirectory(async (directory) => {
       await writeTinyLlamaGguf(join(directory, 'tiny.gguf'))
-      await quantizeGgufFile(join(directory, 'tiny.gguf'), join(directory, 'q4.gguf'), { target: 'Q4_0' })
+      await quantizeGgufFile(join(directory, 'tiny.gguf'), join(directory, 'q4.gguf'), { fileType: 'Q4_0' })
       await expect(
-        quantizeGgufFile(join(directory, 'q4.gguf'), join(directory, 'q8.gguf'), { target: 'Q8_0' }),
+        quantizeGgufFile(join(directory, 'q4.gguf'), join(directory, 'q8.gguf'), { fileType: 'Q8_0' }),
       ).rejects.toMatchObject({
-        code: 'UNSUPPORTED_CONVERSION',
+        code: 'REQUANTIZE_REFUSED',
+        message: expect.stringMatching(/already Q4_0.*compounds/),
       })
       // Same target as the existing type is a plain copy.
-      await quantizeGgufFile(join(directory, 'q4.gguf'), join(directory, 'q4-again.gguf'), { target: 'Q4_0' })
+      await quantizeGgufFile(join(directory, 'q4.gguf'), join(directory, 'q4-again.gguf'), { fileType: 'Q4_0' })
       await expect(
-        quantizeGgufFile(join(directory, 'tiny.gguf'), join(directory, 'tiny.gguf'), { target: 'Q8_0' }),
+        quantizeGgufFile(join(directory, 'tiny.gguf'), join(directory, 'tiny.gguf'), { fileType: 'Q8_0' }),
       ).rejects.toMatchObject({
         code: 'INVALID_ARGUMENT',
       })

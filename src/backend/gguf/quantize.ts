@@ -1,202 +1,39 @@
 /**
- * Whole-file quantization: source GGUF -> destination GGUF, one tensor and one chunk of rows at a
- * time, so multi-GB models are converted with a few MB of memory.
- *
- * Which tensors get which type follows llama.cpp's llama-quant.cpp (tensor_allows_quantization and
- * llama_tensor_get_type) for the legacy file types, without an importance matrix:
- * - only tensors with two or more (non-trivial) dimensions whose name ends in "weight" are
- *   converted; norms, biases, expert routers, position embeddings and a few other small tensors
- *   keep their source type;
- * - the output projection (output.weight, or token_embd.weight when embeddings are tied) becomes
- *   Q8_0 when its row length is not a multiple of the target block size (or for falcon); otherwise
- *   llama.cpp uses Q6_K, which this module does not implement, so it uses Q8_0 instead (llama.cpp's
- *   own fallback for Q6_K). `pure: true` disables these adjustments, like `llama-quantize --pure`.
- * - a row length that is not a multiple of 32 keeps the source type (llama.cpp refuses such files
- *   for these types; keeping F32 is the lossless choice).
+ * Whole-file quantization: source GGUF -> destination GGUF, one tensor and one chunk of rows at a time,
+ * so multi-GB models are converted with a few MB of memory. The result is the file llama-quantize writes
+ * for the same file type and options: the same tensor types (quant-plan.ts), tensor order, metadata
+ * (general.file_type, general.quantization_version, quantize.imatrix.*) and bytes (ggml-quantize-parity.test.ts
+ * compares whole files with llama_model_quantize's).
  */
 import { open } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { basename, resolve } from 'node:path'
 
+import { dequantizeTensor } from './dequantize.js'
 import { GgufError, throwIfAborted } from './errors.js'
-import { bf16ArrayToFp32, fp16ArrayToFp32, fp32ArrayToFp16 } from './fp16.js'
+import type { ImportanceMatrix } from './imatrix.js'
 import {
-  blockScalesAreFinite,
-  legacyQuantBlockBytes,
-  quantizeRow,
-  QUANT_BLOCK_SIZE,
-  type LegacyQuantTypeName,
-} from './quant-blocks.js'
+  fileTypeInfo,
+  planQuantization,
+  summarizePlan,
+  type QuantizationFileType,
+  type QuantizationPlanOptions,
+  type TensorQuantizationPlan,
+} from './quant-plan.js'
+import { encodedScalesAreFinite, quantizeRows, type WritableTensorType } from './quantize-rows.js'
 import { readGguf, readTensorRows } from './reader.js'
 import {
-  effectiveDimensionCount,
+  elementCount,
   GgmlType,
   gguf,
-  ggmlTypeTraits,
-  LlamaFileType,
   llamaFileTypeName,
-  tensorByteSize,
-  type GgmlTypeName,
   type GgufFile,
   type GgufTensorInfo,
   type GgufValue,
 } from './types.js'
 import { writeGgufFile, type GgufTensorToWrite } from './writer.js'
 
-export type QuantizationTarget = LegacyQuantTypeName | 'F16'
-
-export const quantizationTargets: readonly QuantizationTarget[] = ['Q8_0', 'Q5_1', 'Q5_0', 'Q4_1', 'Q4_0', 'F16']
-
-/** general.file_type written for each target (llama_ftype). */
-export const fileTypeForTarget: Readonly<Record<QuantizationTarget, number>> = {
-  Q8_0: LlamaFileType.MOSTLY_Q8_0,
-  Q5_1: LlamaFileType.MOSTLY_Q5_1,
-  Q5_0: LlamaFileType.MOSTLY_Q5_0,
-  Q4_1: LlamaFileType.MOSTLY_Q4_1,
-  Q4_0: LlamaFileType.MOSTLY_Q4_0,
-  F16: LlamaFileType.MOSTLY_F16,
-}
-
 /** GGML_QNT_VERSION, written to general.quantization_version as llama.cpp does. */
 export const GGML_QUANTIZATION_VERSION = 2
-
-export interface TensorQuantizationPlan {
-  readonly name: string
-  readonly dims: readonly number[]
-  readonly sourceType: GgmlTypeName
-  readonly targetType: GgmlTypeName
-  /** Why this target type, in plain words (shown in the UI and logs). */
-  readonly reason: string
-  readonly sourceBytes: number
-  readonly targetBytes: number
-}
-
-export interface QuantizationPlanOptions {
-  /** Use the target type for every eligible tensor (no output-tensor adjustment), like --pure. */
-  pure?: boolean
-}
-
-/** Substrings of tensor names llama.cpp never quantizes (tensor_allows_quantization). */
-const namesNeverQuantized = [
-  '_norm.weight',
-  'ffn_gate_inp.weight',
-  'ffn_gate_tid2eid.weight',
-  'altup',
-  'laurel',
-  'per_layer_model_proj',
-  'ssm_conv1d',
-  'shortconv.conv.weight',
-  'indexer.k_proj.weight',
-  'indexer.q_proj.weight',
-  'time_mix_first.weight',
-  'time_mix_w0.weight',
-  'time_mix_w1.weight',
-  'time_mix_w2.weight',
-  'time_mix_v0.weight',
-  'time_mix_v1.weight',
-  'time_mix_v2.weight',
-  'time_mix_a0.weight',
-  'time_mix_a1.weight',
-  'time_mix_a2.weight',
-  'time_mix_g1.weight',
-  'time_mix_g2.weight',
-  'time_mix_decay_w1.weight',
-  'time_mix_decay_w2.weight',
-  'time_mix_lerp_fused.weight',
-  'attn_rel_b.weight',
-  '.position_embd',
-  'sam.pos_embd',
-  'sam.neck.',
-  'sam.net_',
-  '.rel_pos',
-  '.patch_embd',
-  '.patch_merger',
-  'a.rvq.codebook',
-  'mm.a.code_embd',
-]
-const exactNamesNeverQuantized = new Set(['position_embd.weight', 'token_types.weight'])
-
-/** Returns why a tensor must keep its type, or undefined when it may be converted. */
-function reasonToKeep(tensor: GgufTensorInfo): string | undefined {
-  if (effectiveDimensionCount(tensor.dims) < 2) return 'one-dimensional tensors (norms, biases) stay unquantized'
-  if (!tensor.name.endsWith('weight')) return 'only tensors named *weight are quantized'
-  if (exactNamesNeverQuantized.has(tensor.name)) return 'llama.cpp never quantizes this tensor'
-  const excluded = namesNeverQuantized.find((part) => tensor.name.includes(part))
-  if (excluded) return `llama.cpp never quantizes tensors matching "${excluded}"`
-  return undefined
-}
-
-const convertibleSourceTypes = new Set<GgmlTypeName>(['F32', 'F16', 'BF16'])
-
-export function planQuantization(
-  file: GgufFile,
-  target: QuantizationTarget,
-  options: QuantizationPlanOptions = {},
-): TensorQuantizationPlan[] {
-  const architecture = file.metadata.get('general.architecture')
-  const isFalcon = architecture?.type === 'string' && architecture.value === 'falcon'
-  const hasTiedEmbeddings = !file.tensors.some((tensor) => tensor.name === 'output.weight')
-
-  return file.tensors.map((tensor) => {
-    const keep = (reason: string): TensorQuantizationPlan => ({
-      name: tensor.name,
-      dims: tensor.dims,
-      sourceType: tensor.typeName,
-      targetType: tensor.typeName,
-      reason,
-      sourceBytes: tensor.byteSize,
-      targetBytes: tensor.byteSize,
-    })
-    const convert = (targetType: GgmlTypeName, reason: string): TensorQuantizationPlan => {
-      if (targetType === tensor.typeName) return keep(`already ${targetType}`)
-      if (!convertibleSourceTypes.has(tensor.typeName)) {
-        const traits = ggmlTypeTraits(tensor.type)
-        if (traits?.isQuantized) {
-          throw new GgufError(
-            'UNSUPPORTED_CONVERSION',
-            `Tensor "${tensor.name}" is already ${tensor.typeName}; re-quantizing quantized weights loses quality and is not supported (start from an F32/F16 model)`,
-          )
-        }
-        return keep(`${tensor.typeName} tensors are copied unchanged`)
-      }
-      return {
-        name: tensor.name,
-        dims: tensor.dims,
-        sourceType: tensor.typeName,
-        targetType,
-        reason,
-        sourceBytes: tensor.byteSize,
-        targetBytes: tensorByteSize(GgmlType[targetType], tensor.dims),
-      }
-    }
-
-    const keepReason = reasonToKeep(tensor)
-    if (keepReason) return keep(keepReason)
-    if (target === 'F16') return convert('F16', 'F16 file type')
-
-    const rowLength = tensor.dims[0] ?? 1
-    let targetType: GgmlTypeName = target
-    let reason = `${target} file type`
-    const isOutputProjection =
-      tensor.name === 'output.weight' ||
-      (hasTiedEmbeddings && (tensor.name === 'token_embd.weight' || tensor.name === 'per_layer_token_embd.weight'))
-    if (isOutputProjection && !options.pure) {
-      if (isFalcon || rowLength % QUANT_BLOCK_SIZE !== 0) {
-        targetType = 'Q8_0'
-        reason = 'output projection: llama.cpp uses Q8_0 here'
-      } else if (target !== 'Q8_0') {
-        targetType = 'Q8_0'
-        reason =
-          "output projection: llama.cpp would use Q6_K (not implemented here), so Q8_0, which is llama.cpp's own fallback for Q6_K"
-      }
-    }
-    if (rowLength % QUANT_BLOCK_SIZE !== 0) {
-      return keep(
-        `row length ${rowLength} is not a multiple of ${QUANT_BLOCK_SIZE}, so the tensor stays ${tensor.typeName} (llama.cpp would refuse to quantize this file)`,
-      )
-    }
-    return convert(targetType, reason)
-  })
-}
 
 export interface QuantizeProgress {
   readonly tensorsDone: number
@@ -207,12 +44,24 @@ export interface QuantizeProgress {
   readonly currentTensor: string | undefined
 }
 
-export interface QuantizeFileOptions extends QuantizationPlanOptions {
-  readonly target: QuantizationTarget
+export interface QuantizeFileOptions extends Omit<QuantizationPlanOptions, 'hasImatrix'> {
+  readonly fileType: QuantizationFileType
+  /** Importance data (readImportanceMatrix), applied per tensor as llama-quantize applies it. */
+  readonly imatrix?: ImportanceMatrix
+  /** Written to quantize.imatrix.file (llama-quantize writes the path it was given); default the file name. */
+  readonly imatrixLabel?: string
   readonly signal?: AbortSignal
   readonly onProgress?: (progress: QuantizeProgress) => void
   /** Source bytes converted per step; bounds memory use. Default 4 MiB. */
   readonly chunkBytes?: number
+}
+
+export interface ImatrixUsage {
+  readonly entries: number
+  /** Converted tensors that got importance weights. */
+  readonly tensorsWithData: readonly string[]
+  /** Converted tensors the imatrix has no data for (quantized without weights, as llama.cpp does). */
+  readonly tensorsWithoutData: readonly string[]
 }
 
 export interface QuantizeFileResult {
@@ -222,10 +71,149 @@ export interface QuantizeFileResult {
   readonly tensors: readonly TensorQuantizationPlan[]
   readonly sourceFileSize: number
   readonly destinationFileSize: number
+  readonly bitsPerWeight: number
+  /** Tensors whose rows no type of the mixture could take, with the type used instead. */
+  readonly fallbacks: readonly TensorQuantizationPlan[]
+  readonly imatrix: ImatrixUsage | null
+  /** Things the operator should know (re-quantization, fallbacks, tensors without importance data). */
+  readonly warnings: readonly string[]
 }
 
 /** Metadata keys llama.cpp drops when writing a single-file quantization. */
-const splitKeys = new Set(['split.no', 'split.count', 'split.tensors.count'])
+const splitKeys = ['split.no', 'split.count', 'split.tensors.count']
+
+/** The importance weights for each converted tensor, checked against the model. */
+export interface ImportancePlan {
+  readonly weights: ReadonlyMap<string, Float32Array>
+  readonly usage: ImatrixUsage
+}
+
+/**
+ * Matches an importance matrix to a model's plan: names the first entry the model lacks, and the first
+ * converted tensor whose column count differs (token_embd is exempt, as in llama.cpp: its imatrix entry
+ * never fits), and refuses when a tensor whose type requires importance data has none.
+ */
+export function matchImportanceMatrix(
+  imatrix: ImportanceMatrix | undefined,
+  plans: readonly TensorQuantizationPlan[],
+  fileType: QuantizationFileType,
+): ImportancePlan | null {
+  if (!imatrix) {
+    const needy = plans.find((plan) => plan.requiresImatrix)
+    if (needy) {
+      throw new GgufError(
+        'IMATRIX_REQUIRED',
+        `${fileType} needs an importance matrix (${needy.name} becomes ${needy.targetType}); ` +
+          "give one (--imatrix FILE, made with llama.cpp's llama-imatrix) or pick another type",
+      )
+    }
+    return null
+  }
+  const byName = new Map(plans.map((plan) => [plan.name, plan]))
+  const foreign = [...imatrix.entries.keys()].sort().find((name) => !byName.has(name))
+  if (foreign !== undefined) {
+    throw new GgufError(
+      'IMATRIX_MISMATCH',
+      `The importance matrix has data for "${foreign}", which this model does not have: it was made for another model`,
+    )
+  }
+  const weights = new Map<string, Float32Array>()
+  const withoutData: string[] = []
+  for (const plan of plans) {
+    if (!plan.quantized) continue
+    const entry = imatrix.entries.get(plan.name)
+    const columns = (plan.dims[0] ?? 1) * (plan.dims[2] ?? 1)
+    if (entry && entry.length !== columns) {
+      if (plan.name === 'token_embd.weight' || plan.name === 'per_layer_token_embd.weight') {
+        withoutData.push(plan.name)
+        continue
+      }
+      throw new GgufError(
+        'IMATRIX_MISMATCH',
+        `The importance matrix has ${entry.length} values for "${plan.name}", which has ${columns} columns: it was made for another model`,
+      )
+    }
+    if (entry) weights.set(plan.name, entry)
+    else if (plan.requiresImatrix) {
+      throw new GgufError(
+        'IMATRIX_REQUIRED',
+        `The importance matrix has no data for "${plan.name}", which ${fileType} makes ${plan.targetType}: that type needs it`,
+      )
+    } else withoutData.push(plan.name)
+  }
+  return {
+    weights,
+    usage: { entries: imatrix.entries.size, tensorsWithData: [...weights.keys()], tensorsWithoutData: withoutData },
+  }
+}
+
+/** gguf_set_val_*: removes the key, then appends it. */
+function setValue(metadata: Array<[string, GgufValue]>, key: string, value: GgufValue): void {
+  const index = metadata.findIndex(([existing]) => existing === key)
+  if (index !== -1) metadata.splice(index, 1)
+  metadata.push([key, value])
+}
+
+/** strncpy(..., 127) into llama_model_kv_override.val_str, cut at a character boundary. */
+function truncateTo127Bytes(text: string): string {
+  const encoder = new TextEncoder()
+  let result = text
+  while (encoder.encode(result).length > 127) result = result.slice(0, -1)
+  return result
+}
+
+export function quantizedMetadata(
+  file: GgufFile,
+  fileType: number,
+  imatrix: ImportanceMatrix | undefined,
+  imatrixLabel: string,
+): Array<[string, GgufValue]> {
+  const metadata: Array<[string, GgufValue]> = [...file.metadata.entries()]
+  setValue(metadata, 'general.quantization_version', gguf.uint32(GGML_QUANTIZATION_VERSION))
+  setValue(metadata, 'general.file_type', gguf.uint32(fileType))
+  for (const key of splitKeys) {
+    const index = metadata.findIndex(([existing]) => existing === key)
+    if (index !== -1) metadata.splice(index, 1)
+  }
+  if (imatrix) {
+    setValue(metadata, 'quantize.imatrix.file', gguf.string(truncateTo127Bytes(imatrixLabel)))
+    const dataset = imatrix.datasets[0]
+    if (dataset !== undefined) setValue(metadata, 'quantize.imatrix.dataset', gguf.string(truncateTo127Bytes(dataset)))
+    setValue(metadata, 'quantize.imatrix.entries_count', gguf.uint32(imatrix.entries.size))
+    if (imatrix.chunkCount > 0) setValue(metadata, 'quantize.imatrix.chunks_count', gguf.uint32(imatrix.chunkCount))
+  }
+  return metadata
+}
+
+function warningsFor(plans: readonly TensorQuantizationPlan[], usage: ImatrixUsage | null): string[] {
+  const warnings: string[] = []
+  const requantized = plans.filter((plan) => plan.quantized && !['F32', 'F16', 'BF16'].includes(plan.sourceType))
+  if (requantized.length > 0) {
+    const types = [...new Set(requantized.map((plan) => plan.sourceType))].join(', ')
+    warnings.push(
+      `${requantized.length} tensors were already quantized (${types}) and were dequantized and quantized again: ` +
+        'errors compound, so quality is worse than quantizing the F32/F16 original would give',
+    )
+  }
+  const fallbacks = plans.filter((plan) => plan.fallback)
+  if (fallbacks.length > 0) {
+    const examples = fallbacks
+      .slice(0, 3)
+      .map((plan) => `${plan.name} ${plan.fallback?.from}→${plan.targetType}`)
+      .join(', ')
+    warnings.push(
+      `${fallbacks.length} of ${plans.length} tensors have rows no k-quant block fits (rows must be multiples of 256) ` +
+        `and fell back as llama.cpp does: ${examples}${fallbacks.length > 3 ? ', …' : ''}`,
+    )
+  }
+  if (usage && usage.tensorsWithoutData.length > 0) {
+    warnings.push(
+      `The importance matrix has no data for ${usage.tensorsWithoutData.length} quantized tensors ` +
+        `(${usage.tensorsWithoutData.slice(0, 3).join(', ')}${usage.tensorsWithoutData.length > 3 ? ', …' : ''}); they were quantized without it`,
+    )
+  }
+  return warnings
+}
 
 export async function quantizeGgufFile(
   sourcePath: string,
@@ -242,16 +230,10 @@ export async function quantizeGgufFile(
     if (file.warnings.length > 0) {
       throw new GgufError('LOSSY_METADATA', `Cannot re-write this file without changing it: ${file.warnings[0]}`)
     }
-    const plans = planQuantization(file, options.target, options)
-    const fileType = fileTypeForTarget[options.target]
-
-    const metadata: Array<[string, GgufValue]> = []
-    for (const [key, value] of file.metadata) {
-      if (splitKeys.has(key) || key === 'general.file_type' || key === 'general.quantization_version') continue
-      metadata.push([key, value])
-    }
-    metadata.push(['general.quantization_version', gguf.uint32(GGML_QUANTIZATION_VERSION)])
-    metadata.push(['general.file_type', gguf.uint32(fileType)])
+    const plans = planQuantization(file, options.fileType, { ...options, hasImatrix: options.imatrix !== undefined })
+    const importance = matchImportanceMatrix(options.imatrix, plans, options.fileType)
+    const fileType = fileTypeInfo[options.fileType].ftype
+    const metadata = quantizedMetadata(file, fileType, options.imatrix, options.imatrixLabel ?? 'imatrix')
 
     const bytesTotal = file.tensors.reduce((sum, tensor) => sum + tensor.byteSize, 0)
     let bytesDone = 0
@@ -259,13 +241,14 @@ export async function quantizeGgufFile(
     const report = (currentTensor: string | undefined): void => {
       options.onProgress?.({ tensorsDone, tensorCount: file.tensors.length, bytesDone, bytesTotal, currentTensor })
     }
-
-    const tensors: GgufTensorToWrite[] = file.tensors.map((tensor, index) => {
-      const plan = plans[index] as TensorQuantizationPlan
-      const readOptions = {
-        maxChunkBytes: options.chunkBytes ?? 4 * 1024 * 1024,
-        ...(options.signal && { signal: options.signal }),
-      }
+    const tensorsByName = new Map(file.tensors.map((tensor) => [tensor.name, tensor]))
+    const readOptions = {
+      maxChunkBytes: options.chunkBytes ?? 4 * 1024 * 1024,
+      ...(options.signal && { signal: options.signal }),
+    }
+    const tensors: GgufTensorToWrite[] = plans.map((plan) => {
+      const tensor = tensorsByName.get(plan.name) as GgufTensorInfo
+      const weights = importance?.weights.get(plan.name) ?? null
       return {
         name: tensor.name,
         dims: tensor.dims,
@@ -273,9 +256,7 @@ export async function quantizeGgufFile(
         data: async function* () {
           // The writer consumes each chunk before asking for the next, so the reader's buffer can be reused.
           for await (const chunk of readTensorRows(handle, tensor, readOptions)) {
-            yield plan.targetType === plan.sourceType
-              ? chunk.bytes
-              : convertRows(tensor, plan, chunk.bytes, chunk.firstRow)
+            yield plan.quantized ? convertRows(tensor, plan, chunk.bytes, chunk.firstRow, weights) : chunk.bytes
             bytesDone += chunk.bytes.length
             report(tensor.name)
           }
@@ -291,6 +272,7 @@ export async function quantizeGgufFile(
       { metadata, tensors },
       options.signal ? { signal: options.signal } : {},
     )
+    const summary = summarizePlan(file, options.fileType, plans)
     return {
       destinationPath,
       fileType,
@@ -298,32 +280,30 @@ export async function quantizeGgufFile(
       tensors: plans,
       sourceFileSize: file.fileSize,
       destinationFileSize: written.fileSize,
+      bitsPerWeight: summary.bitsPerWeight,
+      fallbacks: plans.filter((plan) => plan.fallback),
+      imatrix: importance?.usage ?? null,
+      warnings: warningsFor(plans, importance?.usage ?? null),
     }
   } finally {
     await handle.close()
   }
 }
 
-function toFloat32(tensor: GgufTensorInfo, bytes: Uint8Array): Float32Array {
-  switch (tensor.typeName) {
-    case 'F32':
-      return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4)
-    case 'F16':
-      return fp16ArrayToFp32(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2))
-    case 'BF16':
-      return bf16ArrayToFp32(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2))
-    default:
-      throw new GgufError('UNSUPPORTED_CONVERSION', `Cannot convert ${tensor.typeName} tensor "${tensor.name}"`)
-  }
+/** The default label written to quantize.imatrix.file for an imatrix at `path`. */
+export function imatrixLabelFor(path: string): string {
+  return basename(path)
 }
 
-function convertRows(
-  tensor: GgufTensorInfo,
-  plan: TensorQuantizationPlan,
-  bytes: Uint8Array,
-  firstRow: number,
-): Uint8Array {
-  const values = toFloat32(tensor, bytes)
+/** F32 rows are viewed in place; every other type is decoded (dequantizeTensor). */
+function toFloat32(tensor: GgufTensorInfo, bytes: Uint8Array): Float32Array {
+  if (tensor.typeName === 'F32') return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4)
+  const rowLength = tensor.dims[0] ?? 1
+  const sourceRowBytes = tensor.byteSize / (elementCount(tensor.dims) / rowLength)
+  return dequantizeTensor(tensor.type, bytes, (bytes.length / sourceRowBytes) * rowLength)
+}
+
+function checkFiniteValues(tensor: GgufTensorInfo, values: Float32Array, firstRow: number): void {
   const rowLength = tensor.dims[0] ?? 1
   for (let index = 0; index < values.length; index++) {
     const value = values[index] as number
@@ -337,26 +317,57 @@ function convertRows(
       )
     }
   }
-  if (plan.targetType === 'F16') {
-    const halves = fp32ArrayToFp16(values)
-    for (let index = 0; index < halves.length; index++) {
-      if (((halves[index] as number) & 0x7c00) === 0x7c00) {
-        throw new GgufError(
-          'VALUE_OUT_OF_RANGE',
-          `Tensor "${tensor.name}" has value ${values[index]} beyond the F16 range (±65504)`,
-        )
-      }
-    }
-    return new Uint8Array(halves.buffer)
-  }
-  const type = plan.targetType as LegacyQuantTypeName
-  const output = new Uint8Array((values.length / QUANT_BLOCK_SIZE) * legacyQuantBlockBytes[type])
-  quantizeRow(type, values, output)
-  if (!blockScalesAreFinite(type, output)) {
+}
+
+function convertRows(
+  tensor: GgufTensorInfo,
+  plan: TensorQuantizationPlan,
+  bytes: Uint8Array,
+  firstRow: number,
+  weights: Float32Array | null,
+): Uint8Array {
+  const values = toFloat32(tensor, bytes)
+  checkFiniteValues(tensor, values, firstRow)
+  const target = plan.targetType as WritableTensorType
+  const rowLength = tensor.dims[0] ?? 1
+  const output = weights
+    ? quantizeExpertRows(target, values, rowLength, tensor.dims[1] ?? 1, firstRow, weights)
+    : quantizeRows(target, values, rowLength)
+  if (!encodedScalesAreFinite(target, output)) {
     throw new GgufError(
-      'SCALE_OVERFLOW',
-      `Tensor "${tensor.name}" has values too large for ${type} (a block scale overflows fp16); llama.cpp would reject the result`,
+      target === 'F16' ? 'VALUE_OUT_OF_RANGE' : 'SCALE_OVERFLOW',
+      target === 'F16'
+        ? `Tensor "${tensor.name}" has values beyond the F16 range (±65504)`
+        : `Tensor "${tensor.name}" has values too large for ${target} (a block scale overflows fp16); llama.cpp would reject the result`,
     )
+  }
+  return output
+}
+
+/** Rows of an expert tensor ([columns, rows, experts]) use their own expert's slice of the importance weights. */
+function quantizeExpertRows(
+  target: WritableTensorType,
+  values: Float32Array,
+  rowLength: number,
+  rowsPerExpert: number,
+  firstRow: number,
+  weights: Float32Array,
+): Uint8Array {
+  const rows = values.length / rowLength
+  const parts: Uint8Array[] = []
+  for (let row = 0; row < rows;) {
+    const expert = Math.floor((firstRow + row) / rowsPerExpert)
+    const count = Math.min(rows - row, rowsPerExpert - ((firstRow + row) % rowsPerExpert))
+    const slice = values.subarray(row * rowLength, (row + count) * rowLength)
+    parts.push(quantizeRows(target, slice, rowLength, weights.subarray(expert * rowLength, (expert + 1) * rowLength)))
+    row += count
+  }
+  if (parts.length === 1) return parts[0] as Uint8Array
+  const output = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0))
+  let at = 0
+  for (const part of parts) {
+    output.set(part, at)
+    at += part.length
   }
   return output
 }

@@ -6,7 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { gguf, GgmlType, type GgufValue } from './types.js'
+import type { ImatrixContents, ImatrixStatistics } from './imatrix.js'
+import { createSeededRandom } from './tiny-model.js'
+import { gguf, GgmlType, type GgufFile, type GgufValue } from './types.js'
 import type { GgufTensorToWrite } from './writer.js'
 
 export async function withTemporaryDirectory<T>(run: (directory: string) => Promise<T>): Promise<T> {
@@ -142,4 +144,116 @@ export async function rewriteGguf(source: string, target: string, edits: GgufEdi
   }
   tensors.push(...(edits.extraTensors ?? []))
   await writeGgufFile(target, { metadata, tensors })
+}
+
+/**
+ * 256-value blocks (two per 512-value row) chosen to hit every rule of ggml's k-quant and weighted
+ * quantizers: random data at many scales, sub-blocks that are zero or constant, exact ties on the level
+ * grid of every type, extremes whose squares or cubes overflow float32, and subnormals.
+ */
+export function kQuantParityInputs(random: () => number): Float32Array {
+  const blocks: number[][] = []
+  const block = (fill: (index: number) => number): void => {
+    blocks.push(Array.from({ length: 256 }, (_, index) => Math.fround(fill(index))))
+  }
+  // Random data at several scales, uniform and heavy-tailed.
+  for (const scale of [1e-3, 0.02, 1, 37, 1000]) {
+    for (let repeat = 0; repeat < 6; repeat++) block(() => (random() * 2 - 1) * scale)
+    block(() => (random() - 0.5) * scale * (random() < 0.05 ? 40 : 1))
+    block(() => random() * scale) // positive only: the min clamps to 0
+    block(() => -random() * scale) // negative only
+  }
+  // Sub-blocks of 16 that are zero, constant, a ramp or random, mixed within one block.
+  for (let repeat = 0; repeat < 24; repeat++) {
+    const kinds = Array.from({ length: 16 }, () => Math.floor(random() * 5))
+    const constants = Array.from({ length: 16 }, () => (random() - 0.5) * 4)
+    block((index) => {
+      const group = index >> 4
+      switch (kinds[group]) {
+        case 0:
+          return 0
+        case 1:
+          return constants[group] as number
+        case 2:
+          return ((index & 15) - 7.5) * (constants[group] as number)
+        case 3:
+          return -0
+        default:
+          return random() * 2 - 1
+      }
+    })
+  }
+  block(() => 0)
+  block(() => -0)
+  block(() => 1.5)
+  block(() => -2.25)
+  block((index) => (index % 2 ? 3 : -3))
+  block((index) => (index === 77 ? 5 : 0)) // a single non-zero value
+  block((index) => (index === 200 ? -1e-3 : 1e-30))
+  // Exact ties: values on half-steps of power-of-two grids, the range pinned by the first two values.
+  for (const step of [1, 0.5, 0.125, 1 / 64]) {
+    for (const levels of [3, 4, 7, 8, 15, 16, 31, 32, 63, 127]) {
+      block((index) =>
+        index === 0
+          ? 0
+          : index === 1
+            ? levels * step
+            : (Math.floor(random() * levels) + (index % 3 === 0 ? 0.5 : 0)) * step,
+      )
+      block((index) =>
+        index === 0 ? -levels * step : (Math.floor(random() * 2 * levels) - levels + (index % 2 ? 0.5 : 0)) * step,
+      )
+    }
+  }
+  // Extremes: fp16 overflow of scales, squares (|x| > 1.8e19) and cubes (|x| > 7e12) overflowing float32.
+  block((index) => (index % 2 ? 65504 : -65504))
+  block((index) => (index === 5 ? 1e6 : index))
+  block((index) => (index === 9 ? 1e13 : (random() - 0.5) * 10))
+  block((index) => (index % 16 === 3 ? -2e19 : random()))
+  block((index) => (index === 0 ? 3.4028234663852886e38 : index === 1 ? -3.4028234663852886e38 : index))
+  block((index) => (index % 7 === 0 ? 1e30 : 0))
+  // Subnormals and tiny normals (inverse scales overflow to infinity).
+  block((index) => (index % 3 === 0 ? 1e-40 : index % 3 === 1 ? -3e-41 : 0))
+  block((index) => (index % 2 ? 1.4e-45 : 0))
+  block((index) => (index === 7 ? 1e-38 : index * 1e-39))
+  block((index) => (index === 0 ? 2e-37 : -index * 1e-39))
+  block((index) => (index % 4 === 0 ? 6e-8 : 3e-8))
+  block((index) => (index % 2 ? 2 ** -24 : -(2 ** -25)))
+  block((index) => (index < 128 ? 1e-20 : (random() - 0.5) * 1e-10))
+  if (blocks.length % 2 !== 0) block(() => random() - 0.5)
+  return Float32Array.from(blocks.flat())
+}
+
+/** Importance weights for 512-column rows: zeros, tiny, ordinary and huge values, and a run of equal ones. */
+export function kQuantParityImportance(random: () => number): Float32Array {
+  return Float32Array.from({ length: 512 }, (_, index) => {
+    if (index % 37 === 0) return 0
+    if (index >= 96 && index < 112) return 0 // a whole 16-value group without importance
+    if (index % 53 === 0) return 1e-20
+    if (index % 61 === 0) return 1e6
+    if (index >= 256 && index < 288) return 1
+    return random() * 5
+  })
+}
+
+/**
+ * An importance matrix shaped like the one llama-imatrix would record for `file`: one entry per matrix
+ * multiplication weight (every 2-D *weight except token_embd, which is a lookup, and norms), with
+ * positive sums of squares and token counts. The values are random: real ones need activations.
+ */
+export function syntheticImatrix(file: GgufFile, seed: number): ImatrixContents {
+  const random = createSeededRandom(seed)
+  const chunkSize = 64
+  const chunkCount = 3
+  const entries = new Map<string, ImatrixStatistics>()
+  for (const tensor of file.tensors) {
+    if (tensor.dims.length < 2 || !tensor.name.endsWith('.weight') || tensor.name.includes('norm')) continue
+    if (tensor.name === 'token_embd.weight') continue
+    const columns = tensor.dims[0] as number
+    const experts = tensor.dims[2] ?? 1
+    const tokens = chunkSize * chunkCount
+    const sums = Float32Array.from({ length: columns * experts }, () => (0.05 + random() * random() * 4) * tokens)
+    entries.set(tensor.name, { sums, counts: Array.from({ length: experts }, () => tokens) })
+  }
+  return { entries, datasets: ['calibration.txt'], chunkCount, chunkSize }
 }

@@ -14,7 +14,10 @@ import { pathToFileURL } from 'node:url'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { quantizeGgufFile, type QuantizationTarget } from './quantize.js'
+import { readImportanceMatrix, writeGgufImatrix } from './imatrix.js'
+import { QUANTIZATION_FILE_TYPES } from './quant-plan.js'
+import { quantizeGgufFile } from './quantize.js'
+import { syntheticImatrix } from './test-support.js'
 import { readGgufFile, readTensorBytes } from './reader.js'
 import { summarizeGguf } from './summary.js'
 import { tinyByteVocabulary, writeTinyLlamaGguf } from './tiny-model.js'
@@ -86,19 +89,25 @@ afterAll(async () => {
 })
 
 describe('tiny llama models', () => {
-  it('node-llama-cpp loads the F32 and F16 models and our Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 quantizations, and generates', async () => {
+  it('node-llama-cpp loads the F32 and F16 models and every file type we write (64- and 256-wide models), and generates', async () => {
     const f32 = join(directory, 'tiny-f32.gguf')
     const f16 = join(directory, 'tiny-f16.gguf')
+    const wide = join(directory, 'wide-f32.gguf')
     await writeTinyLlamaGguf(f32, { seed: 1 })
     await writeTinyLlamaGguf(f16, { seed: 1, weightType: 'F16' })
-    const targets: QuantizationTarget[] = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1']
+    await writeTinyLlamaGguf(wide, { seed: 1, embeddingLength: 256, feedForwardLength: 512 })
     const quantized: string[] = []
-    for (const target of targets) {
-      const path = join(directory, `tiny-${target}.gguf`)
-      await quantizeGgufFile(f32, path, { target })
-      quantized.push(path)
+    for (const source of [f32, wide]) {
+      const imatrixPath = `${source}.imatrix.gguf`
+      await writeGgufImatrix(imatrixPath, syntheticImatrix(await readGgufFile(source), 7))
+      const imatrix = await readImportanceMatrix(imatrixPath)
+      for (const fileType of QUANTIZATION_FILE_TYPES) {
+        const path = `${source}-${fileType}.gguf`
+        await quantizeGgufFile(source, path, { fileType, ...(fileType.startsWith('Q2_K') && { imatrix }) })
+        quantized.push(path)
+      }
     }
-    const paths = [f32, f16, ...quantized]
+    const paths = [f32, f16, wide, ...quantized]
     for (const path of paths) expect(validateGguf(await readGgufFile(path)), path).toEqual([])
 
     const run = runLoader(paths)

@@ -4,10 +4,11 @@ import { ApiError } from '../../shared/errors'
 import type { AreaHandlers } from '../api/dispatch'
 import type { Backend } from '../backend'
 import { ModelsRepository, publicProvider } from './repository'
-import { COMPARE_JOB, PULL_JOB, QUANTIZE_JOB } from './service'
+import { QUANTIZE_JOB, SWEEP_JOB } from './quantization'
+import { COMPARE_JOB, PULL_JOB } from './service'
 
 export function modelHandlers(backend: Backend): AreaHandlers<typeof modelMethods> {
-  const { models, runner, workspace } = backend
+  const { models, quantization, runner, workspace } = backend
   const repo = (): ModelsRepository => new ModelsRepository(workspace.db)
   return {
     'models.list': () => models.list(),
@@ -35,9 +36,14 @@ export function modelHandlers(backend: Backend): AreaHandlers<typeof modelMethod
       return publicProvider(saved)
     },
     'providers.remove': ({ id }) => ({ removed: repo().removeProvider(id) }),
-    'gguf.quantize': ({ id, type, name, evaluate }) => {
-      models.get(id)
-      return { job: runner.enqueue(QUANTIZE_JOB, { id, type, name, evaluate }) }
+    'gguf.quantize': async (input) => {
+      await quantization.check(input.id, [input.type], input)
+      return { job: runner.enqueue(QUANTIZE_JOB, input) }
+    },
+    'gguf.plan': (input) => quantization.plan(input),
+    'gguf.sweep': async (input) => {
+      await quantization.check(input.id, input.types, input)
+      return { job: runner.enqueue(SWEEP_JOB, input) }
     },
     'gguf.compare': (input) => {
       models.get(input.originalId)

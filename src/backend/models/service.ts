@@ -18,10 +18,9 @@ import { cpus } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { z } from 'zod'
 import type { LoadedModel, Model, MethodOutput, ParsedInput } from '../../shared/contract'
-import { QUANTIZATION_TYPES } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import type { EventBus } from '../events'
-import { checkModelFile, hasErrors, quantizeGgufFile, summarizeGguf } from '../gguf/index'
+import { checkModelFile, hasErrors, summarizeGguf } from '../gguf/index'
 import type { JobKind } from '../jobs/runner'
 import type { Workspace } from '../workspace/workspace'
 import { ModelHost, defaultThreads } from './model-host'
@@ -29,11 +28,9 @@ import { LocalProvider } from './providers/local'
 import { OpenAiCompatibleProvider } from './providers/openai-compatible'
 import { ProviderError, type Provider } from './providers/types'
 import { SAMPLE_EVALUATION_TEXT } from './sample-text'
-import type { CompareResult } from './worker/compare'
 import { ModelsRepository, type StoredModel } from './repository'
 
 export const PULL_JOB = 'models.pull'
-export const QUANTIZE_JOB = 'gguf.quantize'
 export const COMPARE_JOB = 'gguf.compare'
 export const HASH_JOB = 'models.hash'
 
@@ -96,6 +93,11 @@ export class ModelsService {
         }
       : null
     return { ...model, loaded }
+  }
+
+  /** True when a model of this name is registered. */
+  nameTaken(name: string): boolean {
+    return this.repo.byName(name) !== undefined
   }
 
   private mustGet(id: number): StoredModel {
@@ -428,93 +430,6 @@ export class ModelsService {
     }
   }
 
-  quantizeJob(): JobKind<{
-    id: number
-    type: (typeof QUANTIZATION_TYPES)[number]
-    name?: string | undefined
-    evaluate: boolean
-  }> {
-    return {
-      kind: QUANTIZE_JOB,
-      params: z.object({
-        id: z.int(),
-        type: z.enum(QUANTIZATION_TYPES),
-        name: z.string().optional(),
-        /** Measure the quality loss against the original on a sample text afterwards. */
-        evaluate: z.boolean().default(true),
-      }),
-      resumable: true,
-      title: (params) => `Quantize model ${params.id} to ${params.type}`,
-      run: async (context) => {
-        const source = this.mustGet(context.params.id)
-        const name = context.params.name ?? `${source.name}-${context.params.type}`
-        if (this.repo.byName(name)) throw new Error(`A model named "${name}" already exists; choose another name.`)
-        mkdirSync(this.libraryDir, { recursive: true })
-        const destination = join(this.libraryDir, `${name}.gguf`)
-        const partial = `${destination}.partial`
-        const started = performance.now()
-        try {
-          const share = context.params.evaluate ? 0.8 : 1
-          const result = await quantizeGgufFile(source.path, partial, {
-            target: context.params.type,
-            signal: context.signal,
-            onProgress: (progress) =>
-              context.progress(
-                progress.bytesTotal > 0 ? (share * progress.bytesDone) / progress.bytesTotal : null,
-                `${progress.tensorsDone} of ${progress.tensorCount} tensors${progress.currentTensor ? ` (${progress.currentTensor})` : ''}`,
-              ),
-          })
-          renameSync(partial, destination)
-          const model = await this.register(destination, {
-            name,
-            source: 'quantized',
-            sourceUri: `quantized:${source.name}:${context.params.type}`,
-          })
-          const quantizedTensors = result.tensors.filter((tensor) => tensor.targetType !== tensor.sourceType).length
-          context.log(
-            'info',
-            `Wrote ${model.name}: ${formatBytes(result.destinationFileSize)} (${quantizedTensors} tensors re-encoded).`,
-          )
-          let quality: CompareResult | null = null
-          if (context.params.evaluate) {
-            context.progress(share, 'Measuring quality against the original')
-            quality = await this.host.compare(
-              {
-                originalPath: source.path,
-                quantizedPath: destination,
-                text: SAMPLE_EVALUATION_TEXT,
-                maxPositions: 256,
-                contextSize: 512,
-                threads: defaultThreads(),
-              },
-              (done, total) =>
-                context.progress(share + ((1 - share) * done) / total, `Scoring ${done} of ${total} tokens`),
-            )
-            context.log(
-              'info',
-              `Quality: mean KL ${quality.meanKlDivergence.toFixed(5)}, top-1 agreement ${(quality.top1Agreement * 100).toFixed(1)}%, perplexity ${quality.original.perplexity.toFixed(3)} -> ${quality.quantized.perplexity.toFixed(3)}.`,
-            )
-          }
-          return {
-            quality,
-            modelId: model.id,
-            name: model.name,
-            path: destination,
-            type: context.params.type,
-            sourceBytes: result.sourceFileSize,
-            outputBytes: result.destinationFileSize,
-            ratio: result.destinationFileSize / result.sourceFileSize,
-            quantizedTensors,
-            keptTensors: result.tensors.length - quantizedTensors,
-            seconds: (performance.now() - started) / 1000,
-          }
-        } finally {
-          rmSync(partial, { force: true })
-        }
-      },
-    }
-  }
-
   hashJob(): JobKind<{ id: number }> {
     return {
       kind: HASH_JOB,
@@ -590,7 +505,8 @@ function listGgufFiles(dir: string, depth = 0): string[] {
   }
   for (const entry of entries) {
     const path = join(dir, entry.name)
-    if (entry.isDirectory() && depth < 3) found.push(...listGgufFiles(path, depth + 1))
+    // Dot-folders are Larder's own scratch space (a type comparison's temporary files), never models to register.
+    if (entry.isDirectory() && depth < 3 && !entry.name.startsWith('.')) found.push(...listGgufFiles(path, depth + 1))
     else if (entry.isFile() && entry.name.toLowerCase().endsWith('.gguf')) found.push(path)
   }
   return found.sort()

@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
 import type { Job, Model } from '../../shared/contract'
-import { QUANTIZATION_TYPES } from '../../shared/contract'
+import { QUANTIZATION_TYPES, TENSOR_TYPES, type QuantizationType } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import { benchModel } from '../../backend/models/bench'
 import { ModelHost, defaultThreads } from '../../backend/models/model-host'
@@ -13,22 +13,62 @@ import { formatBytes } from '../../backend/models/service'
 import {
   checkModelFile,
   describeValue,
+  planQuantization,
   quantizeGgufFile,
+  readGgufFile,
+  readImportanceMatrix,
   summarizeGguf,
+  summarizePlan,
   writeTinyLlamaGguf,
+  type QuantizeFileResult,
 } from '../../backend/gguf/index'
 import { jobProgressReporter } from '../progress'
 import { EXIT } from '../exit-codes'
 import type { CliContext } from '../main'
 import { CliExit, positiveInt as positiveIntOption } from '../options'
 
-/** Accepts q8_0 as well as Q8_0. */
-function quantizationType(value: string): (typeof QUANTIZATION_TYPES)[number] {
+/** llama-quantize's aliases: Q3_K, Q4_K and Q5_K mean their _M mixtures. */
+const typeAliases: Record<string, QuantizationType> = { Q3_K: 'Q3_K_M', Q4_K: 'Q4_K_M', Q5_K: 'Q5_K_M' }
+
+/** Accepts q4_k_m as well as Q4_K_M, and llama-quantize's aliases. */
+function quantizationType(value: string): QuantizationType {
   const upper = value.toUpperCase()
-  if (!(QUANTIZATION_TYPES as readonly string[]).includes(upper)) {
+  const type = typeAliases[upper] ?? upper
+  if (!(QUANTIZATION_TYPES as readonly string[]).includes(type)) {
     throw new InvalidArgumentError(`must be one of ${QUANTIZATION_TYPES.join(', ')} (any case)`)
   }
-  return upper as (typeof QUANTIZATION_TYPES)[number]
+  return type as QuantizationType
+}
+
+/** A tensor type for --output-tensor-type / --token-embedding-type. */
+function tensorType(value: string): (typeof TENSOR_TYPES)[number] {
+  const upper = value.toUpperCase()
+  if (!(TENSOR_TYPES as readonly string[]).includes(upper)) {
+    throw new InvalidArgumentError(`must be one of ${TENSOR_TYPES.join(', ')} (any case)`)
+  }
+  return upper as (typeof TENSOR_TYPES)[number]
+}
+
+interface QuantizeCliOptions {
+  type: QuantizationType
+  imatrix?: string
+  outputTensorType?: (typeof TENSOR_TYPES)[number]
+  tokenEmbeddingType?: (typeof TENSOR_TYPES)[number]
+  pure?: boolean
+  leaveOutputTensor?: boolean
+  allowRequantize?: boolean
+}
+
+/** The llama-quantize options as the contract's quantize options. */
+function quantizeOptions(options: QuantizeCliOptions) {
+  return {
+    pure: options.pure ?? false,
+    leaveOutputTensor: options.leaveOutputTensor ?? false,
+    allowRequantize: options.allowRequantize ?? false,
+    ...(options.imatrix && { imatrixPath: resolve(options.imatrix) }),
+    ...(options.outputTensorType && { outputTensorType: options.outputTensorType }),
+    ...(options.tokenEmbeddingType && { tokenEmbeddingType: options.tokenEmbeddingType }),
+  }
 }
 
 function list(value: string): number[] {
@@ -247,6 +287,77 @@ export function registerModelCommands(program: Command, context: CliContext): vo
     )
 }
 
+async function quantizeFileToFile(
+  context: CliContext,
+  input: string,
+  output: string,
+  options: QuantizeCliOptions & { json?: boolean },
+): Promise<void> {
+  const { io } = context
+  const reporter = jobProgressReporter()
+  const started = performance.now()
+  let result: QuantizeFileResult
+  try {
+    const imatrix = options.imatrix ? await readImportanceMatrix(resolve(options.imatrix)) : undefined
+    const { imatrixPath: _path, ...rest } = quantizeOptions(options)
+    result = await quantizeGgufFile(resolve(input), resolve(output), {
+      fileType: options.type,
+      ...rest,
+      // As llama-quantize does, quantize.imatrix.file records the path as given.
+      ...(imatrix && options.imatrix && { imatrix, imatrixLabel: options.imatrix }),
+      onProgress: (progress) =>
+        reporter.update({
+          progress: progress.bytesTotal > 0 ? progress.bytesDone / progress.bytesTotal : 0,
+          progressMessage: `${progress.tensorsDone} of ${progress.tensorCount} tensors`,
+          status: 'running',
+        } as Job),
+    })
+    reporter.stop()
+  } catch (error) {
+    reporter.stop()
+    throw new ApiError({ code: 'invalid_input', message: (error as Error).message })
+  }
+  const summary = {
+    out: result.destinationPath,
+    fileType: result.fileTypeName,
+    sourceBytes: result.sourceFileSize,
+    outputBytes: result.destinationFileSize,
+    bitsPerWeight: result.bitsPerWeight,
+    seconds: (performance.now() - started) / 1000,
+    quantizedTensors: result.tensors.filter((t) => t.quantized).length,
+    keptTensors: result.tensors.filter((t) => !t.quantized).length,
+    tensorTypes: Object.fromEntries(
+      [...new Set(result.tensors.map((t) => t.targetType))].map((type) => [
+        type,
+        result.tensors.filter((t) => t.targetType === type).length,
+      ]),
+    ),
+    fallbacks: result.fallbacks.map((t) => ({ name: t.name, from: t.fallback?.from, to: t.targetType })),
+    imatrix: result.imatrix,
+    warnings: result.warnings,
+  }
+  if (options.json) {
+    io.out(`${JSON.stringify(summary, null, 2)}\n`)
+    return
+  }
+  for (const warning of result.warnings) io.err(`warning: ${warning}\n`)
+  io.out(
+    `Wrote ${summary.out}: ${summary.fileType}, ${formatBytes(summary.outputBytes)} (from ${formatBytes(summary.sourceBytes)}), ` +
+      `${summary.bitsPerWeight.toFixed(2)} bits per weight, ${summary.quantizedTensors} tensors quantized, ${summary.keptTensors} kept, ` +
+      `${summary.seconds.toFixed(2)} s.\n`,
+  )
+  io.out(
+    `  tensor types: ${Object.entries(summary.tensorTypes)
+      .map(([type, count]) => `${count} ${type}`)
+      .join(', ')}\n`,
+  )
+  if (result.imatrix) {
+    io.out(
+      `  importance matrix: ${result.imatrix.tensorsWithData.length} tensors weighted, ${result.imatrix.tensorsWithoutData.length} without data\n`,
+    )
+  }
+}
+
 export function registerGgufCommands(program: Command, context: CliContext): void {
   const { io } = context
   const group = program.command('gguf').description('Inspect and quantize GGUF files.')
@@ -289,13 +400,19 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
   group
     .command('quantize')
     .description(
-      `Quantize (byte-identical to llama.cpp's reference): ${QUANTIZATION_TYPES.join(', ')}. ` +
+      `Quantize like llama.cpp's llama-quantize (same tensor types, same bytes): ${QUANTIZATION_TYPES.join(', ')}. ` +
         'With IN and OUT files it writes OUT directly; with a registered model it adds the result to the library ' +
         'and reports its quality against the original.',
     )
     .argument('<model-or-in>', 'registered model name or id, or a GGUF file')
     .argument('[out]', 'output file (file-to-file mode)')
-    .requiredOption('--type <type>', 'target type, e.g. q8_0 or Q4_0', quantizationType)
+    .requiredOption('--type <type>', 'file type, e.g. Q4_K_M, q8_0 (Q4_K means Q4_K_M)', quantizationType)
+    .option('--imatrix <file>', "importance matrix from llama.cpp's llama-imatrix (GGUF or legacy .dat)")
+    .option('--output-tensor-type <type>', 'tensor type for output.weight', tensorType)
+    .option('--token-embedding-type <type>', 'tensor type for token_embd.weight', tensorType)
+    .option('--pure', "no mixture: every eligible tensor gets the file type's main type")
+    .option('--leave-output-tensor', 'keep output.weight as it is')
+    .option('--allow-requantize', 'dequantize and quantize again an already-quantized model (errors compound)')
     .option('--name <name>', 'library mode: name of the new model (default: <model>-<type>)')
     .option('--no-evaluate', 'library mode: skip the quality report against the original')
     .option('--json', 'print the result as JSON')
@@ -303,43 +420,11 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
       async (
         modelArg: string,
         outArg: string | undefined,
-        options: { type: (typeof QUANTIZATION_TYPES)[number]; name?: string; evaluate: boolean; json?: boolean },
+        options: QuantizeCliOptions & { name?: string; evaluate: boolean; json?: boolean },
         command: Command,
       ) => {
         if (outArg) {
-          const reporter = jobProgressReporter()
-          const started = performance.now()
-          try {
-            const result = await quantizeGgufFile(resolve(modelArg), resolve(outArg), {
-              target: options.type,
-              onProgress: (progress) =>
-                reporter.update({
-                  progress: progress.bytesTotal > 0 ? progress.bytesDone / progress.bytesTotal : 0,
-                  progressMessage: `${progress.tensorsDone} of ${progress.tensorCount} tensors`,
-                  status: 'running',
-                } as Job),
-            })
-            reporter.stop()
-            const summary = {
-              out: result.destinationPath,
-              fileType: result.fileTypeName,
-              sourceBytes: result.sourceFileSize,
-              outputBytes: result.destinationFileSize,
-              seconds: (performance.now() - started) / 1000,
-              quantizedTensors: result.tensors.filter((t) => t.targetType !== t.sourceType).length,
-              keptTensors: result.tensors.filter((t) => t.targetType === t.sourceType).length,
-            }
-            if (options.json) io.out(`${JSON.stringify(summary, null, 2)}\n`)
-            else {
-              io.out(
-                `Wrote ${summary.out}: ${summary.fileType}, ${formatBytes(summary.outputBytes)} (from ${formatBytes(summary.sourceBytes)}), ` +
-                  `${summary.quantizedTensors} tensors quantized, ${summary.keptTensors} kept, ${summary.seconds.toFixed(2)} s.\n`,
-              )
-            }
-          } catch (error) {
-            reporter.stop()
-            throw new ApiError({ code: 'invalid_input', message: (error as Error).message })
-          }
+          await quantizeFileToFile(context, modelArg, outArg, options)
           return
         }
         const backend = context.openBackend(command)
@@ -358,6 +443,7 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
                   id,
                   type: options.type,
                   evaluate: options.evaluate,
+                  ...quantizeOptions(options),
                   ...(options.name ? { name: options.name } : {}),
                 })) as { job: Job }
               ).job,
@@ -371,11 +457,58 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
     )
 
   group
+    .command('plan')
+    .description(
+      'What each file type gives for a GGUF file: size, bits per weight, fallbacks; or, with --type, every tensor.',
+    )
+    .argument('<file>', 'path to a .gguf file')
+    .option('--type <type>', 'list the tensor types this file type picks, and why', quantizationType)
+    .option('--json', 'print JSON')
+    .action(async (file: string, options: { type?: QuantizationType; json?: boolean }) => {
+      const gguf = await readGgufFile(resolve(file))
+      if (options.type) {
+        const plans = planQuantization(gguf, options.type, { allowRequantize: true })
+        if (options.json) io.out(`${JSON.stringify(plans, null, 2)}\n`)
+        else
+          for (const plan of plans)
+            io.out(
+              `${plan.name.padEnd(36)} ${plan.sourceType.padStart(5)} -> ${plan.targetType.padEnd(5)} ${plan.reason}\n`,
+            )
+        return
+      }
+      const rows = QUANTIZATION_TYPES.map((type) => {
+        try {
+          return summarizePlan(gguf, type, planQuantization(gguf, type, { allowRequantize: true }))
+        } catch (error) {
+          return { fileType: type, problem: (error as Error).message }
+        }
+      })
+      if (options.json) {
+        io.out(`${JSON.stringify(rows, null, 2)}\n`)
+        return
+      }
+      io.out(`${'type'.padEnd(8)}${'size'.padStart(12)}${'bits/weight'.padStart(13)}  notes\n`)
+      for (const row of rows) {
+        if ('problem' in row) {
+          io.out(`${row.fileType.padEnd(8)}${''.padStart(25)}  ${row.problem}\n`)
+          continue
+        }
+        const notes = [
+          row.fallbacks > 0 ? `${row.fallbacks} tensors fall back (rows not multiples of 256)` : '',
+          row.requiresImatrix ? 'needs --imatrix' : '',
+        ].filter(Boolean)
+        io.out(
+          `${row.fileType.padEnd(8)}${formatBytes(row.targetBytes).padStart(12)}${row.bitsPerWeight.toFixed(2).padStart(13)}  ${notes.join('; ')}\n`,
+        )
+      }
+    })
+
+  group
     .command('tiny')
     .description('Write a tiny llama model (byte-level vocab, random weights from the seed) for tests and demos.')
     .requiredOption('--out <file>', 'output .gguf file')
     .option('--seed <n>', 'seed for the weights', (value) => Number(value), 42)
-    .option('--type <type>', 'f32, f16 or a quantization type (q8_0, q4_0, ...)', 'f32')
+    .option('--type <type>', 'f32, f16 or a quantization type (q8_0, q4_k_m, ...)', 'f32')
     .action(async (options: { out: string; seed: number; type: string }) => {
       const type = options.type.toUpperCase()
       const out = resolve(options.out)
@@ -386,7 +519,7 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
         const source = `${out}.f32-${process.pid}`
         try {
           await writeTinyLlamaGguf(source, { seed: options.seed })
-          await quantizeGgufFile(source, out, { target })
+          await quantizeGgufFile(source, out, { fileType: target })
         } finally {
           rmSync(source, { force: true })
         }

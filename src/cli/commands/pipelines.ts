@@ -157,18 +157,30 @@ export function registerPipelineCommands(program: Command, context: CliContext):
   const bench = program.command('bench').description('Benchmarks that print numbers (run them on a quiet machine).')
   bench
     .command('quantize')
-    .description('Quantization throughput (MB/s of F32 input) per type, in memory and whole-file.')
-    .option('--mb <n>', 'size of the in-memory tensor in MB', positiveInt, 32)
+    .description(
+      "Quantization throughput (MB/s of F32 input) per type, single thread, beside ggml's C quantizer on the same data; whole-file.",
+    )
+    .option('--mb <n>', 'size of the in-memory tensor in MB', positiveInt, 16)
     .option('--json', 'print one JSON object')
     .action(async (options: { mb: number; json?: boolean }) => {
-      const rows = await benchQuantize({ tensorMegabytes: options.mb })
+      const { rows, referenceSkipped } = await benchQuantize({ tensorMegabytes: options.mb })
       if (options.json) {
-        io.out(`${JSON.stringify({ node: process.version, arch: process.arch, rows })}\n`)
+        io.out(`${JSON.stringify({ node: process.version, arch: process.arch, rows, referenceSkipped })}\n`)
         return
       }
+      if (referenceSkipped) io.out(`No C reference: ${referenceSkipped}\n`)
+      io.out(
+        `${'what'.padEnd(42)} ${'MB'.padStart(7)} ${'ms'.padStart(8)} ${'MB/s'.padStart(8)} ${'C MB/s'.padStart(8)} ratio  goal\n`,
+      )
       for (const row of rows) {
+        const reference = row.referenceMegabytesPerSecond?.toFixed(1) ?? ''
+        const ratio = row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}x`
+        const goal =
+          row.goal === undefined
+            ? ''
+            : `${row.goal}x${row.ratio !== undefined && row.ratio < row.goal ? ' (below)' : ''}`
         io.out(
-          `${row.label.padEnd(46)} ${row.megabytes.toFixed(1).padStart(7)} MB ${row.milliseconds.toFixed(0).padStart(7)} ms ${row.megabytesPerSecond.toFixed(1).padStart(8)} MB/s\n`,
+          `${row.label.padEnd(42)} ${row.megabytes.toFixed(1).padStart(7)} ${row.milliseconds.toFixed(0).padStart(8)} ${row.megabytesPerSecond.toFixed(1).padStart(8)} ${reference.padStart(8)} ${ratio.padStart(6)} ${goal}\n`,
         )
       }
     })

@@ -103,7 +103,70 @@ export const generateInputSchema = z
     path: ['prompt'],
   })
 
-export const QUANTIZATION_TYPES = ['Q8_0', 'Q5_1', 'Q5_0', 'Q4_1', 'Q4_0', 'F16'] as const
+/** File types the quantizer writes, named as llama-quantize names them, best quality first. */
+export const QUANTIZATION_TYPES = [
+  'Q8_0',
+  'Q6_K',
+  'Q5_K_M',
+  'Q5_K_S',
+  'Q5_1',
+  'Q5_0',
+  'Q4_K_M',
+  'Q4_K_S',
+  'Q4_1',
+  'Q4_0',
+  'Q3_K_L',
+  'Q3_K_M',
+  'Q3_K_S',
+  'Q2_K',
+  'Q2_K_S',
+  'F16',
+] as const
+export type QuantizationType = (typeof QUANTIZATION_TYPES)[number]
+
+/** Tensor types that --output-tensor-type / --token-embedding-type may name. */
+export const TENSOR_TYPES = [
+  'F32',
+  'F16',
+  'Q8_0',
+  'Q6_K',
+  'Q5_K',
+  'Q5_1',
+  'Q5_0',
+  'Q4_K',
+  'Q4_1',
+  'Q4_0',
+  'Q3_K',
+  'Q2_K',
+] as const
+
+/** llama-quantize's options, shared by a single quantization and a comparison of several types. */
+export const quantizeOptionsSchema = z.object({
+  /** An importance matrix written by llama.cpp's llama-imatrix (GGUF or legacy .dat). */
+  imatrixPath: absolutePath.optional(),
+  /** Every eligible tensor gets the file type's main type (--pure). */
+  pure: z.boolean().default(false),
+  /** Keep output.weight as it is (--leave-output-tensor). */
+  leaveOutputTensor: z.boolean().default(false),
+  outputTensorType: z.enum(TENSOR_TYPES).optional(),
+  tokenEmbeddingType: z.enum(TENSOR_TYPES).optional(),
+  /** Dequantize and quantize again a model that is already quantized (--allow-requantize); errors compound. */
+  allowRequantize: z.boolean().default(false),
+})
+
+export const quantizationPlanSchema = z.object({
+  type: z.enum(QUANTIZATION_TYPES),
+  /** Size of the tensors in the quantized file. */
+  bytes: z.number().nonnegative(),
+  bitsPerWeight: z.number().nonnegative(),
+  /** Tensors whose rows fit no type of the mixture and fall back (to Q4_0/Q5_0/Q5_1/Q8_0/F16). */
+  fallbacks: z.int().nonnegative(),
+  requiresImatrix: z.boolean(),
+  tensorTypeCounts: z.record(z.string(), z.number()),
+  /** Why this type cannot be made from this model with these options, or null. */
+  problem: z.string().nullable(),
+})
+export type QuantizationPlan = z.infer<typeof quantizationPlanSchema>
 
 export const modelMethods = {
   'models.list': {
@@ -204,13 +267,34 @@ export const modelMethods = {
     output: z.object({ removed: z.boolean() }),
   },
   'gguf.quantize': {
-    input: z
-      .object({
+    input: quantizeOptionsSchema
+      .extend({
         id,
         type: z.enum(QUANTIZATION_TYPES),
         name: modelName.optional(),
         /** Measure quality against the original afterwards (KL divergence, top-1 agreement, perplexity). */
         evaluate: z.boolean().default(true),
+      })
+      .strict(),
+    output: z.object({ job: jobSchema }),
+  },
+  /** What each file type would give for this model (sizes, bits per weight, fallbacks), from its header alone. */
+  'gguf.plan': {
+    input: quantizeOptionsSchema.omit({ imatrixPath: true }).extend({ id }).strict(),
+    output: z.object({
+      sourceBytes: z.number().nonnegative(),
+      parameterCount: z.number().nonnegative(),
+      items: z.array(quantizationPlanSchema),
+    }),
+  },
+  /** Quantizes the model to several types and measures each against the original (the quality report). */
+  'gguf.sweep': {
+    input: quantizeOptionsSchema
+      .extend({
+        id,
+        types: z.array(z.enum(QUANTIZATION_TYPES)).min(1).max(QUANTIZATION_TYPES.length),
+        text: z.string().min(1).max(1_000_000).optional(),
+        maxPositions: z.int().min(8).max(100_000).default(256),
       })
       .strict(),
     output: z.object({ job: jobSchema }),

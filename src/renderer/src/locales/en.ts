@@ -5,10 +5,12 @@
 import cdnExport from './en/cdn-export'
 import pipelines from './en/pipelines'
 import plan from './en/plan'
+import quantization from './en/quantization'
 import templates from './en/templates'
 
 const en = {
   pipelines,
+  quantization,
   templates,
   cdnExport,
   plan,
@@ -329,20 +331,9 @@ const en = {
   },
   quantize: {
     title: 'Quantize',
-    description:
-      'Re-encode the weights in fewer bits (byte-identical to llama.cpp). Norms and other 1-D tensors stay F32. The quality loss is measured against this model afterwards.',
     type: 'Target type',
     name: 'New model name',
     start: 'Quantize',
-    types: {
-      Q8_0: 'Q8_0 · 8-bit, near lossless',
-      Q5_1: 'Q5_1 · 5-bit',
-      Q5_0: 'Q5_0 · 5-bit, smaller',
-      Q4_1: 'Q4_1 · 4-bit',
-      Q4_0: 'Q4_0 · 4-bit, smallest',
-      F16: 'F16 · half precision',
-    },
-    notQuantizable: 'Only F32 or F16 models can be quantized; this one is {type}.',
     failed: 'Quantization failed: {message}',
     cancelled: 'Quantization was cancelled.',
     done: 'Wrote {name}.',

@@ -2,11 +2,13 @@ import type { MessageSchema } from './en'
 import cdnExport from './ko/cdn-export'
 import pipelines from './ko/pipelines'
 import plan from './ko/plan'
+import quantization from './ko/quantization'
 import templates from './ko/templates'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
   pipelines,
+  quantization,
   templates,
   cdnExport,
   plan,
@@ -328,20 +330,9 @@ const ko: MessageSchema = {
   },
   quantize: {
     title: '양자화',
-    description:
-      '가중치를 더 적은 비트로 다시 인코딩합니다(llama.cpp와 바이트 단위로 동일). 정규화 등 1차원 텐서는 F32로 둡니다. 끝나면 이 모델과 비교해 품질 손실을 측정합니다.',
     type: '대상 형식',
     name: '새 모델 이름',
     start: '양자화',
-    types: {
-      Q8_0: 'Q8_0 · 8비트, 거의 무손실',
-      Q5_1: 'Q5_1 · 5비트',
-      Q5_0: 'Q5_0 · 5비트, 더 작음',
-      Q4_1: 'Q4_1 · 4비트',
-      Q4_0: 'Q4_0 · 4비트, 가장 작음',
-      F16: 'F16 · 반정밀도',
-    },
-    notQuantizable: 'F32나 F16 모델만 양자화할 수 있습니다. 이 모델은 {type}입니다.',
     failed: '양자화에 실패했습니다: {message}',
     cancelled: '양자화가 취소되었습니다.',
     done: '{name}을(를) 만들었습니다.',

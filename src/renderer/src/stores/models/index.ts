@@ -168,8 +168,13 @@ export const useModelsStore = defineStore('models', () => {
     return job
   }
 
-  async function startQuantize(id: number, type: QuantizationType, name?: string): Promise<Job> {
-    const { job } = await api.call('gguf.quantize', { id, type, ...(name ? { name } : {}), evaluate: true })
+  async function startQuantize(
+    id: number,
+    type: QuantizationType,
+    name?: string,
+    options: Omit<MethodInput<'gguf.quantize'>, 'id' | 'type' | 'name' | 'evaluate'> = {},
+  ): Promise<Job> {
+    const { job } = await api.call('gguf.quantize', { id, type, ...(name ? { name } : {}), evaluate: true, ...options })
     quantizeSourceId.value = id
     compare.clear()
     quantize.track(job)
