@@ -4,16 +4,7 @@
  * and OpenAI-compatible providers, downloads and quantization as jobs.
  */
 import { createHash } from 'node:crypto'
-import {
-  createReadStream,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  type Dirent,
-} from 'node:fs'
+import { createReadStream, existsSync, mkdirSync, readdirSync, rmSync, statSync, type Dirent } from 'node:fs'
 import { cpus } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { z } from 'zod'
