@@ -1,0 +1,51 @@
+/** `GET /v1/models`: the pipelines, registered models and providers this gateway can answer with. */
+import type { ServerResponse } from 'node:http'
+import type { Db } from '../db/database'
+import { PIPELINE_MODEL_PREFIX } from '../pipelines/provider'
+
+export interface ModelObject {
+  id: string
+  object: 'model'
+  created: number
+  owned_by: string
+}
+
+export function listModels(db: Db): ModelObject[] {
+  const models = db.prepare('SELECT name, added_at FROM models ORDER BY name').all() as {
+    name: string
+    added_at: string
+  }[]
+  const providers = db.prepare('SELECT name, created_at FROM providers ORDER BY name').all() as {
+    name: string
+    created_at: string
+  }[]
+  const pipelines = db.prepare('SELECT name, created_at FROM pipelines ORDER BY name').all() as {
+    name: string
+    created_at: string
+  }[]
+  return [
+    ...pipelines.map((p) => ({
+      id: `${PIPELINE_MODEL_PREFIX}${p.name}`,
+      object: 'model' as const,
+      created: Math.floor(Date.parse(p.created_at) / 1000),
+      owned_by: 'pipeline',
+    })),
+    ...models.map((m) => ({
+      id: m.name,
+      object: 'model' as const,
+      created: Math.floor(Date.parse(m.added_at) / 1000),
+      owned_by: 'larder',
+    })),
+    ...providers.map((p) => ({
+      id: p.name,
+      object: 'model' as const,
+      created: Math.floor(Date.parse(p.created_at) / 1000),
+      owned_by: 'provider',
+    })),
+  ]
+}
+
+export function sendModelList(response: ServerResponse, db: Db): void {
+  response.writeHead(200, { 'content-type': 'application/json' })
+  response.end(JSON.stringify({ object: 'list', data: listModels(db) }))
+}
