@@ -369,6 +369,21 @@ export class CacheService {
 
   /** Stores a live answer under the request's key, in the state the namespace's policy says. */
   async store(namespace: NamespaceConfig, lookup: LookupResult, options: StoreOptions): Promise<CacheEntry | null> {
+    const stored = this.storeNow(namespace, lookup, options)
+    if (stored?.written) await this.fillVector(namespace, lookup, stored.entry)
+    return stored?.entry ?? null
+  }
+
+  /**
+   * `store` without waiting for an embedding: the entry and its version are committed in one transaction, and its
+   * vector too when the lookup already computed it (semantic namespaces), before this returns. The gateway calls it
+   * before answering, so an acknowledged answer is never lost to a crash; `fillVector` embeds the rest later.
+   */
+  storeNow(
+    namespace: NamespaceConfig,
+    lookup: LookupResult,
+    options: StoreOptions,
+  ): { entry: CacheEntry; written: boolean } | null {
     const state = options.state ?? (namespace.storeAs === 'none' ? null : namespace.storeAs)
     if (!state) return null
     const ttl = options.ttlSeconds ?? namespace.defaultTtlSeconds
@@ -381,36 +396,39 @@ export class CacheService {
       generated &&
       (existing.state === 'approved' || existing.pinned || existing.createdBy === 'edited')
     ) {
-      return existing
+      return { entry: existing, written: false }
     }
-    const entry = repo.upsertEntry(
-      {
-        namespaceId: namespace.id,
-        keyHash: lookup.keyHash,
-        canonical: lookup.canonical,
-        promptText: lookup.promptText,
-        answer: options.answer,
-        state,
-        expiresAt: ttl ? new Date(Date.now() + ttl * 1000).toISOString() : null,
-        model: options.model,
-        modelFileHash: options.modelFileHash ?? null,
-        promptVersion: namespace.promptVersion,
-        embedderVersion: namespace.semanticEnabled ? namespace.embedderVersion : null,
-        params: lookup.canonical.params,
-        createdBy: options.createdBy ?? 'generated',
-        tokensIn: options.tokensIn ?? null,
-        tokensOut: options.tokensOut ?? null,
-      },
-      options.createdBy ?? 'generated',
-    )
-    let vector = lookup.vector
-    if (!vector && !lookup.semanticError) {
-      // An answer is worth keeping even when its embedding cannot be made now; re-embedding fills it in later.
-      vector = await this.embed(namespace, semanticText(lookup.canonical as CacheableRequest)).catch(() => null)
+    const newEntry = {
+      namespaceId: namespace.id,
+      keyHash: lookup.keyHash,
+      canonical: lookup.canonical,
+      promptText: lookup.promptText,
+      answer: options.answer,
+      state,
+      expiresAt: ttl ? new Date(Date.now() + ttl * 1000).toISOString() : null,
+      model: options.model,
+      modelFileHash: options.modelFileHash ?? null,
+      promptVersion: namespace.promptVersion,
+      embedderVersion: namespace.semanticEnabled ? namespace.embedderVersion : null,
+      params: lookup.canonical.params,
+      createdBy: options.createdBy ?? 'generated',
+      tokensIn: options.tokensIn ?? null,
+      tokensOut: options.tokensOut ?? null,
     }
-    if (vector) repo.saveVector(entry.id, vector)
+    // The entry and its first version together (a plain db transaction: the front stays as it is).
+    const entry = this.workspace.db.transaction(() => repo.upsertEntry(newEntry, options.createdBy ?? 'generated'))()
+    // Its own commit: a vector saved inside a transaction would make the namespace's index rebuild.
+    if (lookup.vector) repo.saveVector(entry.id, lookup.vector)
     this.events.emit('cache.changed', { namespaceId: namespace.id })
-    return entry
+    return { entry, written: true }
+  }
+
+  /** Embeds and saves the vector of an entry stored without one (the lookup skipped semantic matching). */
+  async fillVector(namespace: NamespaceConfig, lookup: LookupResult, entry: CacheEntry): Promise<void> {
+    if (lookup.vector || lookup.semanticError) return
+    // An answer is worth keeping even when its embedding cannot be made now; re-embedding fills it in later.
+    const vector = await this.embed(namespace, semanticText(lookup.canonical as CacheableRequest)).catch(() => null)
+    if (vector && this.r.entry(entry.id)?.keyHash === entry.keyHash) this.r.saveVector(entry.id, vector)
   }
 
   // Curation

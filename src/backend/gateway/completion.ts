@@ -8,15 +8,16 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { CacheEntry } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import type { Backend } from '../backend'
 import type { NamespaceConfig } from '../cache/runtime'
 import type { CacheService, LookupResult } from '../cache/service'
 import { isoNow } from '../cache/write-behind'
-import { ProviderError, type GenerateResult } from '../models/providers/types'
+import { ProviderError } from '../models/providers/types'
 import { openAiError } from './http'
 import { type LiveQueue, QueueFullError } from './live-queue'
-import { answerJson, closeStream, openStream, writeChunk, writeWhole, type Answer, type ReplyFormat } from './replies'
+import { answerJson, LiveStream, writeWhole, type Answer, type ReplyFormat } from './replies'
 import { generationOf, parseCompletion, type CompletionApi, type CompletionRequest } from './requests'
 import type { ModelTargets, Target } from './targets'
 
@@ -165,8 +166,17 @@ export class Completions {
       const timeout = setTimeout(() => controller.abort(new Error('timeout')), this.deps.timeoutMs)
       try {
         const target = await this.deps.targets.resolve(served.request.model, served.namespace)
-        const generated = await this.generate(response, served, target, headers, controller.signal)
-        await this.storeAnswer(served, target, generated)
+        const stream = new LiveStream(response, served.format, headers)
+        const answer = await this.generate(served, target, stream, controller.signal)
+        // Acknowledged means durable: the entry is committed before the client gets the end of the answer.
+        const stored = this.storeAnswer(served, target, answer)
+        stream.finish(answer)
+        this.logRequest(served, served.lookup.hitKind === 'bypass' ? 'bypass' : 'miss', {
+          tokensIn: answer.tokensIn,
+          tokensOut: answer.tokensOut,
+          entryId: stored?.entry.id ?? null,
+        })
+        if (stored?.written) void this.cache.fillVector(served.namespace, served.lookup, stored.entry).catch(() => {})
       } catch (error) {
         this.generationFailed(response, served, error, controller.signal, cacheHeader)
       } finally {
@@ -179,60 +189,30 @@ export class Completions {
   }
 
   /** Asks the provider, streaming text to the client as it comes when the client asked to stream. */
-  private async generate(
-    response: ServerResponse,
-    served: Served,
-    target: Target,
-    headers: Record<string, string>,
-    signal: AbortSignal,
-  ): Promise<GenerateResult> {
-    const { format } = served
-    let streamStarted = false
+  private async generate(served: Served, target: Target, stream: LiveStream, signal: AbortSignal): Promise<Answer> {
     const generated = await target.provider.generate({
       ...generationOf(served.request),
       signal,
-      ...(format.stream
-        ? {
-            onText: (text: string) => {
-              if (!streamStarted) {
-                streamStarted = true
-                openStream(response, format, headers)
-              }
-              writeChunk(response, format, { content: text }, null)
-            },
-          }
-        : {}),
+      ...(served.format.stream ? { onText: (text: string) => stream.write(text) } : {}),
     })
     if (signal.aborted) throw signal.reason
-    const answer: Answer = {
+    return {
       text: generated.text,
       finishReason: generated.finishReason === 'length' ? 'length' : 'stop',
       tokensIn: generated.tokensIn,
       tokensOut: generated.tokensOut,
     }
-    if (!format.stream) writeWhole(response, format, headers, answer)
-    else {
-      if (!streamStarted) openStream(response, format, headers)
-      closeStream(response, format, answer)
-    }
-    return generated
   }
 
-  /** Step 5: the answer kept under the request's key, as the namespace's policy says (unless no-store). */
-  private async storeAnswer(served: Served, target: Target, generated: GenerateResult): Promise<void> {
-    const stored = served.controls.noStore
-      ? null
-      : await this.cache.store(served.namespace, served.lookup, {
-          answer: generated.text,
-          model: target.label,
-          tokensIn: generated.tokensIn,
-          tokensOut: generated.tokensOut,
-          ttlSeconds: served.controls.ttlSeconds,
-        })
-    this.logRequest(served, served.lookup.hitKind === 'bypass' ? 'bypass' : 'miss', {
-      tokensIn: generated.tokensIn,
-      tokensOut: generated.tokensOut,
-      entryId: stored?.id ?? null,
+  /** Step 5: the answer committed under the request's key, as the namespace's policy says (unless no-store). */
+  private storeAnswer(served: Served, target: Target, answer: Answer): { entry: CacheEntry; written: boolean } | null {
+    if (served.controls.noStore) return null
+    return this.cache.storeNow(served.namespace, served.lookup, {
+      answer: answer.text,
+      model: target.label,
+      tokensIn: answer.tokensIn,
+      tokensOut: answer.tokensOut,
+      ttlSeconds: served.controls.ttlSeconds,
     })
   }
 

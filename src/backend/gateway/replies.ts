@@ -105,3 +105,32 @@ export function writeWhole(
   })
   response.end(text)
 }
+
+/** A generated answer on its way out: pieces streamed as they come (when streaming), then the end. */
+export class LiveStream {
+  private started = false
+
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly format: ReplyFormat,
+    private readonly headers: Record<string, string>,
+  ) {}
+
+  write(text: string): void {
+    if (!this.started) {
+      this.started = true
+      openStream(this.response, this.format, this.headers)
+    }
+    writeChunk(this.response, this.format, { content: text }, null)
+  }
+
+  /** The end of the answer (the whole answer when not streaming). */
+  finish(answer: Answer): void {
+    if (!this.format.stream) {
+      writeWhole(this.response, this.format, this.headers, answer)
+      return
+    }
+    if (!this.started) openStream(this.response, this.format, this.headers)
+    closeStream(this.response, this.format, answer)
+  }
+}

@@ -257,6 +257,43 @@ export function registerPipelineCommands(program: Command, context: CliContext):
         io.out(options.json ? `${JSON.stringify(result)}\n` : describeGatewayBench(result))
       },
     )
+  bench
+    .command('crash-gateway')
+    .description(
+      'SIGKILL loop over gateway writes: kills a live gateway N times under traffic and checks that every answered entry was kept, integrity_check, and how many write-behind log rows a kill loses.',
+    )
+    .option('--kills <n>', 'how many times to kill the gateway', positiveInt, 100)
+    .option('--clients <n>', 'concurrent clients', positiveInt, 8)
+    .option('--worst-case', 'kill the instant the first answer of each round was written')
+    .option('--json', 'print one JSON object')
+    .action(async (options: { kills: number; clients: number; worstCase?: boolean; json?: boolean }) => {
+      const { crashGateway } = await import('../../backend/bench/crash-gateway')
+      const result = await crashGateway({
+        kills: options.kills,
+        clients: options.clients,
+        killAfterAnswer: options.worstCase === true,
+        ...(options.json
+          ? {}
+          : { onRound: (round) => round.round % 50 === 0 && io.out(`  ${round.round} kills...\n`) }),
+      })
+      if (options.json) {
+        io.out(`${JSON.stringify(result)}\n`)
+      } else {
+        io.out(
+          [
+            `kills: ${result.kills} (${result.seconds.toFixed(0)} s)`,
+            `acknowledged: ${result.acknowledged.misses} generated answers, ${result.acknowledged.hits} cache hits`,
+            `acknowledged-but-lost entries: ${result.lostEntries} (must be 0)`,
+            `integrity_check: ${Object.entries(result.integrityResults)
+              .map(([value, count]) => `${value} x${count}`)
+              .join(', ')}`,
+            `request-log rows lost per kill (written behind): avg ${result.logRowsLostPerKill.avg.toFixed(2)}, max ${result.logRowsLostPerKill.max}`,
+            `hit-counter increments lost per kill (written behind): avg ${result.hitCountsLostPerKill.avg.toFixed(2)}, max ${result.hitCountsLostPerKill.max}`,
+          ].join('\n') + '\n',
+        )
+      }
+      if (result.lostEntries > 0 || result.integrityFailures > 0) throw new CliExit(EXIT.failed)
+    })
 }
 
 const BENCH_PARTS = ['http', 'exact', 'semantic'] as const
