@@ -108,7 +108,7 @@ export class ModelHost {
         }
         this.pending.delete(message.id)
         if (message.ok) call.resolve(message.result)
-        else call.reject(new ProviderError(message.error, message.retryable))
+        else call.reject(new ProviderError(message.error, message.retryable, message.status))
       })
     })
     child.on('exit', (code, signal) => {
