@@ -15,6 +15,7 @@ import { runBatch } from '../models/batch'
 import type { GenerateRequest } from '../models/providers/types'
 import type { ModelsService } from '../models/service'
 import type { Workspace } from '../workspace/workspace'
+import { generateRequestFrom } from './generate-request'
 import { CacheRepository } from './repository'
 import { cacheableFrom, type CacheService } from './service'
 
@@ -194,19 +195,7 @@ export function importLogJob(
 
 /** The generation request for a logged canonical request. */
 export function generateRequestFor(canonical: CanonicalRequest): GenerateRequest {
-  const params = canonical.params as Record<string, unknown>
-  const number = (key: string): number | undefined =>
-    typeof params[key] === 'number' ? (params[key] as number) : undefined
-  return {
-    ...(canonical.kind === 'chat'
-      ? { messages: canonical.messages as GenerateRequest['messages'] }
-      : { prompt: canonical.messages[0]?.content ?? '' }),
-    maxTokens: number('max_tokens') ?? 256,
-    ...(number('temperature') !== undefined ? { temperature: number('temperature')! } : {}),
-    ...(number('top_p') !== undefined ? { topP: number('top_p')! } : {}),
-    ...(number('seed') !== undefined ? { seed: number('seed')! } : {}),
-    ...(Array.isArray(params.stop) ? { stop: params.stop as string[] } : {}),
-  }
+  return generateRequestFrom(canonical)
 }
 
 export function prewarmJob(
@@ -281,6 +270,8 @@ export function prewarmJob(
           modelFileHash,
           tokensIn: result.result.tokensIn,
           tokensOut: result.result.tokensOut,
+          finishReason: result.result.finishReason === 'aborted' ? 'stop' : result.result.finishReason,
+          toolCalls: result.result.toolCalls ?? null,
           createdBy: 'prewarm',
           state: 'draft',
         })

@@ -11,6 +11,7 @@ import {
   semanticText,
   type CacheableRequest,
   type CanonicalRequest,
+  type KeyMessage,
 } from '../../shared/cache-key'
 import type { EventBus } from '../events'
 import type { Provider } from '../models/providers/types'
@@ -64,6 +65,9 @@ type LookupBase = Pick<
 
 export interface StoreOptions {
   answer: string
+  /** How the answer ended ("stop" unless told): a cut-off answer is served as cut off. */
+  finishReason?: CacheEntry['finishReason']
+  toolCalls?: CacheEntry['toolCalls']
   model: string | null
   modelFileHash?: string | null
   tokensIn?: number | null
@@ -76,7 +80,7 @@ export interface StoreOptions {
 /** Turns an OpenAI-style request body into the parts that decide the answer. */
 export function cacheableFrom(input: {
   model: string
-  messages?: { role: string; content: string }[] | undefined
+  messages?: KeyMessage[] | undefined
   prompt?: string | undefined
   params?: Record<string, unknown> | undefined
 }): CacheableRequest {
@@ -95,6 +99,8 @@ export function cacheableFrom(input: {
       seed: pick('seed'),
       stop: typeof stop === 'string' ? [stop] : Array.isArray(stop) ? (stop as string[]) : undefined,
       temperature: pick('temperature'),
+      tool_choice: params.tool_choice,
+      tools: params.tools,
       top_k: pick('top_k'),
       top_p: pick('top_p'),
     },
@@ -404,6 +410,8 @@ export class CacheService {
       canonical: lookup.canonical,
       promptText: lookup.promptText,
       answer: options.answer,
+      finishReason: options.finishReason ?? 'stop',
+      toolCalls: options.toolCalls ?? null,
       state,
       expiresAt: ttl ? new Date(Date.now() + ttl * 1000).toISOString() : null,
       model: options.model,
@@ -460,7 +468,10 @@ export class CacheService {
     repo.transaction(() => {
       const answerChanged = input.answer !== undefined && input.answer !== entry.answer
       repo.updateEntry(entry.id, {
-        ...(answerChanged ? { answer: input.answer!, createdBy: 'edited' as const } : {}),
+        // An answer written by hand is complete, even where the generated one was cut off.
+        ...(answerChanged
+          ? { answer: input.answer!, createdBy: 'edited' as const, finishReason: 'stop' as const }
+          : {}),
         ...(input.state !== undefined ? { state: input.state } : {}),
         ...(input.pinned !== undefined ? { pinned: input.pinned } : {}),
         ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
