@@ -1,24 +1,30 @@
 /**
- * One completion request through the gateway, in named steps a reader and a CPU profile can follow:
+ * One completion request through the gateway (chat, legacy completion, Responses API), in named steps a reader and
+ * a CPU profile can follow:
  *
- *   parseCompletion (requests.ts) -> lookUp -> serveHit | generateMiss -> storeAnswer -> logRequest
+ *   parse (requests.ts, responses-api.ts) -> lookUp -> serveHit
+ *                                                   -> serveMiss -> generate -> storeAnswer -> (answer) -> logRequest
  *
- * A hit is answered without a promise when no embedding is needed (the hot path). A miss waits for a slot in the
- * live queue (429 when full), generates (streamed or whole), has a timeout (504) and stops when the client goes.
+ * A hit is answered without a promise when no embedding is needed (the hot path). A miss joins the generation of
+ * an identical miss already under way (in-flight.ts) or starts one: a slot in the live queue (429 when full), the
+ * provider (streamed or whole), a timeout (504), stopped when every waiting client has gone. Acknowledged means
+ * durable: the entry is committed before any client gets the end of its answer. The request log and hit counters
+ * are written behind (cache/write-behind.ts).
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { CacheEntry } from '../../shared/contract'
-import { ApiError } from '../../shared/errors'
 import type { Backend } from '../backend'
 import type { NamespaceConfig } from '../cache/runtime'
 import type { CacheService, LookupResult } from '../cache/service'
 import { isoNow } from '../cache/write-behind'
 import { ProviderError } from '../models/providers/types'
-import { openAiError } from './http'
+import { GatewayError, invalidParam, sendError } from './http'
+import { InFlight, type SharedGeneration } from './in-flight'
 import { type LiveQueue, QueueFullError } from './live-queue'
-import { answerJson, LiveStream, writeWhole, type Answer, type ReplyFormat } from './replies'
+import { answerOf, ChatReply, CompletionReply, type Answer, type Reply, type ReplyFormat } from './replies'
 import { generationOf, parseCompletion, type CompletionApi, type CompletionRequest } from './requests'
+import { parseResponsesRequest, responseId, ResponsesReply } from './responses-api'
 import type { ModelTargets, Target } from './targets'
 
 /** How the client asked the cache to behave (`Cache-Control`, `x-larder-ttl`). */
@@ -39,6 +45,12 @@ interface Served {
   format: ReplyFormat
   /** Headers every answer to this request carries (the semantic-matching status). */
   headers: Record<string, string>
+}
+
+/** What a shared generation hands every client waiting for it. */
+interface Generated {
+  answer: Answer
+  entry: CacheEntry | null
 }
 
 export interface CompletionDeps {
@@ -63,11 +75,47 @@ function namespaceOf(cache: CacheService, tenant: string, request: IncomingMessa
   const name = typeof header === 'string' ? header : 'default'
   const namespace = cache.servingNamespace(tenant, name)
   if (!namespace)
-    throw new ApiError({ code: 'not_found', message: `Namespace "${name}" does not exist for tenant "${tenant}".` })
+    throw new GatewayError(404, `Namespace "${name}" does not exist for tenant "${tenant}".`, {
+      code: 'namespace_not_found',
+    })
   return namespace
 }
 
+function parseRequest(api: CompletionApi, rawBody: unknown): CompletionRequest {
+  return api === 'responses' ? parseResponsesRequest(rawBody) : parseCompletion(api, rawBody)
+}
+
+function replyFor(response: ServerResponse, format: ReplyFormat, headers: Record<string, string>): Reply {
+  if (format.api === 'chat') return new ChatReply(response, format, headers)
+  if (format.api === 'completion') return new CompletionReply(response, format, headers)
+  return new ResponsesReply(response, format, headers)
+}
+
+const ID_PREFIX: Record<CompletionApi, string> = { chat: 'chatcmpl-', completion: 'cmpl-', responses: '' }
+
+/** What a target cannot do with a request: a 400 that says so (never a provider failure that clients retry). */
+function checkTarget(target: Target, request: CompletionRequest): void {
+  if (target.kind !== 'pipeline') return
+  const params = request.cacheable.params
+  if (params.tools !== undefined && params.tools !== null)
+    throw invalidParam('tools', `${target.label} is a pipeline; it does not take tools.`, 'unsupported_parameter')
+  if (params.response_format !== undefined && params.response_format !== null)
+    throw invalidParam(
+      'response_format',
+      `${target.label} is a pipeline; it does not take response_format.`,
+      'unsupported_parameter',
+    )
+  if (request.prefill)
+    throw invalidParam(
+      'messages',
+      `${target.label} is a pipeline; the conversation must end with a user message.`,
+      'unsupported_prefill',
+    )
+}
+
 export class Completions {
+  private readonly inFlight = new InFlight<Generated>()
+
   constructor(private readonly deps: CompletionDeps) {}
 
   private get cache(): CacheService {
@@ -82,7 +130,7 @@ export class Completions {
     api: CompletionApi,
   ): Promise<void> {
     const started = performance.now()
-    const parsed = parseCompletion(api, rawBody)
+    const parsed = parseRequest(api, rawBody)
     const namespace = namespaceOf(this.cache, tenant, request)
     const controls = cacheControls(request)
     const found = this.lookUp(namespace, parsed, controls)
@@ -95,10 +143,12 @@ export class Completions {
       controls,
       lookup,
       format: {
-        id: `${api === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`,
+        id: api === 'responses' ? responseId() : `${ID_PREFIX[api]}${randomUUID()}`,
         api,
         model: parsed.model,
         stream: parsed.stream,
+        includeUsage: parsed.includeUsage,
+        ...(parsed.echo ? { echo: parsed.echo } : {}),
       },
       headers: lookup.semanticError ? { 'x-larder-semantic': 'unavailable' } : {},
     }
@@ -106,7 +156,7 @@ export class Completions {
       this.serveHit(response, served)
       return
     }
-    await this.generateMiss(response, served)
+    await this.serveMiss(response, served)
   }
 
   /** Step 2: exact, then semantic (a promise only when an embedding is needed). */
@@ -122,7 +172,7 @@ export class Completions {
     })
   }
 
-  /** Step 3: the cached answer, counted (written behind). */
+  /** Step 3: the cached answer (with the finish reason and tool calls it was stored with), counted behind. */
   private serveHit(response: ServerResponse, served: Served): void {
     const { lookup } = served
     const entry = lookup.entry!
@@ -131,89 +181,108 @@ export class Completions {
       'x-larder-cache': lookup.hitKind,
       ...(lookup.similarity !== null ? { 'x-larder-similarity': lookup.similarity.toFixed(4) } : {}),
     }
-    writeWhole(response, served.format, headers, {
-      text: entry.answer,
-      textJson: answerJson(entry),
-      finishReason: 'stop',
-      tokensIn: entry.tokensIn ?? 0,
-      tokensOut: entry.tokensOut ?? 0,
-    })
+    replyFor(response, served.format, headers).whole(answerOf(entry))
     this.logRequest(served, lookup.hitKind, { tokensIn: entry.tokensIn, tokensOut: entry.tokensOut })
   }
 
-  /** Step 4: a live generation in a slot of the live queue, stopped on timeout or when the client goes. */
-  private async generateMiss(response: ServerResponse, served: Served): Promise<void> {
-    const cacheHeader = served.lookup.hitKind === 'bypass' ? 'bypass' : 'miss'
-    const headers = { 'x-larder-cache': cacheHeader, ...served.headers }
-    const controller = new AbortController()
+  /**
+   * Step 4: wait for the generation of this request, started here or already under way for an identical one, then
+   * finish this client's answer and log it.
+   */
+  private async serveMiss(response: ServerResponse, served: Served): Promise<void> {
+    const hitKind = served.lookup.hitKind === 'bypass' ? 'bypass' : 'miss'
+    const key = [
+      served.tenant,
+      served.namespace.id,
+      served.lookup.keyHash,
+      hitKind,
+      served.controls.noStore,
+      served.controls.ttlSeconds,
+    ].join('\u0000')
+    const { shared, leader } = this.inFlight.share(key, (generation) => this.generate(served, generation))
+    const headers = { 'x-larder-cache': hitKind, ...(leader ? {} : { 'x-larder-coalesced': '1' }), ...served.headers }
+    const reply = replyFor(response, served.format, headers)
+    let streamed = ''
+    const waiting = shared.join(
+      served.format.stream
+        ? (text) => {
+            streamed += text
+            reply.delta(text)
+          }
+        : undefined,
+    )
     const onClose = (): void => {
-      if (!response.writableEnded) controller.abort(new Error('client disconnected'))
+      if (!response.writableEnded) waiting.leave()
     }
     response.on('close', onClose)
-    let release: (() => void) | undefined
     try {
-      try {
-        release = await this.deps.queue.acquire(controller.signal)
-      } catch (error) {
-        if (!(error instanceof QueueFullError)) throw error
-        openAiError(response, 429, 'Too many requests are generating; try again shortly.', 'rate_limit_error', {
-          'retry-after': String(error.retryAfterSeconds),
-          ...headers,
-        })
+      const { answer, entry } = await waiting.result
+      if (response.destroyed) {
         this.logRequest(served, 'error', {})
         return
       }
-      const timeout = setTimeout(() => controller.abort(new Error('timeout')), this.deps.timeoutMs)
-      try {
-        const target = await this.deps.targets.resolve(served.request.model, served.namespace)
-        const stream = new LiveStream(response, served.format, headers)
-        const answer = await this.generate(served, target, stream, controller.signal)
-        // Acknowledged means durable: the entry is committed before the client gets the end of the answer.
-        const stored = this.storeAnswer(served, target, answer)
-        stream.finish(answer)
-        this.logRequest(served, served.lookup.hitKind === 'bypass' ? 'bypass' : 'miss', {
-          tokensIn: answer.tokensIn,
-          tokensOut: answer.tokensOut,
-          entryId: stored?.entry.id ?? null,
-        })
-        if (stored?.written) void this.cache.fillVector(served.namespace, served.lookup, stored.entry).catch(() => {})
-      } catch (error) {
-        this.generationFailed(response, served, error, controller.signal, cacheHeader)
-      } finally {
-        clearTimeout(timeout)
-      }
+      // A client that joined a generation that did not stream gets the text it has not seen yet.
+      if (served.format.stream && answer.text.length > streamed.length && answer.text.startsWith(streamed))
+        reply.delta(answer.text.slice(streamed.length))
+      reply.close(answer)
+      this.logRequest(served, hitKind, {
+        // The tokens were spent once, by the request that started the generation.
+        tokensIn: leader ? answer.tokensIn : null,
+        tokensOut: leader ? answer.tokensOut : null,
+        entryId: entry?.id ?? null,
+      })
+    } catch (error) {
+      this.generationFailed(response, served, error, shared.controller.signal, headers)
     } finally {
-      release?.()
       response.off('close', onClose)
     }
   }
 
-  /** Asks the provider, streaming text to the client as it comes when the client asked to stream. */
-  private async generate(served: Served, target: Target, stream: LiveStream, signal: AbortSignal): Promise<Answer> {
-    const generated = await target.provider.generate({
-      ...generationOf(served.request),
-      signal,
-      ...(served.format.stream ? { onText: (text: string) => stream.write(text) } : {}),
-    })
-    if (signal.aborted) throw signal.reason
-    return {
-      text: generated.text,
-      finishReason: generated.finishReason === 'length' ? 'length' : 'stop',
-      tokensIn: generated.tokensIn,
-      tokensOut: generated.tokensOut,
+  /** The generation itself, once for every identical miss waiting: queue slot, provider, timeout, store. */
+  private async generate(served: Served, shared: SharedGeneration<Generated>): Promise<Generated> {
+    const signal = shared.controller.signal
+    const release = await this.deps.queue.acquire(signal)
+    const timeout = setTimeout(() => shared.controller.abort(new Error('timeout')), this.deps.timeoutMs)
+    try {
+      const target = await this.deps.targets.resolve(served.request.model, served.namespace)
+      checkTarget(target, served.request)
+      const generated = await target.provider.generate({
+        ...generationOf(served.request),
+        signal,
+        ...(served.format.stream ? { onText: (text: string) => shared.emit(text) } : {}),
+      })
+      if (signal.aborted) throw signal.reason
+      const answer: Answer = {
+        text: generated.text,
+        finishReason: generated.finishReason === 'aborted' ? 'stop' : generated.finishReason,
+        toolCalls: generated.toolCalls ?? null,
+        tokensIn: generated.tokensIn,
+        tokensOut: generated.tokensOut,
+      }
+      return { answer, entry: this.storeAnswer(served, target, answer) }
+    } finally {
+      clearTimeout(timeout)
+      release()
     }
   }
 
-  /** Step 5: the answer committed under the request's key, as the namespace's policy says (unless no-store). */
-  private storeAnswer(served: Served, target: Target, answer: Answer): { entry: CacheEntry; written: boolean } | null {
+  /**
+   * Step 5: the answer committed under the request's key, as the namespace's policy says (unless no-store), before
+   * any client gets the end of it. A vector the lookup did not compute is embedded afterwards (fillVector).
+   */
+  private storeAnswer(served: Served, target: Target, answer: Answer): CacheEntry | null {
     if (served.controls.noStore) return null
-    return this.cache.storeNow(served.namespace, served.lookup, {
+    const stored = this.cache.storeNow(served.namespace, served.lookup, {
       answer: answer.text,
+      finishReason: answer.finishReason,
+      toolCalls: answer.toolCalls,
       model: target.label,
       tokensIn: answer.tokensIn,
       tokensOut: answer.tokensOut,
       ttlSeconds: served.controls.ttlSeconds,
     })
+    if (stored?.written) void this.cache.fillVector(served.namespace, served.lookup, stored.entry).catch(() => {})
+    return stored?.entry ?? null
   }
 
   private generationFailed(
@@ -221,22 +290,32 @@ export class Completions {
     served: Served,
     error: unknown,
     signal: AbortSignal,
-    cacheHeader: string,
+    headers: Record<string, string>,
   ): void {
     const reason = signal.aborted ? (signal.reason as Error).message : undefined
     this.logRequest(served, 'error', {})
-    if (reason === 'client disconnected') return
-    if (reason === 'timeout') {
-      openAiError(response, 504, 'Generation took too long and was stopped.', 'timeout', {
-        'x-larder-cache': cacheHeader,
-      })
+    if (reason === 'client disconnected' || response.destroyed) return
+    if (error instanceof QueueFullError) {
+      sendError(
+        response,
+        new GatewayError(429, 'Too many requests are generating; try again shortly.', {
+          type: 'rate_limit_error',
+          code: 'rate_limit_exceeded',
+          headers: { 'retry-after': String(error.retryAfterSeconds) },
+        }),
+        headers,
+      )
       return
     }
-    if (error instanceof ApiError) throw error
-    const providerError = error instanceof ProviderError ? error : undefined
-    openAiError(response, providerError?.retryable ? 503 : 502, (error as Error).message, 'server_error', {
-      'x-larder-cache': cacheHeader,
-    })
+    if (reason === 'timeout') {
+      sendError(
+        response,
+        new GatewayError(504, 'Generation took too long and was stopped.', { code: 'timeout' }),
+        headers,
+      )
+      return
+    }
+    sendError(response, providerFailure(error), headers)
   }
 
   /**
@@ -265,4 +344,16 @@ export class Completions {
       source: 'gateway',
     })
   }
+}
+
+/**
+ * A failed generation as an answer: the request's own fault (a provider's 4xx, a schema a local model cannot
+ * enforce, a prompt over the context) is a 400 that clients do not retry; the provider's is a 502, or 503 when
+ * another try may work.
+ */
+function providerFailure(error: unknown): unknown {
+  if (!(error instanceof ProviderError)) return error
+  if (error.status !== undefined && error.status >= 400 && error.status < 500 && error.status !== 429)
+    return new GatewayError(400, error.message, { code: 'invalid_request' })
+  return new GatewayError(error.retryable ? 503 : 502, error.message, { code: 'upstream_error' })
 }

@@ -1,7 +1,11 @@
 /**
  * The OpenAI-compatible gateway (`/v1` on `larder serve`): cache first, live generation on a miss, the answer
  * stored per the namespace's policy, every request logged. `x-larder-cache` says what happened:
- * hit-exact | hit-semantic | miss | bypass.
+ * hit-exact | hit-semantic | miss | bypass (`x-larder-coalesced: 1` when a miss shared an identical one's
+ * generation).
+ *
+ * Endpoints: POST /v1/chat/completions, /v1/completions, /v1/responses, /v1/embeddings; GET /v1/models and
+ * /v1/models/{id}. Errors have OpenAI's shape (http.ts).
  *
  * Request controls: `Authorization: Bearer <gateway key>` (or the serve token), `x-larder-namespace` (default
  * "default"), `Cache-Control: no-store` (do not store) / `no-cache` (do not serve from cache), `x-larder-ttl`
@@ -16,9 +20,9 @@ import { GatewayKeys } from '../cache/keys'
 import { cacheRuntime } from '../cache/runtime'
 import { Completions } from './completion'
 import { embeddings } from './embeddings'
-import { openAiError, readJson, sendApiError } from './http'
+import { GatewayError, readJson, sendError } from './http'
 import { LiveQueue } from './live-queue'
-import { sendModelList } from './models'
+import { sendModel, sendModelList } from './models'
 import { ModelTargets } from './targets'
 
 export interface GatewayOptions {
@@ -28,6 +32,12 @@ export interface GatewayOptions {
   maxQueued?: number
   timeoutMs?: number
 }
+
+const COMPLETIONS = {
+  '/v1/chat/completions': 'chat',
+  '/v1/completions': 'completion',
+  '/v1/responses': 'responses',
+} as const
 
 export class Gateway {
   readonly queue: LiveQueue
@@ -70,31 +80,45 @@ export class Gateway {
       cacheRuntime(this.backend.workspace.db).sync()
       const tenant = this.tenantFor(request)
       if (!tenant) {
-        openAiError(
-          response,
+        throw new GatewayError(
           401,
           'Missing or invalid API key. Create one with `larder gateway keys create --tenant NAME`.',
-          'authentication_error',
+          { type: 'authentication_error', code: 'invalid_api_key' },
         )
-        return true
       }
-      if (pathname === '/v1/models' && request.method === 'GET') {
-        sendModelList(response, this.backend.workspace.db)
-        return true
-      }
-      if (request.method !== 'POST') {
-        openAiError(response, 405, `Use POST for ${pathname}.`, 'invalid_request_error')
-        return true
-      }
-      const body = await readJson(request, maxBodyBytes)
-      if (pathname === '/v1/chat/completions') await this.completions.complete(request, response, tenant, body, 'chat')
-      else if (pathname === '/v1/completions')
-        await this.completions.complete(request, response, tenant, body, 'completion')
-      else if (pathname === '/v1/embeddings') await embeddings(this.backend, response, body)
-      else openAiError(response, 404, `Unknown endpoint ${pathname}.`, 'invalid_request_error')
+      await this.route(request, response, pathname, maxBodyBytes, tenant)
     } catch (error) {
-      sendApiError(response, error)
+      sendError(response, error)
     }
     return true
+  }
+
+  private async route(
+    request: IncomingMessage,
+    response: ServerResponse,
+    pathname: string,
+    maxBodyBytes: number,
+    tenant: string,
+  ): Promise<void> {
+    const db = this.backend.workspace.db
+    if (request.method === 'GET' && pathname === '/v1/models') return sendModelList(response, db)
+    if (request.method === 'GET' && pathname.startsWith('/v1/models/'))
+      return sendModel(response, db, decodeModelId(pathname.slice('/v1/models/'.length)))
+    const api = COMPLETIONS[pathname as keyof typeof COMPLETIONS]
+    if (!api && pathname !== '/v1/embeddings')
+      throw new GatewayError(404, `Unknown endpoint ${request.method} ${pathname}.`, { code: 'unknown_url' })
+    if (request.method !== 'POST')
+      throw new GatewayError(405, `Use POST for ${pathname}.`, { code: 'method_not_allowed' })
+    const body = await readJson(request, maxBodyBytes)
+    if (api) await this.completions.complete(request, response, tenant, body, api)
+    else await embeddings(this.backend, response, body)
+  }
+}
+
+function decodeModelId(raw: string): string {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    throw new GatewayError(400, 'The model id in the path is not valid percent-encoding.', { param: 'model' })
   }
 }

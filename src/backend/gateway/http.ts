@@ -1,45 +1,118 @@
-/** The gateway's HTTP plumbing: reading a JSON body, OpenAI-shaped errors, event-stream headers. */
+/**
+ * The gateway's HTTP plumbing: reading a JSON body, errors in OpenAI's shape, event-stream headers.
+ *
+ * Every error body is `{"error": {"message", "type", "param", "code"}}` as OpenAI sends it: `type` is one of
+ * invalid_request_error, authentication_error, rate_limit_error, server_error; `param` names the offending field
+ * (e.g. "temperature", "messages[1].role") or is null; `code` is a string or null, never the HTTP status.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ApiError } from '../../shared/errors'
 
-export function openAiError(
-  response: ServerResponse,
-  status: number,
-  text: string,
-  type: string,
-  headers: Record<string, string> = {},
-): void {
+export interface GatewayErrorOptions {
+  type?: string
+  code?: string | null
+  param?: string | null
+  headers?: Record<string, string>
+}
+
+/** An error the gateway answers as it is (status, type, code, param). */
+export class GatewayError extends Error {
+  readonly type: string
+  readonly code: string | null
+  readonly param: string | null
+  readonly headers: Record<string, string>
+
+  constructor(
+    readonly status: number,
+    message: string,
+    options: GatewayErrorOptions = {},
+  ) {
+    super(message)
+    this.name = 'GatewayError'
+    this.type = options.type ?? (status >= 500 ? 'server_error' : 'invalid_request_error')
+    this.code = options.code ?? null
+    this.param = options.param ?? null
+    this.headers = options.headers ?? {}
+  }
+}
+
+/** A 400 for a bad parameter. */
+export function invalidParam(param: string | null, message: string, code = 'invalid_value'): GatewayError {
+  return new GatewayError(400, message, { param, code })
+}
+
+/** `["messages", 1, "role"]` as OpenAI writes it: `messages[1].role`. */
+export function paramPath(path: readonly PropertyKey[]): string | null {
+  let out = ''
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`
+  return out || null
+}
+
+function fromApiError(error: ApiError): GatewayError {
+  const param = error.path && error.path.length > 0 ? paramPath(error.path) : null
+  switch (error.code) {
+    case 'invalid_input':
+      return new GatewayError(400, error.message, { param, code: 'invalid_value' })
+    case 'payload_too_large':
+      return new GatewayError(413, error.message, { code: 'request_too_large', headers: { connection: 'close' } })
+    case 'not_found':
+      return new GatewayError(404, error.message, { param, code: 'not_found' })
+    case 'unauthorized':
+      return new GatewayError(401, error.message, { type: 'authentication_error', code: 'invalid_api_key' })
+    case 'conflict':
+      return new GatewayError(409, error.message, { param, code: 'conflict' })
+    case 'unavailable':
+      return new GatewayError(503, error.message, { code: 'unavailable' })
+    default:
+      return new GatewayError(500, error.message)
+  }
+}
+
+export function toGatewayError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error
+  return fromApiError(error instanceof ApiError ? error : ApiError.from(error))
+}
+
+/** Answers an error; a stream already under way can only be ended. */
+export function sendError(response: ServerResponse, error: unknown, headers: Record<string, string> = {}): void {
   if (response.headersSent) {
     response.end()
     return
   }
-  response.writeHead(status, { 'content-type': 'application/json', ...headers })
-  response.end(JSON.stringify({ error: { message: text, type, code: status } }))
+  const failure = toGatewayError(error)
+  const body = JSON.stringify({
+    error: { message: failure.message, type: failure.type, param: failure.param, code: failure.code },
+  })
+  response.writeHead(failure.status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+    ...failure.headers,
+  })
+  response.end(body)
 }
 
-/** An ApiError (or anything thrown) as the gateway's HTTP answer. */
-export function sendApiError(response: ServerResponse, error: unknown): void {
-  const apiError = error instanceof ApiError ? error : ApiError.from(error)
-  const status =
-    apiError.code === 'payload_too_large'
-      ? 413
-      : apiError.code === 'invalid_input'
-        ? 400
-        : apiError.code === 'not_found'
-          ? 404
-          : 500
-  openAiError(response, status, apiError.message, status >= 500 ? 'server_error' : 'invalid_request_error')
-}
-
+/**
+ * Reads a JSON body of at most `limit` bytes. A larger one is not kept but drained, so the client receives the 413
+ * (a dropped connection makes SDKs retry).
+ */
 export function readJson(request: IncomingMessage, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
+    const tooLarge = (): ApiError =>
+      new ApiError({ code: 'payload_too_large', message: `The request body is over the ${limit}-byte limit.` })
+    if (Number(request.headers['content-length'] ?? 0) > limit) {
+      reject(tooLarge())
+      request.resume()
+      return
+    }
     let size = 0
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => {
       size += chunk.length
       if (size > limit) {
-        reject(new ApiError({ code: 'payload_too_large', message: `Request body is over the ${limit}-byte limit.` }))
-        request.destroy()
+        reject(tooLarge())
+        request.removeAllListeners('data')
+        request.resume()
         return
       }
       chunks.push(chunk)
@@ -49,9 +122,8 @@ export function readJson(request: IncomingMessage, limit: number): Promise<unkno
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown)
       } catch (error) {
         reject(
-          new ApiError({
-            code: 'invalid_input',
-            message: `The request body is not valid JSON: ${(error as Error).message}`,
+          new GatewayError(400, `The request body is not valid JSON: ${(error as Error).message}`, {
+            code: 'invalid_json',
           }),
         )
       }
@@ -67,4 +139,14 @@ export function startEventStream(response: ServerResponse, headers: Record<strin
     connection: 'keep-alive',
     ...headers,
   })
+}
+
+export function sendJson(response: ServerResponse, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body)
+  response.writeHead(200, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  })
+  response.end(text)
 }

@@ -2,6 +2,8 @@
 import type { ServerResponse } from 'node:http'
 import type { Db } from '../db/database'
 import { PIPELINE_MODEL_PREFIX } from '../pipelines/provider'
+import { sendJson } from './http'
+import { modelNotFound } from './targets'
 
 export interface ModelObject {
   id: string
@@ -46,6 +48,13 @@ export function listModels(db: Db): ModelObject[] {
 }
 
 export function sendModelList(response: ServerResponse, db: Db): void {
-  response.writeHead(200, { 'content-type': 'application/json' })
-  response.end(JSON.stringify({ object: 'list', data: listModels(db) }))
+  sendJson(response, { object: 'list', data: listModels(db) })
+}
+
+/** `GET /v1/models/{id}`: one model of the list, or a 404 that OpenAI clients understand. */
+export function sendModel(response: ServerResponse, db: Db, id: string): void {
+  const model = listModels(db).find((candidate) => candidate.id === id)
+  if (!model)
+    throw modelNotFound(`The model "${id}" does not exist. GET /v1/models lists the models this gateway serves.`)
+  sendJson(response, model)
 }

@@ -1,14 +1,19 @@
 /** Which provider answers a request's `model`: a pipeline, a registered model (loaded on first use), a provider. */
-import { ApiError } from '../../shared/errors'
 import type { Backend } from '../backend'
 import type { NamespaceConfig } from '../cache/runtime'
 import type { Provider } from '../models/providers/types'
 import { PIPELINE_MODEL_PREFIX, PipelineProvider } from '../pipelines/provider'
+import { GatewayError } from './http'
 
 export interface Target {
+  kind: 'pipeline' | 'local' | 'provider'
   provider: Provider
   /** The model name an entry records as its provenance. */
   label: string
+}
+
+export function modelNotFound(message: string): GatewayError {
+  return new GatewayError(404, message, { param: 'model', code: 'model_not_found' })
 }
 
 export class ModelTargets {
@@ -25,22 +30,23 @@ export class ModelTargets {
     if (model.startsWith(PIPELINE_MODEL_PREFIX)) {
       const name = model.slice(PIPELINE_MODEL_PREFIX.length)
       const pipeline = this.backend.pipelines.byName(name)
-      if (!pipeline) throw new ApiError({ code: 'not_found', message: `There is no pipeline named "${name}".` })
-      return { provider: new PipelineProvider(this.backend.pipelines, pipeline.id, name), label: model }
+      if (!pipeline) throw modelNotFound(`There is no pipeline named "${name}".`)
+      return {
+        kind: 'pipeline',
+        provider: new PipelineProvider(this.backend.pipelines, pipeline.id, name),
+        label: model,
+      }
     }
     const db = this.backend.workspace.db
     const local = db.prepare('SELECT id FROM models WHERE name = ?').get(model) as { id: number } | undefined
     const remote = db.prepare('SELECT id FROM providers WHERE name = ?').get(model) as { id: number } | undefined
     const target = local ? { model: local.id } : remote ? { provider: remote.id } : namespace.generationTarget
-    if (!target) {
-      throw new ApiError({
-        code: 'not_found',
-        message: `The model "${model}" does not exist. GET /v1/models lists the models this gateway serves.`,
-      })
-    }
+    if (!target)
+      throw modelNotFound(`The model "${model}" does not exist. GET /v1/models lists the models this gateway serves.`)
     if ('model' in target) await this.ensureLoaded(target.model)
     const { provider } = this.backend.models.providerFor(target)
-    return { provider, label: 'model' in target ? this.backend.models.get(target.model).name : provider.id }
+    if ('model' in target) return { kind: 'local', provider, label: this.backend.models.get(target.model).name }
+    return { kind: 'provider', provider, label: provider.id }
   }
 
   /** Loads a registered model once, however many requests ask for it at the same time. */
