@@ -77,6 +77,11 @@ export interface StoreOptions {
   state?: CacheEntry['state']
 }
 
+function numberParam(params: Record<string, unknown>, key: string): number | undefined {
+  const value = params[key]
+  return typeof value === 'number' ? value : undefined
+}
+
 /** Turns an OpenAI-style request body into the parts that decide the answer. */
 export function cacheableFrom(input: {
   model: string
@@ -85,8 +90,6 @@ export function cacheableFrom(input: {
   params?: Record<string, unknown> | undefined
 }): CacheableRequest {
   const params = input.params ?? {}
-  const pick = (key: string): number | undefined =>
-    typeof params[key] === 'number' ? (params[key] as number) : undefined
   const stop = params.stop
   return {
     model: input.model,
@@ -94,15 +97,15 @@ export function cacheableFrom(input: {
     messages: input.messages ?? [{ role: 'user', content: input.prompt ?? '' }],
     // In sorted key order, which the canonical form wants (so it need not sort them again).
     params: {
-      max_tokens: pick('max_tokens') ?? pick('max_completion_tokens'),
+      max_tokens: numberParam(params, 'max_tokens') ?? numberParam(params, 'max_completion_tokens'),
       response_format: params.response_format,
-      seed: pick('seed'),
+      seed: numberParam(params, 'seed'),
       stop: typeof stop === 'string' ? [stop] : Array.isArray(stop) ? (stop as string[]) : undefined,
-      temperature: pick('temperature'),
+      temperature: numberParam(params, 'temperature'),
       tool_choice: params.tool_choice,
       tools: params.tools,
-      top_k: pick('top_k'),
-      top_p: pick('top_p'),
+      top_k: numberParam(params, 'top_k'),
+      top_p: numberParam(params, 'top_p'),
     },
   }
 }

@@ -185,6 +185,9 @@ function textOf(value: Message['content'], param: string): string {
 }
 
 function checkMessage(message: Message, index: number): void {
+  // The common case first: a user or system message with text.
+  if (typeof message.content === 'string' && !message.tool_calls && !message.tool_call_id && message.role !== 'tool')
+    return
   const param = `messages[${index}]`
   if (message.role === 'tool' && !message.tool_call_id)
     throw invalidParam(
@@ -200,6 +203,7 @@ function checkMessage(message: Message, index: number): void {
 }
 
 function checkTools(body: ChatBody): void {
+  if (!body.logprobs && !body.logit_bias && (body.tool_choice === undefined || body.tool_choice === null)) return
   if (body.logprobs === true)
     throw invalidParam('logprobs', 'logprobs are not supported by this gateway.', 'unsupported_parameter')
   if (body.logit_bias && Object.keys(body.logit_bias).length > 0)
@@ -214,12 +218,12 @@ function checkTools(body: ChatBody): void {
 }
 
 function keyMessage(message: Message, index: number): KeyMessage {
-  return {
-    role: message.role,
-    content: textOf(message.content, `messages[${index}].content`),
-    ...(message.tool_calls ? { tool_calls: message.tool_calls } : {}),
-    ...(typeof message.tool_call_id === 'string' ? { tool_call_id: message.tool_call_id } : {}),
-  }
+  const content =
+    typeof message.content === 'string' ? message.content : textOf(message.content, `messages[${index}].content`)
+  const key: KeyMessage = { role: message.role, content }
+  if (message.tool_calls) key.tool_calls = message.tool_calls
+  if (typeof message.tool_call_id === 'string') key.tool_call_id = message.tool_call_id
+  return key
 }
 
 function parseChat(rawBody: unknown): CompletionRequest {
