@@ -37,7 +37,8 @@ export interface CrashGatewayOptions {
   killAfterAnswer?: boolean
   /** Workspace folder (kept); a temporary one (removed) by default. */
   home?: string
-  onRound?: (round: CrashRound) => void
+  /** After each kill: that round, and the figures so far. */
+  onRound?: (round: CrashRound, soFar: CrashGatewayResult) => void
 }
 
 export interface CrashRound {
@@ -294,6 +295,24 @@ async function runRound(
   return verify(home, before, acks, round)
 }
 
+function summarize(rounds: CrashRound[], started: number): CrashGatewayResult {
+  const sum = (pick: (round: CrashRound) => number): number => rounds.reduce((total, r) => total + pick(r), 0)
+  const perKill = (pick: (round: CrashRound) => number) => ({
+    avg: sum(pick) / Math.max(1, rounds.length),
+    max: Math.max(0, ...rounds.map(pick)),
+  })
+  return {
+    kills: rounds.length,
+    acknowledged: { misses: sum((r) => r.acknowledged.misses), hits: sum((r) => r.acknowledged.hits) },
+    lostEntries: sum((r) => r.lostEntries),
+    integrityFailures: rounds.filter((r) => r.integrity !== 'ok').length,
+    integrityResults: Object.fromEntries(countBy(rounds, (r) => r.integrity)),
+    logRowsLostPerKill: perKill((r) => r.logRowsLost),
+    hitCountsLostPerKill: perKill((r) => r.hitCountsLost),
+    seconds: (performance.now() - started) / 1000,
+  }
+}
+
 export async function crashGateway(options: CrashGatewayOptions): Promise<CrashGatewayResult> {
   const started = performance.now()
   const home = options.home ? resolve(options.home) : mkdtempSync(join(tmpdir(), 'larder-crash-gateway-'))
@@ -309,23 +328,9 @@ export async function crashGateway(options: CrashGatewayOptions): Promise<CrashG
         killAfterAnswer: options.killAfterAnswer ?? false,
       })
       rounds.push(result)
-      options.onRound?.(result)
+      options.onRound?.(result, summarize(rounds, started))
     }
-    const sum = (pick: (round: CrashRound) => number): number => rounds.reduce((total, r) => total + pick(r), 0)
-    const perKill = (pick: (round: CrashRound) => number) => ({
-      avg: sum(pick) / Math.max(1, rounds.length),
-      max: Math.max(0, ...rounds.map(pick)),
-    })
-    return {
-      kills: rounds.length,
-      acknowledged: { misses: sum((r) => r.acknowledged.misses), hits: sum((r) => r.acknowledged.hits) },
-      lostEntries: sum((r) => r.lostEntries),
-      integrityFailures: rounds.filter((r) => r.integrity !== 'ok').length,
-      integrityResults: Object.fromEntries(countBy(rounds, (r) => r.integrity)),
-      logRowsLostPerKill: perKill((r) => r.logRowsLost),
-      hitCountsLostPerKill: perKill((r) => r.hitCountsLost),
-      seconds: (performance.now() - started) / 1000,
-    }
+    return summarize(rounds, started)
   } finally {
     await new Promise((done) => upstream.server.close(done))
     if (!options.home) rmSync(home, { recursive: true, force: true })
@@ -369,4 +374,20 @@ async function runChild(config: { home: string; killAfterAnswer: boolean }): Pro
 
 if (process.env[CHILD_ENV]) {
   void runChild(JSON.parse(process.env[CHILD_ENV]) as { home: string; killAfterAnswer: boolean })
+}
+
+/** The figures for people: one line (`brief`) or one per figure. */
+export function describeCrashGateway(result: CrashGatewayResult, brief: boolean): string {
+  const integrity = Object.entries(result.integrityResults)
+    .map(([value, count]) => `${value} x${count}`)
+    .join(', ')
+  const lines = [
+    `kills: ${result.kills} (${result.seconds.toFixed(0)} s)`,
+    `acknowledged: ${result.acknowledged.misses} generated answers, ${result.acknowledged.hits} cache hits`,
+    `acknowledged-but-lost entries: ${result.lostEntries} (must be 0)`,
+    `integrity_check: ${integrity}`,
+    `request-log rows lost per kill (written behind): avg ${result.logRowsLostPerKill.avg.toFixed(2)}, max ${result.logRowsLostPerKill.max}`,
+    `hit-counter increments lost per kill (written behind): avg ${result.hitCountsLostPerKill.avg.toFixed(2)}, max ${result.hitCountsLostPerKill.max}`,
+  ]
+  return brief ? lines.join('; ') : lines.join('\n')
 }

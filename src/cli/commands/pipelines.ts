@@ -267,31 +267,21 @@ export function registerPipelineCommands(program: Command, context: CliContext):
     .option('--worst-case', 'kill the instant the first answer of each round was written')
     .option('--json', 'print one JSON object')
     .action(async (options: { kills: number; clients: number; worstCase?: boolean; json?: boolean }) => {
-      const { crashGateway } = await import('../../backend/bench/crash-gateway')
+      const { crashGateway, describeCrashGateway } = await import('../../backend/bench/crash-gateway')
       const result = await crashGateway({
         kills: options.kills,
         clients: options.clients,
         killAfterAnswer: options.worstCase === true,
         ...(options.json
           ? {}
-          : { onRound: (round) => round.round % 50 === 0 && io.out(`  ${round.round} kills...\n`) }),
+          : {
+              // The figures so far every 50 kills, so a long run can be stopped with numbers in hand.
+              onRound: (round, soFar) => {
+                if (round.round % 50 === 0) io.out(`after ${round.round} kills: ${describeCrashGateway(soFar, true)}\n`)
+              },
+            }),
       })
-      if (options.json) {
-        io.out(`${JSON.stringify(result)}\n`)
-      } else {
-        io.out(
-          [
-            `kills: ${result.kills} (${result.seconds.toFixed(0)} s)`,
-            `acknowledged: ${result.acknowledged.misses} generated answers, ${result.acknowledged.hits} cache hits`,
-            `acknowledged-but-lost entries: ${result.lostEntries} (must be 0)`,
-            `integrity_check: ${Object.entries(result.integrityResults)
-              .map(([value, count]) => `${value} x${count}`)
-              .join(', ')}`,
-            `request-log rows lost per kill (written behind): avg ${result.logRowsLostPerKill.avg.toFixed(2)}, max ${result.logRowsLostPerKill.max}`,
-            `hit-counter increments lost per kill (written behind): avg ${result.hitCountsLostPerKill.avg.toFixed(2)}, max ${result.hitCountsLostPerKill.max}`,
-          ].join('\n') + '\n',
-        )
-      }
+      io.out(options.json ? `${JSON.stringify(result)}\n` : `${describeCrashGateway(result, false)}\n`)
       if (result.lostEntries > 0 || result.integrityFailures > 0) throw new CliExit(EXIT.failed)
     })
 }
