@@ -331,6 +331,17 @@ describe('OpenAI conformance', () => {
     })
     expect(none.choices[0]!.message.tool_calls ?? []).toEqual([])
     expect(none.choices[0]!.finish_reason).toBe('length')
+    // "auto" offers the tools through node-llama-cpp's function calling; the model decides (this one answers).
+    const auto = await post('/v1/chat/completions', {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'This is urgent!' }],
+      tools,
+      max_tokens: 4,
+      temperature: 0,
+    })
+    expect(auto.status).toBe(200)
+    const autoBody = (await auto.json()) as { choices: { finish_reason: string }[] }
+    expect(['length', 'stop', 'tool_calls']).toContain(autoBody.choices[0]!.finish_reason)
   }, 60_000)
 
   it('a conversation ending with an assistant message is continued (local) or passed on, never a 5xx', async () => {
@@ -360,6 +371,27 @@ describe('OpenAI conformance', () => {
     expect(refused.status).toBe(400)
     expect(((await refused.json()) as ErrorBody).error.type).toBe('invalid_request_error')
   }, 60_000)
+
+  it('a pipeline refuses what it cannot do with a 400 that says so: tools, response_format, a prefill', async () => {
+    const { items } = await call<{ items: { key: string; definition: Record<string, unknown> }[] }>(
+      'pipelines.starters',
+    )
+    const starter = items.find((s) => s.key === 'draft-judge-revise')!.definition
+    await call('pipelines.save', { definition: { ...starter, name: 'helpdesk' } })
+    const user = { role: 'user', content: 'Where is my parcel?' }
+    const cases: [Record<string, unknown>, string][] = [
+      [{ messages: [user], tools: [{ type: 'function', function: { name: 'track' } }] }, 'tools'],
+      [{ messages: [user], response_format: { type: 'json_object' } }, 'response_format'],
+      [{ messages: [user, { role: 'assistant', content: 'Your parcel' }] }, 'messages'],
+    ]
+    for (const [body, param] of cases) {
+      const response = await post('/v1/chat/completions', { model: 'pipeline:helpdesk', ...body })
+      expect(response.status, param).toBe(400)
+      const error = ((await response.json()) as ErrorBody).error
+      expect(error).toMatchObject({ type: 'invalid_request_error', param })
+      expect(error.message).toMatch(/pipeline/)
+    }
+  })
 
   it("GET /v1/models/{id} returns the model, or a 404 in OpenAI's shape", async () => {
     const found = await client.models.retrieve('tiny')
