@@ -23,6 +23,7 @@ import { embeddings } from './embeddings'
 import { GatewayError, readJson, sendError } from './http'
 import { LiveQueue } from './live-queue'
 import { sendModel, sendModelList } from './models'
+import type { CompletionApi } from './requests'
 import { ModelTargets } from './targets'
 
 export interface GatewayOptions {
@@ -86,33 +87,30 @@ export class Gateway {
           { type: 'authentication_error', code: 'invalid_api_key' },
         )
       }
-      await this.route(request, response, pathname, maxBodyBytes, tenant)
+      const db = this.backend.workspace.db
+      if (request.method === 'GET' && pathname === '/v1/models') sendModelList(response, db)
+      else if (request.method === 'GET' && pathname.startsWith('/v1/models/'))
+        sendModel(response, db, decodeModelId(pathname.slice('/v1/models/'.length)))
+      else {
+        const endpoint = postEndpoint(request, pathname)
+        const body = await readJson(request, maxBodyBytes)
+        if (endpoint === 'embeddings') await embeddings(this.backend, response, body)
+        else await this.completions.complete(request, response, tenant, body, endpoint)
+      }
     } catch (error) {
       sendError(response, error)
     }
     return true
   }
+}
 
-  private async route(
-    request: IncomingMessage,
-    response: ServerResponse,
-    pathname: string,
-    maxBodyBytes: number,
-    tenant: string,
-  ): Promise<void> {
-    const db = this.backend.workspace.db
-    if (request.method === 'GET' && pathname === '/v1/models') return sendModelList(response, db)
-    if (request.method === 'GET' && pathname.startsWith('/v1/models/'))
-      return sendModel(response, db, decodeModelId(pathname.slice('/v1/models/'.length)))
-    const api = COMPLETIONS[pathname as keyof typeof COMPLETIONS]
-    if (!api && pathname !== '/v1/embeddings')
-      throw new GatewayError(404, `Unknown endpoint ${request.method} ${pathname}.`, { code: 'unknown_url' })
-    if (request.method !== 'POST')
-      throw new GatewayError(405, `Use POST for ${pathname}.`, { code: 'method_not_allowed' })
-    const body = await readJson(request, maxBodyBytes)
-    if (api) await this.completions.complete(request, response, tenant, body, api)
-    else await embeddings(this.backend, response, body)
-  }
+/** The POST endpoint a path names: a completion API or embeddings (404 / 405 otherwise). */
+function postEndpoint(request: IncomingMessage, pathname: string): CompletionApi | 'embeddings' {
+  const endpoint = pathname === '/v1/embeddings' ? 'embeddings' : COMPLETIONS[pathname as keyof typeof COMPLETIONS]
+  if (!endpoint) throw new GatewayError(404, `Unknown endpoint ${request.method} ${pathname}.`, { code: 'unknown_url' })
+  if (request.method !== 'POST')
+    throw new GatewayError(405, `Use POST for ${pathname}.`, { code: 'method_not_allowed' })
+  return endpoint
 }
 
 function decodeModelId(raw: string): string {

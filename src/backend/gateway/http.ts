@@ -96,12 +96,14 @@ export function sendError(response: ServerResponse, error: unknown, headers: Rec
  * Reads a JSON body of at most `limit` bytes. A larger one is not kept but drained, so the client receives the 413
  * (a dropped connection makes SDKs retry).
  */
+function tooLarge(limit: number): ApiError {
+  return new ApiError({ code: 'payload_too_large', message: `The request body is over the ${limit}-byte limit.` })
+}
+
 export function readJson(request: IncomingMessage, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const tooLarge = (): ApiError =>
-      new ApiError({ code: 'payload_too_large', message: `The request body is over the ${limit}-byte limit.` })
     if (Number(request.headers['content-length'] ?? 0) > limit) {
-      reject(tooLarge())
+      reject(tooLarge(limit))
       request.resume()
       return
     }
@@ -110,7 +112,7 @@ export function readJson(request: IncomingMessage, limit: number): Promise<unkno
     request.on('data', (chunk: Buffer) => {
       size += chunk.length
       if (size > limit) {
-        reject(tooLarge())
+        reject(tooLarge(limit))
         request.removeAllListeners('data')
         request.resume()
         return

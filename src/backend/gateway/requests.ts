@@ -9,6 +9,7 @@ import { generateRequestFrom } from '../cache/generate-request'
 import { cacheableFrom } from '../cache/service'
 import type { GenerateRequest } from '../models/providers/types'
 import { GatewayError, invalidParam, paramPath } from './http'
+import { isPlainChat } from './plain-chat'
 
 export type CompletionApi = 'chat' | 'completion' | 'responses'
 
@@ -102,7 +103,7 @@ const message = z
   })
   .loose()
 
-const chatBody = z
+export const chatBody = z
   .object({
     model: z.string().min(1).max(200),
     messages: z.array(message).min(1).max(500),
@@ -227,9 +228,13 @@ function keyMessage(message: Message, index: number): KeyMessage {
 }
 
 function parseChat(rawBody: unknown): CompletionRequest {
-  const body = validate(chatBody, rawBody)
-  body.messages.forEach(checkMessage)
-  checkTools(body)
+  // Common bodies skip zod (plain-chat.ts, proven to accept only what zod accepts); the rest is validated in full.
+  const plain = isPlainChat(rawBody)
+  const body = plain ? (rawBody as ChatBody) : validate(chatBody, rawBody)
+  if (!plain) {
+    body.messages.forEach(checkMessage)
+    checkTools(body)
+  }
   const messages = body.messages.map(keyMessage)
   return {
     api: 'chat',
