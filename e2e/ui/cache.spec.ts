@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startFakeEndpoint } from '../../test/fixtures/openai-server'
 import { withConsole, type ConsolePage } from './console-page'
 import type { ServeHandle } from '../harness'
 
@@ -125,6 +126,50 @@ describe('cache page', () => {
       await console.entryRow(created[1]!.id, 'draft').waitFor()
       expect(ui.problems).toEqual([])
     })
+  })
+
+  it('shows how a cached answer ended: a tool call with its calls, a cut-off answer marked as such', async () => {
+    // A real OpenAI-compatible upstream on 127.0.0.1 answers through the gateway of `larder serve`.
+    const upstream = await startFakeEndpoint({ name: 'upstream', honourMaxTokens: true })
+    try {
+      await withConsole({}, async ({ serve, ui, console }) => {
+        await serve.call('providers.save', { name: 'upstream', baseUrl: upstream.baseUrl, model: 'm' })
+        const { secret } = await serve.call<{ secret: string }>('gateway.keys.create', { tenant: 'default' })
+        const ask = (body: Record<string, unknown>) =>
+          fetch(`${serve.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'upstream', ...body }),
+          }).then((response) => response.json() as Promise<{ choices: { finish_reason: string }[] }>)
+        const tools = [{ type: 'function', function: { name: 'weather', parameters: { type: 'object' } } }]
+        const called = await ask({ messages: [{ role: 'user', content: 'Weather in Paris?' }], tools })
+        expect(called.choices[0]!.finish_reason).toBe('tool_calls')
+        const cut = await ask({ messages: [{ role: 'user', content: 'Tell me everything' }], max_tokens: 10 })
+        expect(cut.choices[0]!.finish_reason).toBe('length')
+        const { items: namespaces } = await serve.call<{ items: Namespace[] }>('cache.namespaces.list')
+        const { items } = await serve.call<{ items: (Entry & { promptText: string })[] }>('cache.entries.list', {
+          namespaceId: namespaces[0]!.id,
+        })
+        const toolEntry = items.find((entry) => entry.promptText === 'Weather in Paris?')!
+        const cutEntry = items.find((entry) => entry.promptText === 'Tell me everything')!
+
+        await console.open('cache')
+        await console.testId(`entry-open-${toolEntry.id}`).click()
+        await console.page.locator(`[data-testid="entry-drawer"][data-entry-id="${toolEntry.id}"]`).waitFor()
+        await console.testId('entry-tool-call').waitFor()
+        await expect(console.testId('entry-tool-calls').innerText()).resolves.toBe('weather({"city":"Paris"})')
+        await console.page.screenshot({ path: join(tmpdir(), 'larder-cache-entry-tool-call.png') })
+        await ui.page.keyboard.press('Escape')
+        await console.testId('entry-drawer').waitFor({ state: 'hidden' })
+        await console.testId(`entry-open-${cutEntry.id}`).click()
+        await console.page.locator(`[data-testid="entry-drawer"][data-entry-id="${cutEntry.id}"]`).waitFor()
+        await console.testId('entry-cut-off').waitFor()
+        await console.page.screenshot({ path: join(tmpdir(), 'larder-cache-entry-cut-off.png') })
+        expect(ui.problems).toEqual([])
+      })
+    } finally {
+      await upstream.close()
+    }
   })
 
   it('imports a request log and shows the coverage curve, lists the log, and shows a new gateway key once', async () => {

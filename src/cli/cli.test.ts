@@ -88,7 +88,7 @@ describe('larder CLI (in process)', () => {
     const newer = tempDir()
     expect((await larder(['--home', newer, 'db', 'migrate'])).code).toBe(EXIT.ok)
     const db = new Database(join(newer, 'larder.db'))
-    db.prepare(`INSERT INTO schema_migrations VALUES (9, 'future', 'x', '2031-01-01')`).run()
+    db.prepare(`INSERT INTO schema_migrations VALUES (999, 'future', 'x', '2031-01-01')`).run()
     db.close()
     const refused = await larder(['--home', newer, 'jobs', 'list'])
     expect(refused.code).toBe(EXIT.workspace)

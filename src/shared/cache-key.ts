@@ -25,6 +25,10 @@ export const DEFAULT_NORMALIZATION: NormalizationRules = {
 export interface KeyMessage {
   role: string
   content: string
+  /** An assistant message's tool calls (OpenAI's shape), which the key must tell apart. */
+  tool_calls?: unknown
+  /** A tool message's call id. */
+  tool_call_id?: string
 }
 
 /** The parts of an OpenAI-style request that decide the answer. */
@@ -40,6 +44,9 @@ export interface CacheableRequest {
     max_tokens?: number | undefined
     stop?: string[] | undefined
     response_format?: unknown
+    /** Function calling: a request with tools never shares an answer with one without. */
+    tool_choice?: unknown
+    tools?: unknown
   }
 }
 
@@ -84,6 +91,8 @@ export function canonicalRequest(request: CacheableRequest, rules: Normalization
     messages: request.messages.map((message) => ({
       role: message.role,
       content: normalizeText(message.content, rules),
+      ...(message.tool_calls !== undefined ? { tool_calls: message.tool_calls } : {}),
+      ...(message.tool_call_id !== undefined ? { tool_call_id: message.tool_call_id } : {}),
     })),
     params: stable(request.params) as Record<string, unknown>,
   }

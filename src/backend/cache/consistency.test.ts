@@ -185,7 +185,7 @@ describe('the hit response', () => {
         choices: [
           object === 'chat.completion'
             ? { index: 0, message: { role: 'assistant', content: answer }, finish_reason: 'stop' }
-            : { index: 0, text: answer, finish_reason: 'stop' },
+            : { index: 0, text: answer, logprobs: null, finish_reason: 'stop' },
         ],
         usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
       })

@@ -1,5 +1,6 @@
 /**
- * What a CDN export takes from the cache: approved, unexpired entries, addressable by namespace and key hash.
+ * What a CDN export takes from the cache: approved, unexpired entries, addressable by namespace and key hash. Cut-off
+ * answers and tool calls stay behind: the edge worker serves complete text answers only.
  * The export itself (bundle layout, manifest, edge worker) lives with the templates/export code.
  */
 import type { Db } from '../db/database'
@@ -28,6 +29,7 @@ export function listExportableCacheEntries(
               e.model, e.prompt_version AS promptVersion, e.updated_at AS updatedAt
        FROM cache_entries e JOIN cache_namespaces n ON n.id = e.namespace_id
        WHERE e.state = 'approved' AND (e.expires_at IS NULL OR e.expires_at > ?) AND n.tenant = ?
+         AND e.finish_reason = 'stop' AND e.tool_calls IS NULL
          AND (? IS NULL OR n.name IN (SELECT value FROM json_each(?)))
        ORDER BY n.tenant, n.name, e.key_hash`,
     )

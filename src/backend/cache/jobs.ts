@@ -13,6 +13,7 @@ import { runBatch } from '../models/batch'
 import type { GenerateRequest } from '../models/providers/types'
 import type { ModelsService } from '../models/service'
 import type { Workspace } from '../workspace/workspace'
+import { generateRequestFrom } from './generate-request'
 import { CacheRepository } from './repository'
 import { cacheableFrom, type CacheService } from './service'
 
@@ -45,19 +46,7 @@ interface LineProblem {
 
 /** The generation request for a logged canonical request. */
 export function generateRequestFor(canonical: CanonicalRequest): GenerateRequest {
-  const params = canonical.params as Record<string, unknown>
-  const number = (key: string): number | undefined =>
-    typeof params[key] === 'number' ? (params[key] as number) : undefined
-  return {
-    ...(canonical.kind === 'chat'
-      ? { messages: canonical.messages as GenerateRequest['messages'] }
-      : { prompt: canonical.messages[0]?.content ?? '' }),
-    maxTokens: number('max_tokens') ?? 256,
-    ...(number('temperature') !== undefined ? { temperature: number('temperature')! } : {}),
-    ...(number('top_p') !== undefined ? { topP: number('top_p')! } : {}),
-    ...(number('seed') !== undefined ? { seed: number('seed')! } : {}),
-    ...(Array.isArray(params.stop) ? { stop: params.stop as string[] } : {}),
-  }
+  return generateRequestFrom(canonical)
 }
 
 export interface PrewarmParams {
@@ -141,6 +130,8 @@ export function prewarmJob(workspace: Workspace, cache: CacheService, models: Mo
           modelFileHash,
           tokensIn: result.result.tokensIn,
           tokensOut: result.result.tokensOut,
+          finishReason: result.result.finishReason === 'aborted' ? 'stop' : result.result.finishReason,
+          toolCalls: result.result.toolCalls ?? null,
           createdBy: 'prewarm',
           state: 'draft',
         })

@@ -57,7 +57,15 @@ const request: fc.Arbitrary<CacheableRequest> = fc.record({
   model: text,
   kind: fc.constantFrom('chat' as const, 'completion' as const),
   messages: fc.array(
-    fc.record({ role: fc.constantFrom('system', 'user', 'assistant', 'developer', 'tool', 'Zé'), content: text }),
+    fc.record(
+      {
+        role: fc.constantFrom('system', 'user', 'assistant', 'developer', 'tool', 'Zé'),
+        content: text,
+        tool_calls: fc.jsonValue(),
+        tool_call_id: text,
+      },
+      { requiredKeys: ['role', 'content'] },
+    ),
     { minLength: 1, maxLength: 5 },
   ),
   params: fc.record({
@@ -76,6 +84,8 @@ const request: fc.Arbitrary<CacheableRequest> = fc.record({
             : value,
         ),
     ),
+    tool_choice: maybe(fc.jsonValue()),
+    tools: maybe(fc.jsonValue()),
   }),
 })
 

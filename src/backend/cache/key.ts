@@ -92,6 +92,17 @@ function canonicalParts(
       const canonical = canonicalRequest(request, rules)
       return { canonical, json: canonicalJson(canonical) }
     }
+    if (message.tool_calls !== undefined || message.tool_call_id !== undefined) {
+      // Function-calling turns (rare): as the shared module builds them, serialised through `stable`.
+      normalized[i] = {
+        role: message.role,
+        content,
+        ...(message.tool_calls !== undefined ? { tool_calls: message.tool_calls } : {}),
+        ...(message.tool_call_id !== undefined ? { tool_call_id: message.tool_call_id } : {}),
+      }
+      json += `${i === 0 ? '' : ','}${JSON.stringify(stable(normalized[i]))}`
+      continue
+    }
     normalized[i] = { role: message.role, content }
     json += `${i === 0 ? '' : ','}{"content":${JSON.stringify(content)},"role":${JSON.stringify(message.role)}}`
   }

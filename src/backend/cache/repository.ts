@@ -67,6 +67,8 @@ interface EntryRow {
   canonical: string
   prompt_text: string
   answer: string
+  finish_reason: CacheEntry['finishReason']
+  tool_calls: string | null
   state: CacheEntry['state']
   pinned: number
   expires_at: string | null
@@ -92,6 +94,8 @@ function toEntry(row: EntryRow): CacheEntry {
     canonical: JSON.parse(row.canonical) as unknown,
     promptText: row.prompt_text,
     answer: row.answer,
+    finishReason: row.finish_reason,
+    toolCalls: row.tool_calls ? (JSON.parse(row.tool_calls) as CacheEntry['toolCalls']) : null,
     state: row.state,
     pinned: row.pinned === 1,
     expiresAt: row.expires_at,
@@ -116,6 +120,8 @@ export interface NewEntry {
   canonical: unknown
   promptText: string
   answer: string
+  finishReason?: CacheEntry['finishReason']
+  toolCalls?: CacheEntry['toolCalls']
   state: CacheEntry['state']
   expiresAt: string | null
   model: string | null
@@ -139,6 +145,14 @@ export interface EntryFilter {
   createdBefore?: string | undefined
   pinned?: boolean | undefined
   minHits?: number | undefined
+}
+
+function jsonOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value)
+}
+
+function finishColumns(entry: NewEntry): { finishReason: CacheEntry['finishReason']; toolCalls: string | null } {
+  return { finishReason: entry.finishReason ?? 'stop', toolCalls: jsonOrNull(entry.toolCalls) }
 }
 
 /** Turns an operator's search text into a safe FTS5 query: every word must appear (prefix match on the last). */
@@ -370,25 +384,29 @@ export class CacheRepository {
     )
     if (existing) {
       this.prepare(
-        `UPDATE cache_entries SET answer = @answer, state = @state, expires_at = @expiresAt, model = @model,
+        `UPDATE cache_entries SET answer = @answer, finish_reason = @finishReason, tool_calls = @toolCalls,
+           state = @state, expires_at = @expiresAt, model = @model,
            model_file_hash = @modelFileHash, prompt_version = @promptVersion, embedder_version = @embedderVersion,
            params = @params, created_by = @createdBy, tokens_in = @tokensIn, tokens_out = @tokensOut, updated_at = @now
          WHERE id = @id`,
-      ).run({ ...entry, params: entry.params === null ? null : JSON.stringify(entry.params), now, id: existing.id })
+      ).run({ ...entry, ...finishColumns(entry), params: jsonOrNull(entry.params), now, id: existing.id })
       this.rt.entryChanged(existing.id)
       this.addVersion(existing.id, entry.answer, entry.state, changedBy, null)
       return this.entry(existing.id)!
     }
     const id = Number(
       this.prepare(
-        `INSERT INTO cache_entries (namespace_id, key_hash, canonical, prompt_text, answer, state, expires_at, model,
-           model_file_hash, prompt_version, embedder_version, params, created_by, tokens_in, tokens_out, created_at, updated_at)
-         VALUES (@namespaceId, @keyHash, @canonical, @promptText, @answer, @state, @expiresAt, @model, @modelFileHash,
-           @promptVersion, @embedderVersion, @params, @createdBy, @tokensIn, @tokensOut, @now, @now)`,
+        `INSERT INTO cache_entries (namespace_id, key_hash, canonical, prompt_text, answer, finish_reason, tool_calls,
+           state, expires_at, model, model_file_hash, prompt_version, embedder_version, params, created_by, tokens_in,
+           tokens_out, created_at, updated_at)
+         VALUES (@namespaceId, @keyHash, @canonical, @promptText, @answer, @finishReason, @toolCalls, @state,
+           @expiresAt, @model, @modelFileHash, @promptVersion, @embedderVersion, @params, @createdBy, @tokensIn,
+           @tokensOut, @now, @now)`,
       ).run({
         ...entry,
+        ...finishColumns(entry),
         canonical: JSON.stringify(entry.canonical),
-        params: entry.params === null ? null : JSON.stringify(entry.params),
+        params: jsonOrNull(entry.params),
         now,
       }).lastInsertRowid,
     )
@@ -427,6 +445,7 @@ export class CacheRepository {
       pinned?: boolean
       expiresAt?: string | null
       createdBy?: CacheEntry['createdBy']
+      finishReason?: CacheEntry['finishReason']
     },
   ): void {
     const sets: string[] = []
@@ -446,6 +465,10 @@ export class CacheRepository {
     if (patch.expiresAt !== undefined) {
       sets.push('expires_at = @expiresAt')
       args.expiresAt = patch.expiresAt
+    }
+    if (patch.finishReason !== undefined) {
+      sets.push('finish_reason = @finishReason')
+      args.finishReason = patch.finishReason
     }
     if (patch.createdBy !== undefined) {
       sets.push('created_by = @createdBy')

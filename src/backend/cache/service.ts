@@ -11,6 +11,7 @@ import {
   semanticText,
   type CacheableRequest,
   type CanonicalRequest,
+  type KeyMessage,
 } from '../../shared/cache-key'
 import type { EventBus } from '../events'
 import type { Provider } from '../models/providers/types'
@@ -64,6 +65,9 @@ type LookupBase = Pick<
 
 export interface StoreOptions {
   answer: string
+  /** How the answer ended ("stop" unless told): a cut-off answer is served as cut off. */
+  finishReason?: CacheEntry['finishReason']
+  toolCalls?: CacheEntry['toolCalls']
   model: string | null
   modelFileHash?: string | null
   tokensIn?: number | null
@@ -73,16 +77,19 @@ export interface StoreOptions {
   state?: CacheEntry['state']
 }
 
+function numberParam(params: Record<string, unknown>, key: string): number | undefined {
+  const value = params[key]
+  return typeof value === 'number' ? value : undefined
+}
+
 /** Turns an OpenAI-style request body into the parts that decide the answer. */
 export function cacheableFrom(input: {
   model: string
-  messages?: { role: string; content: string }[] | undefined
+  messages?: KeyMessage[] | undefined
   prompt?: string | undefined
   params?: Record<string, unknown> | undefined
 }): CacheableRequest {
   const params = input.params ?? {}
-  const pick = (key: string): number | undefined =>
-    typeof params[key] === 'number' ? (params[key] as number) : undefined
   const stop = params.stop
   return {
     model: input.model,
@@ -90,13 +97,15 @@ export function cacheableFrom(input: {
     messages: input.messages ?? [{ role: 'user', content: input.prompt ?? '' }],
     // In sorted key order, which the canonical form wants (so it need not sort them again).
     params: {
-      max_tokens: pick('max_tokens') ?? pick('max_completion_tokens'),
+      max_tokens: numberParam(params, 'max_tokens') ?? numberParam(params, 'max_completion_tokens'),
       response_format: params.response_format,
-      seed: pick('seed'),
+      seed: numberParam(params, 'seed'),
       stop: typeof stop === 'string' ? [stop] : Array.isArray(stop) ? (stop as string[]) : undefined,
-      temperature: pick('temperature'),
-      top_k: pick('top_k'),
-      top_p: pick('top_p'),
+      temperature: numberParam(params, 'temperature'),
+      tool_choice: params.tool_choice,
+      tools: params.tools,
+      top_k: numberParam(params, 'top_k'),
+      top_p: numberParam(params, 'top_p'),
     },
   }
 }
@@ -362,6 +371,21 @@ export class CacheService {
 
   /** Stores a live answer under the request's key, in the state the namespace's policy says. */
   async store(namespace: NamespaceConfig, lookup: LookupResult, options: StoreOptions): Promise<CacheEntry | null> {
+    const stored = this.storeNow(namespace, lookup, options)
+    if (stored?.written) await this.fillVector(namespace, lookup, stored.entry)
+    return stored?.entry ?? null
+  }
+
+  /**
+   * `store` without waiting for an embedding: the entry and its version are committed in one transaction, and its
+   * vector too when the lookup already computed it (semantic namespaces), before this returns. The gateway calls it
+   * before answering, so an acknowledged answer is never lost to a crash; `fillVector` embeds the rest later.
+   */
+  storeNow(
+    namespace: NamespaceConfig,
+    lookup: LookupResult,
+    options: StoreOptions,
+  ): { entry: CacheEntry; written: boolean } | null {
     const state = options.state ?? (namespace.storeAs === 'none' ? null : namespace.storeAs)
     if (!state) return null
     const ttl = options.ttlSeconds ?? namespace.defaultTtlSeconds
@@ -374,36 +398,41 @@ export class CacheService {
       generated &&
       (existing.state === 'approved' || existing.pinned || existing.createdBy === 'edited')
     ) {
-      return existing
+      return { entry: existing, written: false }
     }
-    const entry = repo.upsertEntry(
-      {
-        namespaceId: namespace.id,
-        keyHash: lookup.keyHash,
-        canonical: lookup.canonical,
-        promptText: lookup.promptText,
-        answer: options.answer,
-        state,
-        expiresAt: ttl ? new Date(Date.now() + ttl * 1000).toISOString() : null,
-        model: options.model,
-        modelFileHash: options.modelFileHash ?? null,
-        promptVersion: namespace.promptVersion,
-        embedderVersion: namespace.semanticEnabled ? namespace.embedderVersion : null,
-        params: lookup.canonical.params,
-        createdBy: options.createdBy ?? 'generated',
-        tokensIn: options.tokensIn ?? null,
-        tokensOut: options.tokensOut ?? null,
-      },
-      options.createdBy ?? 'generated',
-    )
-    let vector = lookup.vector
-    if (!vector && !lookup.semanticError) {
-      // An answer is worth keeping even when its embedding cannot be made now; re-embedding fills it in later.
-      vector = await this.embed(namespace, semanticText(lookup.canonical as CacheableRequest)).catch(() => null)
+    const newEntry = {
+      namespaceId: namespace.id,
+      keyHash: lookup.keyHash,
+      canonical: lookup.canonical,
+      promptText: lookup.promptText,
+      answer: options.answer,
+      finishReason: options.finishReason ?? 'stop',
+      toolCalls: options.toolCalls ?? null,
+      state,
+      expiresAt: ttl ? new Date(Date.now() + ttl * 1000).toISOString() : null,
+      model: options.model,
+      modelFileHash: options.modelFileHash ?? null,
+      promptVersion: namespace.promptVersion,
+      embedderVersion: namespace.semanticEnabled ? namespace.embedderVersion : null,
+      params: lookup.canonical.params,
+      createdBy: options.createdBy ?? 'generated',
+      tokensIn: options.tokensIn ?? null,
+      tokensOut: options.tokensOut ?? null,
     }
-    if (vector) repo.saveVector(entry.id, vector)
+    // The entry and its first version together (a plain db transaction: the front stays as it is).
+    const entry = this.workspace.db.transaction(() => repo.upsertEntry(newEntry, options.createdBy ?? 'generated'))()
+    // Its own commit: a vector saved inside a transaction would make the namespace's index rebuild.
+    if (lookup.vector) repo.saveVector(entry.id, lookup.vector)
     this.events.emit('cache.changed', { namespaceId: namespace.id })
-    return entry
+    return { entry, written: true }
+  }
+
+  /** Embeds and saves the vector of an entry stored without one (the lookup skipped semantic matching). */
+  async fillVector(namespace: NamespaceConfig, lookup: LookupResult, entry: CacheEntry): Promise<void> {
+    if (lookup.vector || lookup.semanticError) return
+    // An answer is worth keeping even when its embedding cannot be made now; re-embedding fills it in later.
+    const vector = await this.embed(namespace, semanticText(lookup.canonical as CacheableRequest)).catch(() => null)
+    if (vector && this.r.entry(entry.id)?.keyHash === entry.keyHash) this.r.saveVector(entry.id, vector)
   }
 
   // Curation
@@ -435,7 +464,10 @@ export class CacheService {
     repo.transaction(() => {
       const answerChanged = input.answer !== undefined && input.answer !== entry.answer
       repo.updateEntry(entry.id, {
-        ...(answerChanged ? { answer: input.answer!, createdBy: 'edited' as const } : {}),
+        // An answer written by hand is complete, even where the generated one was cut off.
+        ...(answerChanged
+          ? { answer: input.answer!, createdBy: 'edited' as const, finishReason: 'stop' as const }
+          : {}),
         ...(input.state !== undefined ? { state: input.state } : {}),
         ...(input.pinned !== undefined ? { pinned: input.pinned } : {}),
         ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),

@@ -129,6 +129,8 @@ const entry = (id: number, namespaceId: number, answer = 'x'): CacheEntry => ({
   canonical: {},
   promptText: 'p',
   answer,
+  finishReason: 'stop',
+  toolCalls: null,
   state: 'approved',
   pinned: false,
   expiresAt: null,

@@ -322,3 +322,33 @@ describe('0008_tenants_and_imports', () => {
     expect(db.prepare('SELECT count(*) FROM log_imports').pluck().get()).toBe(0)
   })
 })
+
+describe('0009_entry_finish', () => {
+  it('records how each cached answer ended: old entries ended normally, a cut-off or tool-call one says so', () => {
+    const db = freshDb()
+    migrate(db, migrations, 8)
+    const now = new Date().toISOString()
+    const namespace = db
+      .prepare(
+        `INSERT INTO cache_namespaces (name, normalization, guards, created_at, updated_at) VALUES ('support', '{}', '{}', ?, ?)`,
+      )
+      .run(now, now).lastInsertRowid
+    db.prepare(
+      `INSERT INTO cache_entries (namespace_id, key_hash, canonical, prompt_text, answer, state, created_by, created_at, updated_at)
+       VALUES (?, 'old', '{}', 'p', 'a', 'approved', 'generated', ?, ?)`,
+    ).run(namespace, now, now)
+    migrate(db, migrations, 9)
+    expect(db.prepare(`SELECT finish_reason, tool_calls FROM cache_entries WHERE key_hash = 'old'`).get()).toEqual({
+      finish_reason: 'stop',
+      tool_calls: null,
+    })
+    const insert = db.prepare(
+      `INSERT INTO cache_entries (namespace_id, key_hash, canonical, prompt_text, answer, finish_reason, tool_calls, state,
+         created_by, created_at, updated_at) VALUES (?, ?, '{}', 'p', '', ?, ?, 'draft', 'generated', ?, ?)`,
+    )
+    insert.run(namespace, 'cut', 'length', null, now, now)
+    insert.run(namespace, 'call', 'tool_calls', '[{"id":"c","type":"function"}]', now, now)
+    expect(() => insert.run(namespace, 'bad', 'exploded', null, now, now)).toThrowError(/CHECK/)
+    expect(() => insert.run(namespace, 'bad2', 'tool_calls', 'not json', now, now)).toThrowError(/CHECK/)
+  })
+})

@@ -271,6 +271,20 @@ describe('exported worker in workerd', () => {
     const events = await streamed.text()
     expect(events).toMatch(/"delta":\{"role":"assistant","content":"Open Settings > Security/)
     expect(events.endsWith('data: [DONE]\n\n')).toBe(true)
+    expect(events).not.toMatch(/"usage"/)
+    // stream_options.include_usage: one last chunk without choices, with the usage.
+    const withUsage = await edge('/v1/chat/completions', {
+      method: 'POST',
+      body: JSON.stringify({
+        model: 'tiny',
+        messages: [{ role: 'user', content: QUESTION }],
+        temperature: 0,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    })
+    const blocks = (await withUsage.text()).split('\n\n').filter((block) => block.startsWith('data: {'))
+    expect(JSON.parse(blocks.at(-1)!.slice(6))).toMatchObject({ choices: [], usage: { total_tokens: 0 } })
     // A draft entry was never exported; a different temperature is a different key.
     for (const body of [
       { model: 'tiny', messages: [{ role: 'user', content: 'Is this a draft?' }], temperature: 0 },
@@ -368,7 +382,15 @@ describe('worker source', () => {
   })
 
   it('maps OpenAI bodies to cache keys exactly like the gateway', () => {
-    const message = fc.record({ role: fc.constantFrom('system', 'user', 'assistant'), content: fc.string() })
+    const message = fc.record(
+      {
+        role: fc.constantFrom('system', 'user', 'assistant', 'tool'),
+        content: fc.string(),
+        tool_call_id: fc.string(),
+        tool_calls: fc.constant([{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }]),
+      },
+      { requiredKeys: ['role', 'content'] },
+    )
     const body = fc.record(
       {
         model: fc.constantFrom('tiny', 'gpt-x'),
@@ -380,6 +402,8 @@ describe('worker source', () => {
         max_completion_tokens: fc.integer({ min: 1 }),
         stop: fc.oneof(fc.string(), fc.array(fc.string(), { maxLength: 2 })),
         response_format: fc.constant({ type: 'json_object' }),
+        tools: fc.constant([{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }]),
+        tool_choice: fc.constantFrom('auto', 'none', { type: 'function', function: { name: 'f' } }),
       },
       { requiredKeys: ['model', 'messages'], noNullPrototype: true },
     )

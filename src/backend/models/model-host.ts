@@ -121,7 +121,7 @@ export class ModelHost {
           // llama.cpp says why on stderr ("error loading model: ..."); node-llama-cpp only "Failed to load model".
           const why = call.stderrMark !== undefined ? errorLine(outputSince(stderr, call.stderrMark)) : ''
           const detail = why && !message.error.includes(why) ? ` (${why})` : ''
-          call.reject(new ProviderError(`${message.error}${detail}`, message.retryable))
+          call.reject(new ProviderError(`${message.error}${detail}`, message.retryable, message.status))
         }
       })
     })

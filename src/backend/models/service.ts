@@ -352,8 +352,11 @@ export class ModelsService {
           ? { onText: (text: string) => this.events.emit('stream.token', { streamId, text, done: false }) }
           : {}),
       })
+      const { toolCalls: _toolCalls, ...rest } = result
       return {
-        ...result,
+        ...rest,
+        // No tools are offered here, so no call can end the answer.
+        finishReason: result.finishReason === 'tool_calls' ? 'stop' : result.finishReason,
         tokensPerSecond: result.durationMs > 0 ? (result.tokensOut * 1000) / result.durationMs : 0,
       }
     } catch (error) {

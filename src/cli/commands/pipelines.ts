@@ -271,6 +271,33 @@ export function registerPipelineCommands(program: Command, context: CliContext):
         io.out(options.json ? `${JSON.stringify(result)}\n` : describeGatewayBench(result))
       },
     )
+  bench
+    .command('crash-gateway')
+    .description(
+      'SIGKILL loop over gateway writes: kills a live gateway N times under traffic and checks that every answered entry was kept, integrity_check, and how many write-behind log rows a kill loses.',
+    )
+    .option('--kills <n>', 'how many times to kill the gateway', positiveInt, 100)
+    .option('--clients <n>', 'concurrent clients', positiveInt, 8)
+    .option('--worst-case', 'kill the instant the first answer of each round was written')
+    .option('--json', 'print one JSON object')
+    .action(async (options: { kills: number; clients: number; worstCase?: boolean; json?: boolean }) => {
+      const { crashGateway, describeCrashGateway } = await import('../../backend/bench/crash-gateway')
+      const result = await crashGateway({
+        kills: options.kills,
+        clients: options.clients,
+        killAfterAnswer: options.worstCase === true,
+        ...(options.json
+          ? {}
+          : {
+              // The figures so far every 50 kills, so a long run can be stopped with numbers in hand.
+              onRound: (round, soFar) => {
+                if (round.round % 50 === 0) io.out(`after ${round.round} kills: ${describeCrashGateway(soFar, true)}\n`)
+              },
+            }),
+      })
+      io.out(options.json ? `${JSON.stringify(result)}\n` : `${describeCrashGateway(result, false)}\n`)
+      if (result.lostEntries > 0 || result.integrityFailures > 0) throw new CliExit(EXIT.failed)
+    })
 }
 
 const BENCH_PARTS = ['http', 'exact', 'semantic'] as const

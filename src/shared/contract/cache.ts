@@ -44,6 +44,13 @@ export const namespaceSchema = z.object({
 })
 export type CacheNamespace = z.infer<typeof namespaceSchema>
 
+/** A tool call in a cached answer (OpenAI's chat shape; `arguments` is JSON text). */
+export const toolCallSchema = z.object({
+  id: z.string(),
+  type: z.literal('function'),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+})
+
 export const cacheEntrySchema = z.object({
   id,
   namespaceId: id,
@@ -51,6 +58,9 @@ export const cacheEntrySchema = z.object({
   canonical: z.unknown(),
   promptText: z.string(),
   answer: z.string(),
+  /** How the answer ended: "length" was cut off at max_tokens; "tool_calls" carries `toolCalls`. */
+  finishReason: z.enum(['stop', 'length', 'tool_calls']),
+  toolCalls: z.array(toolCallSchema).nullable(),
   state: entryStateSchema,
   pinned: z.boolean(),
   expiresAt: timestamp.nullable(),

@@ -29,7 +29,12 @@ export function cacheableFromBody(body: OpenAiBody): CacheableRequest | { error:
     ) {
       return { error: '"messages" must be a list of {role, content} with text content.' }
     }
-    messages = (body.messages as KeyMessage[]).map(({ role, content }) => ({ role, content }))
+    messages = (body.messages as KeyMessage[]).map(({ role, content, tool_calls, tool_call_id }) => ({
+      role,
+      content,
+      ...(tool_calls !== undefined ? { tool_calls } : {}),
+      ...(tool_call_id !== undefined ? { tool_call_id } : {}),
+    }))
   } else if (typeof body.prompt !== 'string') {
     return { error: 'The request needs "messages" or a text "prompt".' }
   }
@@ -47,6 +52,8 @@ export function cacheableFromBody(body: OpenAiBody): CacheableRequest | { error:
       max_tokens: pick('max_tokens') ?? pick('max_completion_tokens'),
       stop: typeof stop === 'string' ? [stop] : Array.isArray(stop) ? (stop as string[]) : undefined,
       response_format: body.response_format,
+      tool_choice: body.tool_choice,
+      tools: body.tools,
     },
   }
 }

@@ -310,6 +310,7 @@ function completionResponse(
   model: string,
   entry: CacheEntryObject,
   stream: boolean,
+  includeUsage = false,
 ): Response {
   const id = `larder-${entry.keyHash.slice(0, 24)}`
   const created = Math.floor(Date.parse(entry.updatedAt) / 1000)
@@ -324,7 +325,11 @@ function completionResponse(
       kind === 'chat' ? { index: 0, delta: {}, finish_reason: 'stop' } : { index: 0, text: '', finish_reason: 'stop' }
     const chunk = (choice: unknown): string =>
       `data: ${JSON.stringify({ id, object: kind === 'chat' ? 'chat.completion.chunk' : object, created, model, choices: [choice] })}\n\n`
-    return new Response(`${chunk(piece)}${chunk(end)}data: [DONE]\n\n`, {
+    // stream_options.include_usage: a last chunk without choices, with the usage (an edge hit generates nothing).
+    const usage = includeUsage
+      ? `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } })}\n\n`
+      : ''
+    return new Response(`${chunk(piece)}${chunk(end)}${usage}data: [DONE]\n\n`, {
       headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', ...headers },
     })
   }
@@ -371,7 +376,16 @@ async function completions(request: Request, env: EdgeEnv, url: URL): Promise<Re
   if ('error' in cacheable) throw new HttpError(400, 'bad_request', cacheable.error)
   const { keyHash } = await cacheKey(cacheable, exported.normalization)
   const entry = await lookupEntry(env, manifest, tenant, namespace, keyHash)
-  if (entry) return completionResponse(cacheable.kind, cacheable.model, entry, body.stream === true)
+  if (entry) {
+    const options = isRecord(body.stream_options) ? body.stream_options : {}
+    return completionResponse(
+      cacheable.kind,
+      cacheable.model,
+      entry,
+      body.stream === true,
+      body.stream === true && options.include_usage === true,
+    )
+  }
   if (env.UPSTREAM_URL) {
     const base = env.UPSTREAM_URL.endsWith('/') ? env.UPSTREAM_URL : `${env.UPSTREAM_URL}/`
     const forwarded = await fetch(new URL(url.pathname.replace(/^\/v1\//, ''), base).toString(), {

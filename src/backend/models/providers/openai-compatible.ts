@@ -6,10 +6,12 @@
 import {
   ProviderError,
   validateRequest,
+  type ChatMessage,
   type FinishReason,
   type GenerateRequest,
   type GenerateResult,
   type Provider,
+  type ToolCall,
 } from './types'
 
 export interface OpenAiCompatibleOptions {
@@ -22,10 +24,17 @@ export interface OpenAiCompatibleOptions {
   timeoutMs?: number
 }
 
+interface WireToolCall {
+  index?: number
+  id?: string
+  type?: 'function'
+  function?: { name?: string; arguments?: string }
+}
+
 interface CompletionChoice {
   text?: string
-  message?: { content?: string | null }
-  delta?: { content?: string | null }
+  message?: { content?: string | null; tool_calls?: WireToolCall[] }
+  delta?: { content?: string | null; tool_calls?: WireToolCall[] }
   finish_reason?: string | null
 }
 
@@ -35,7 +44,37 @@ interface CompletionBody {
 }
 
 function finishReasonOf(value: string | null | undefined): FinishReason {
-  return value === 'length' ? 'length' : 'stop'
+  return value === 'length' ? 'length' : value === 'tool_calls' ? 'tool_calls' : 'stop'
+}
+
+/** Chat messages in OpenAI's wire shape (tool calls and tool results included). */
+function wireMessages(messages: ChatMessage[]): Record<string, unknown>[] {
+  return messages.map((message) => ({
+    role: message.role,
+    content: message.toolCalls && message.content === '' ? null : message.content,
+    ...(message.toolCalls ? { tool_calls: message.toolCalls } : {}),
+    ...(message.toolCallId ? { tool_call_id: message.toolCallId } : {}),
+  }))
+}
+
+/** Tool calls as they arrive: whole (a JSON answer) or in pieces by index (a stream). */
+class ToolCallCollector {
+  private readonly calls: ToolCall[] = []
+
+  add(parts: WireToolCall[] | undefined): void {
+    for (const [position, part] of (parts ?? []).entries()) {
+      const index = part.index ?? position
+      const call = (this.calls[index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } })
+      if (part.id) call.id = part.id
+      if (part.function?.name) call.function.name += part.function.name
+      if (part.function?.arguments) call.function.arguments += part.function.arguments
+    }
+  }
+
+  get result(): ToolCall[] | undefined {
+    const calls = this.calls.filter(Boolean)
+    return calls.length > 0 ? calls : undefined
+  }
 }
 
 export class OpenAiCompatibleProvider implements Provider {
@@ -99,7 +138,10 @@ export class OpenAiCompatibleProvider implements Provider {
       ...(request.topP !== undefined ? { top_p: request.topP } : {}),
       ...(request.seed !== undefined ? { seed: request.seed } : {}),
       ...(request.stop ? { stop: request.stop } : {}),
-      ...(isChat ? { messages: request.messages } : { prompt: request.prompt }),
+      ...(isChat ? { messages: wireMessages(request.messages!) } : { prompt: request.prompt }),
+      ...(request.tools ? { tools: request.tools } : {}),
+      ...(request.toolChoice ? { tool_choice: request.toolChoice } : {}),
+      ...(request.responseFormat ? { response_format: request.responseFormat } : {}),
       ...(request.jsonSchema
         ? {
             response_format: {
@@ -115,6 +157,7 @@ export class OpenAiCompatibleProvider implements Provider {
     let finish: FinishReason = 'stop'
     let tokensIn = 0
     let tokensOut = 0
+    const toolCalls = new ToolCallCollector()
     if (stream) {
       for await (const data of readServerSentData(response, request.signal)) {
         if (data === '[DONE]') break
@@ -125,6 +168,7 @@ export class OpenAiCompatibleProvider implements Provider {
           text += piece
           request.onText!(piece)
         }
+        toolCalls.add(choice?.delta?.tool_calls)
         if (choice?.finish_reason) finish = finishReasonOf(choice.finish_reason)
         if (chunk.usage) {
           tokensIn = chunk.usage.prompt_tokens ?? tokensIn
@@ -135,12 +179,15 @@ export class OpenAiCompatibleProvider implements Provider {
       const parsed = (await response.json()) as CompletionBody
       const choice = parsed.choices?.[0]
       text = choice?.message?.content ?? choice?.text ?? ''
+      toolCalls.add(choice?.message?.tool_calls)
       finish = finishReasonOf(choice?.finish_reason)
       tokensIn = parsed.usage?.prompt_tokens ?? 0
       tokensOut = parsed.usage?.completion_tokens ?? 0
     }
+    const calls = toolCalls.result
     return {
       text,
+      ...(calls ? { toolCalls: calls } : {}),
       tokensIn,
       tokensOut,
       finishReason: request.signal?.aborted ? 'aborted' : finish,

@@ -3,9 +3,37 @@
  * worker process) or any OpenAI-compatible endpoint (vLLM, llama.cpp server, Ollama, a hosted API).
  */
 export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant'
+  role: 'system' | 'user' | 'assistant' | 'tool'
   content: string
+  /** An assistant message's calls of the request's tools. */
+  toolCalls?: ToolCall[]
+  /** A tool message: the call whose result it is. */
+  toolCallId?: string
 }
+
+/** A call of one of the request's tools, as OpenAI's chat API writes it (`arguments` is JSON text). */
+export interface ToolCall {
+  id: string
+  type: 'function'
+  function: { name: string; arguments: string }
+}
+
+/** A tool the model may call (OpenAI's chat API shape). */
+export interface ToolDefinition {
+  type: 'function'
+  function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean | null }
+}
+
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } }
+
+/** OpenAI's `response_format`. */
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema'
+      json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null }
+    }
 
 export interface SamplingOptions {
   maxTokens: number
@@ -24,15 +52,22 @@ export interface GenerateRequest extends SamplingOptions {
   jsonSchema?: Record<string, unknown>
   /** Constrain the output with a GBNF grammar (local models only). */
   grammar?: string
+  /** A client's `response_format` (the gateway): JSON output, constrained by a grammar on local models. */
+  responseFormat?: ResponseFormat
+  /** Tools the model may call (function calling), and whether it must. */
+  tools?: ToolDefinition[]
+  toolChoice?: ToolChoice
   signal?: AbortSignal
   /** Called with each piece of text as it is generated (streaming). */
   onText?: (text: string) => void
 }
 
-export type FinishReason = 'stop' | 'length' | 'aborted'
+export type FinishReason = 'stop' | 'length' | 'aborted' | 'tool_calls'
 
 export interface GenerateResult {
   text: string
+  /** The tools the model called (finishReason "tool_calls"). */
+  toolCalls?: ToolCall[]
   tokensIn: number
   tokensOut: number
   finishReason: FinishReason

@@ -2,15 +2,16 @@
  * The model worker process: loads GGUF models with node-llama-cpp and serves generation, embeddings and
  * tokenization to the backend over the process IPC channel. It is the only process that touches llama.cpp.
  */
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel } from 'node-llama-cpp'
+import { BadRequestError, generateOn } from './generate'
 import type {
-  Llama,
-  LlamaContext,
-  LlamaContextSequence,
-  LlamaEmbeddingContext,
-  LlamaModel,
-  ChatHistoryItem,
-} from 'node-llama-cpp'
-import type { LoadedInfo, LoadOptions, WorkerGenerateRequest, WorkerReply, WorkerRequest } from './protocol'
+  LoadedInfo,
+  LoadOptions,
+  WorkerGenerateRequest,
+  WorkerGenerateResult,
+  WorkerReply,
+  WorkerRequest,
+} from './protocol'
 
 interface Loaded {
   model: LlamaModel
@@ -98,78 +99,17 @@ async function unload(handle: string): Promise<void> {
   await entry.model.dispose()
 }
 
-function toHistory(messages: NonNullable<WorkerGenerateRequest['messages']>): {
-  history: ChatHistoryItem[]
-  last: string
-} {
-  const history: ChatHistoryItem[] = []
-  const lastUser = messages.map((m) => m.role).lastIndexOf('user')
-  if (lastUser !== messages.length - 1) throw new Error('The last chat message must be from the user.')
-  for (const message of messages.slice(0, -1)) {
-    if (message.role === 'system') history.push({ type: 'system', text: message.content })
-    else if (message.role === 'user') history.push({ type: 'user', text: message.content })
-    else history.push({ type: 'model', response: [message.content] })
-  }
-  return { history, last: messages.at(-1)!.content }
-}
-
-async function generate(id: number, handle: string, request: WorkerGenerateRequest): Promise<unknown> {
+async function generate(id: number, handle: string, request: WorkerGenerateRequest): Promise<WorkerGenerateResult> {
   const entry = entryFor(handle)
   const controller = new AbortController()
   running.set(id, controller)
   const sequence = await acquire(entry)
   const started = performance.now()
   try {
-    const { LlamaCompletion, LlamaChatSession } = await import('node-llama-cpp')
     const llama = await getLlamaFor(llamaGpu ?? false)
-    const grammar = request.jsonSchema
-      ? await llama.createGrammarForJsonSchema(request.jsonSchema as never)
-      : request.grammar
-        ? await llama.createGrammar({ grammar: request.grammar })
-        : undefined
-    let tokensOut = 0
-    const common = {
-      maxTokens: request.maxTokens,
-      ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-      ...(request.topP !== undefined ? { topP: request.topP } : {}),
-      ...(request.topK !== undefined ? { topK: request.topK } : {}),
-      ...(request.seed !== undefined ? { seed: request.seed } : {}),
-      ...(request.stop && request.stop.length > 0 ? { customStopTriggers: request.stop } : {}),
-      ...(grammar ? { grammar } : {}),
-      signal: controller.signal,
-      stopOnAbortSignal: true,
-      onToken: (tokens: unknown[]) => {
-        tokensOut += tokens.length
-      },
-      ...(request.stream ? { onTextChunk: (text: string) => send({ id, type: 'text', text }) } : {}),
-    }
-    let text: string
-    let stopReason: string
-    let tokensIn: number
-    if (request.messages) {
-      const { history, last } = toHistory(request.messages)
-      const session = new LlamaChatSession({ contextSequence: sequence, autoDisposeSequence: false })
-      session.setChatHistory(history)
-      const reply = await session.promptWithMeta(last, common)
-      text = reply.responseText
-      stopReason = reply.stopReason
-      tokensIn = sequence.nextTokenIndex - tokensOut
-      session.dispose({ disposeSequence: false })
-    } else {
-      tokensIn = entry.model.tokenize(request.prompt ?? '').length
-      const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false })
-      const reply = await completion.generateCompletionWithMeta(request.prompt ?? '', common)
-      text = reply.response
-      stopReason = reply.metadata.stopReason
-      completion.dispose()
-    }
-    return {
-      text,
-      tokensIn: Math.max(0, tokensIn),
-      tokensOut,
-      finishReason: stopReason === 'maxTokens' ? 'length' : stopReason === 'abort' ? 'aborted' : 'stop',
-      durationMs: performance.now() - started,
-    }
+    const onText = request.stream ? (text: string) => send({ id, type: 'text', text }) : undefined
+    const result = await generateOn(llama, sequence, request, controller.signal, onText)
+    return { ...result, durationMs: performance.now() - started }
   } finally {
     running.delete(id)
     await sequence.clearHistory()
@@ -233,6 +173,7 @@ process.on('message', (message: WorkerRequest) => {
         ok: false,
         error: (error as Error).message ?? String(error),
         retryable: false,
+        ...(error instanceof BadRequestError ? { status: error.status } : {}),
       }),
   )
 })

@@ -2,7 +2,15 @@
  * Messages between the backend and the model worker process. The worker runs node-llama-cpp, so a native abort
  * in llama.cpp (GGML_ASSERT on a bad file, out of memory) takes down only the worker, never the backend.
  */
-import type { ChatMessage, FinishReason, SamplingOptions } from '../providers/types'
+import type {
+  ChatMessage,
+  FinishReason,
+  ResponseFormat,
+  SamplingOptions,
+  ToolCall,
+  ToolChoice,
+  ToolDefinition,
+} from '../providers/types'
 import type { CompareRequest } from './compare'
 
 export interface LoadOptions {
@@ -22,6 +30,9 @@ export interface WorkerGenerateRequest extends SamplingOptions {
   messages?: ChatMessage[]
   jsonSchema?: Record<string, unknown>
   grammar?: string
+  responseFormat?: ResponseFormat
+  tools?: ToolDefinition[]
+  toolChoice?: ToolChoice
   stream: boolean
 }
 
@@ -37,6 +48,7 @@ export type WorkerRequest =
 
 export interface WorkerGenerateResult {
   text: string
+  toolCalls?: ToolCall[]
   tokensIn: number
   tokensOut: number
   finishReason: FinishReason
@@ -66,7 +78,8 @@ export interface LoadedInfo {
 
 export type WorkerReply =
   | { id: number; type: 'result'; ok: true; result: unknown }
-  | { id: number; type: 'result'; ok: false; error: string; retryable: boolean }
+  /** `status` 400: the request cannot work (a schema llama.cpp cannot enforce, a prompt over the context). */
+  | { id: number; type: 'result'; ok: false; error: string; retryable: boolean; status?: number }
   | { id: number; type: 'text'; text: string }
   | { id: number; type: 'progress'; done: number; total: number }
   | { type: 'ready'; pid: number }

@@ -2,6 +2,7 @@
  * English UI text. `ko.ts` must have the same keys (its type is this object's shape).
  * vue-i18n message syntax: {name} interpolates; avoid the special characters @ $ | in plain text.
  */
+import cacheAnswers from './en/cache-answers'
 import cdnExport from './en/cdn-export'
 import pipelines from './en/pipelines'
 import plan from './en/plan'
@@ -14,6 +15,7 @@ const en = {
   templates,
   cdnExport,
   plan,
+  cacheAnswers,
   app: {
     name: 'Larder',
     loading: 'Connecting to the Larder backend…',

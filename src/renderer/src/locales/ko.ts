@@ -1,4 +1,5 @@
 import type { MessageSchema } from './en'
+import cacheAnswers from './ko/cache-answers'
 import cdnExport from './ko/cdn-export'
 import pipelines from './ko/pipelines'
 import plan from './ko/plan'
@@ -12,6 +13,7 @@ const ko: MessageSchema = {
   templates,
   cdnExport,
   plan,
+  cacheAnswers,
   app: {
     name: 'Larder',
     loading: 'Larder 백엔드에 연결하는 중…',

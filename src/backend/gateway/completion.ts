@@ -1,0 +1,359 @@
+/**
+ * One completion request through the gateway (chat, legacy completion, Responses API), in named steps a reader and
+ * a CPU profile can follow:
+ *
+ *   parse (requests.ts, responses-api.ts) -> lookUp -> serveHit
+ *                                                   -> serveMiss -> generate -> storeAnswer -> (answer) -> logRequest
+ *
+ * A hit is answered without a promise when no embedding is needed (the hot path). A miss joins the generation of
+ * an identical miss already under way (in-flight.ts) or starts one: a slot in the live queue (429 when full), the
+ * provider (streamed or whole), a timeout (504), stopped when every waiting client has gone. Acknowledged means
+ * durable: the entry is committed before any client gets the end of its answer. The request log and hit counters
+ * are written behind (cache/write-behind.ts).
+ */
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { CacheEntry } from '../../shared/contract'
+import type { Backend } from '../backend'
+import type { NamespaceConfig } from '../cache/runtime'
+import type { CacheService, LookupResult } from '../cache/service'
+import { isoNow } from '../cache/write-behind'
+import { ProviderError } from '../models/providers/types'
+import { GatewayError, invalidParam, sendError } from './http'
+import { InFlight, type SharedGeneration } from './in-flight'
+import { type LiveQueue, QueueFullError } from './live-queue'
+import { answerOf, ChatReply, CompletionReply, type Answer, type Reply, type ReplyFormat } from './replies'
+import { generationOf, parseCompletion, type CompletionApi, type CompletionRequest } from './requests'
+import { parseResponsesRequest, responseId, ResponsesReply } from './responses-api'
+import type { ModelTargets, Target } from './targets'
+
+/** How the client asked the cache to behave (`Cache-Control`, `x-larder-ttl`). */
+interface CacheControls {
+  noStore: boolean
+  noCache: boolean
+  ttlSeconds: number | null
+}
+
+/** One request on its way through the steps. */
+interface Served {
+  started: number
+  tenant: string
+  namespace: NamespaceConfig
+  request: CompletionRequest
+  controls: CacheControls
+  lookup: LookupResult
+  format: ReplyFormat
+  /** Headers every answer to this request carries (the semantic-matching status). */
+  headers: Record<string, string>
+}
+
+/** What a shared generation hands every client waiting for it. */
+interface Generated {
+  answer: Answer
+  entry: CacheEntry | null
+}
+
+export interface CompletionDeps {
+  backend: Backend
+  queue: LiveQueue
+  targets: ModelTargets
+  timeoutMs: number
+}
+
+function cacheControls(request: IncomingMessage): CacheControls {
+  const cacheControl = String(request.headers['cache-control'] ?? '').toLowerCase()
+  const ttlHeader = Number(request.headers['x-larder-ttl'])
+  return {
+    noStore: cacheControl.includes('no-store'),
+    noCache: cacheControl.includes('no-cache'),
+    ttlSeconds: Number.isInteger(ttlHeader) && ttlHeader > 0 ? ttlHeader : null,
+  }
+}
+
+function namespaceOf(cache: CacheService, tenant: string, request: IncomingMessage): NamespaceConfig {
+  const header = request.headers['x-larder-namespace']
+  const name = typeof header === 'string' ? header : 'default'
+  const namespace = cache.servingNamespace(tenant, name)
+  if (!namespace)
+    throw new GatewayError(404, `Namespace "${name}" does not exist for tenant "${tenant}".`, {
+      code: 'namespace_not_found',
+    })
+  return namespace
+}
+
+function parseRequest(api: CompletionApi, rawBody: unknown): CompletionRequest {
+  return api === 'responses' ? parseResponsesRequest(rawBody) : parseCompletion(api, rawBody)
+}
+
+function replyFor(response: ServerResponse, format: ReplyFormat, headers: Record<string, string>): Reply {
+  if (format.api === 'chat') return new ChatReply(response, format, headers)
+  if (format.api === 'completion') return new CompletionReply(response, format, headers)
+  return new ResponsesReply(response, format, headers)
+}
+
+const ID_PREFIX: Record<CompletionApi, string> = { chat: 'chatcmpl-', completion: 'cmpl-', responses: '' }
+
+/** What a target cannot do with a request: a 400 that says so (never a provider failure that clients retry). */
+function checkTarget(target: Target, request: CompletionRequest): void {
+  if (target.kind !== 'pipeline') return
+  const params = request.cacheable.params
+  if (params.tools !== undefined && params.tools !== null)
+    throw invalidParam('tools', `${target.label} is a pipeline; it does not take tools.`, 'unsupported_parameter')
+  if (params.response_format !== undefined && params.response_format !== null)
+    throw invalidParam(
+      'response_format',
+      `${target.label} is a pipeline; it does not take response_format.`,
+      'unsupported_parameter',
+    )
+  if (request.prefill)
+    throw invalidParam(
+      'messages',
+      `${target.label} is a pipeline; the conversation must end with a user message.`,
+      'unsupported_prefill',
+    )
+}
+
+export class Completions {
+  private readonly inFlight = new InFlight<Generated>()
+
+  constructor(private readonly deps: CompletionDeps) {}
+
+  private get cache(): CacheService {
+    return this.deps.backend.cache
+  }
+
+  async complete(
+    request: IncomingMessage,
+    response: ServerResponse,
+    tenant: string,
+    rawBody: unknown,
+    api: CompletionApi,
+  ): Promise<void> {
+    const started = performance.now()
+    const parsed = parseRequest(api, rawBody)
+    const namespace = namespaceOf(this.cache, tenant, request)
+    const controls = cacheControls(request)
+    const found = this.lookUp(namespace, parsed, controls)
+    const lookup = found instanceof Promise ? await found : found
+    const served: Served = {
+      started,
+      tenant,
+      namespace,
+      request: parsed,
+      controls,
+      lookup,
+      format: {
+        id: api === 'responses' ? responseId() : `${ID_PREFIX[api]}${randomUUID()}`,
+        api,
+        model: parsed.model,
+        stream: parsed.stream,
+        includeUsage: parsed.includeUsage,
+        ...(parsed.echo ? { echo: parsed.echo } : {}),
+      },
+      headers: lookup.semanticError ? { 'x-larder-semantic': 'unavailable' } : {},
+    }
+    if (lookup.entry && (lookup.hitKind === 'hit-exact' || lookup.hitKind === 'hit-semantic')) {
+      this.serveHit(response, served)
+      return
+    }
+    await this.serveMiss(response, served)
+  }
+
+  /** Step 2: exact, then semantic (a promise only when an embedding is needed). */
+  private lookUp(
+    namespace: NamespaceConfig,
+    request: CompletionRequest,
+    controls: CacheControls,
+  ): LookupResult | Promise<LookupResult> {
+    return this.cache.lookupNow(namespace, request.cacheable, {
+      skipLookup: controls.noCache,
+      tolerateSemanticFailure: true,
+      synced: true,
+    })
+  }
+
+  /** Step 3: the cached answer (with the finish reason and tool calls it was stored with), counted behind. */
+  private serveHit(response: ServerResponse, served: Served): void {
+    const { lookup } = served
+    const entry = lookup.entry!
+    this.cache.recordHit(entry)
+    const headers = {
+      'x-larder-cache': lookup.hitKind,
+      ...(lookup.similarity !== null ? { 'x-larder-similarity': lookup.similarity.toFixed(4) } : {}),
+    }
+    replyFor(response, served.format, headers).whole(answerOf(entry))
+    this.logRequest(served, lookup.hitKind, { tokensIn: entry.tokensIn, tokensOut: entry.tokensOut })
+  }
+
+  /**
+   * Step 4: wait for the generation of this request, started here or already under way for an identical one, then
+   * finish this client's answer and log it.
+   */
+  private async serveMiss(response: ServerResponse, served: Served): Promise<void> {
+    const hitKind = served.lookup.hitKind === 'bypass' ? 'bypass' : 'miss'
+    const key = [
+      served.tenant,
+      served.namespace.id,
+      served.lookup.keyHash,
+      hitKind,
+      served.controls.noStore,
+      served.controls.ttlSeconds,
+    ].join('\u0000')
+    const { shared, leader } = this.inFlight.share(key, (generation) => this.generate(served, generation))
+    const headers = { 'x-larder-cache': hitKind, ...(leader ? {} : { 'x-larder-coalesced': '1' }), ...served.headers }
+    const reply = replyFor(response, served.format, headers)
+    let streamed = ''
+    const waiting = shared.join(
+      served.format.stream
+        ? (text) => {
+            streamed += text
+            reply.delta(text)
+          }
+        : undefined,
+    )
+    const onClose = (): void => {
+      if (!response.writableEnded) waiting.leave()
+    }
+    response.on('close', onClose)
+    try {
+      const { answer, entry } = await waiting.result
+      if (response.destroyed) {
+        this.logRequest(served, 'error', {})
+        return
+      }
+      // A client that joined a generation that did not stream gets the text it has not seen yet.
+      if (served.format.stream && answer.text.length > streamed.length && answer.text.startsWith(streamed))
+        reply.delta(answer.text.slice(streamed.length))
+      reply.close(answer)
+      this.logRequest(served, hitKind, {
+        // The tokens were spent once, by the request that started the generation.
+        tokensIn: leader ? answer.tokensIn : null,
+        tokensOut: leader ? answer.tokensOut : null,
+        entryId: entry?.id ?? null,
+      })
+    } catch (error) {
+      this.generationFailed(response, served, error, shared.controller.signal, headers)
+    } finally {
+      response.off('close', onClose)
+    }
+  }
+
+  /** The generation itself, once for every identical miss waiting: queue slot, provider, timeout, store. */
+  private async generate(served: Served, shared: SharedGeneration<Generated>): Promise<Generated> {
+    const signal = shared.controller.signal
+    const release = await this.deps.queue.acquire(signal)
+    const timeout = setTimeout(() => shared.controller.abort(new Error('timeout')), this.deps.timeoutMs)
+    try {
+      const target = await this.deps.targets.resolve(served.request.model, served.namespace)
+      checkTarget(target, served.request)
+      const generated = await target.provider.generate({
+        ...generationOf(served.request),
+        signal,
+        ...(served.format.stream ? { onText: (text: string) => shared.emit(text) } : {}),
+      })
+      if (signal.aborted) throw signal.reason
+      const answer: Answer = {
+        text: generated.text,
+        finishReason: generated.finishReason === 'aborted' ? 'stop' : generated.finishReason,
+        toolCalls: generated.toolCalls ?? null,
+        tokensIn: generated.tokensIn,
+        tokensOut: generated.tokensOut,
+      }
+      return { answer, entry: this.storeAnswer(served, target, answer) }
+    } finally {
+      clearTimeout(timeout)
+      release()
+    }
+  }
+
+  /**
+   * Step 5: the answer committed under the request's key, as the namespace's policy says (unless no-store), before
+   * any client gets the end of it. A vector the lookup did not compute is embedded afterwards (fillVector).
+   */
+  private storeAnswer(served: Served, target: Target, answer: Answer): CacheEntry | null {
+    if (served.controls.noStore) return null
+    const stored = this.cache.storeNow(served.namespace, served.lookup, {
+      answer: answer.text,
+      finishReason: answer.finishReason,
+      toolCalls: answer.toolCalls,
+      model: target.label,
+      tokensIn: answer.tokensIn,
+      tokensOut: answer.tokensOut,
+      ttlSeconds: served.controls.ttlSeconds,
+    })
+    if (stored?.written) void this.cache.fillVector(served.namespace, served.lookup, stored.entry).catch(() => {})
+    return stored?.entry ?? null
+  }
+
+  private generationFailed(
+    response: ServerResponse,
+    served: Served,
+    error: unknown,
+    signal: AbortSignal,
+    headers: Record<string, string>,
+  ): void {
+    const reason = signal.aborted ? (signal.reason as Error).message : undefined
+    this.logRequest(served, 'error', {})
+    if (reason === 'client disconnected' || response.destroyed) return
+    if (error instanceof QueueFullError) {
+      sendError(
+        response,
+        new GatewayError(429, 'Too many requests are generating; try again shortly.', {
+          type: 'rate_limit_error',
+          code: 'rate_limit_exceeded',
+          headers: { 'retry-after': String(error.retryAfterSeconds) },
+        }),
+        headers,
+      )
+      return
+    }
+    if (reason === 'timeout') {
+      sendError(
+        response,
+        new GatewayError(504, 'Generation took too long and was stopped.', { code: 'timeout' }),
+        headers,
+      )
+      return
+    }
+    sendError(response, providerFailure(error), headers)
+  }
+
+  /**
+   * Step 6: the request log, written behind (cache/write-behind.ts). The cost estimate is computed when the row is
+   * written: for a hit it is what generating the answer would have cost, the saving.
+   */
+  private logRequest(
+    served: Served,
+    hitKind: LookupResult['hitKind'] | 'error',
+    extra: { tokensIn?: number | null; tokensOut?: number | null; entryId?: number | null },
+  ): void {
+    const { lookup } = served
+    this.cache.logServed({
+      at: isoNow(),
+      namespaceId: served.namespace.id,
+      tenant: served.tenant,
+      keyHash: lookup.keyHash,
+      canonical: lookup.canonicalJson,
+      promptText: lookup.promptText,
+      hitKind,
+      similarity: lookup.similarity,
+      entryId: extra.entryId ?? lookup.entry?.id ?? null,
+      latencyMs: performance.now() - served.started,
+      tokensIn: extra.tokensIn ?? null,
+      tokensOut: extra.tokensOut ?? null,
+      source: 'gateway',
+    })
+  }
+}
+
+/**
+ * A failed generation as an answer: the request's own fault (a provider's 4xx, a schema a local model cannot
+ * enforce, a prompt over the context) is a 400 that clients do not retry; the provider's is a 502, or 503 when
+ * another try may work.
+ */
+function providerFailure(error: unknown): unknown {
+  if (!(error instanceof ProviderError)) return error
+  if (error.status !== undefined && error.status >= 400 && error.status < 500 && error.status !== 429)
+    return new GatewayError(400, error.message, { code: 'invalid_request' })
+  return new GatewayError(error.retryable ? 503 : 502, error.message, { code: 'upstream_error' })
+}
