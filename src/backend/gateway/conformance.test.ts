@@ -377,7 +377,7 @@ describe('OpenAI conformance', () => {
       'pipelines.starters',
     )
     const starter = items.find((s) => s.key === 'draft-judge-revise')!.definition
-    await call('pipelines.save', { definition: { ...starter, name: 'helpdesk' } })
+    await call('pipelines.save', { definition: { ...starter, name: 'helpdesk' }, tenant: 'acme' })
     const user = { role: 'user', content: 'Where is my parcel?' }
     const cases: [Record<string, unknown>, string][] = [
       [{ messages: [user], tools: [{ type: 'function', function: { name: 'track' } }] }, 'tools'],

@@ -154,6 +154,11 @@ describe('tenant boundaries on the gateway', () => {
     expect(globex).toContain('pipeline:globex-bot')
     expect(globex.filter((id) => id.startsWith('pipeline:acme'))).toEqual([])
     expect(await list('console-token', { 'x-larder-tenant': 'globex' })).not.toContain('pipeline:acme-bot')
+    // GET /v1/models/{id} answers from the same per-tenant list.
+    const one = (key: string, id: string): Promise<Response> =>
+      fetch(`${server.url}/v1/models/${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${key}` } })
+    expect((await one(keyGlobex, 'pipeline:globex-bot')).status).toBe(200)
+    expect((await one(keyAcme, 'pipeline:globex-bot')).status).toBe(404)
   })
 
   it('validates the tenant the admin token names, like every other tenant name', async () => {
