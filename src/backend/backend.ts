@@ -18,6 +18,8 @@ import { pipelineHandlers } from './pipelines/handlers'
 import { cdnExportJob, exportHandlers } from './export/handlers'
 import { templateHandlers, templatesGenerateJob } from './templates/handlers'
 import { PipelinesService } from './pipelines/service'
+import { DistillService } from './distill/service'
+import { distillHandlers } from './distill/handlers'
 import {
   BACKUP_JOB,
   RESTORE_JOB,
@@ -43,6 +45,7 @@ export class Backend {
   readonly models: ModelsService
   readonly cache: CacheService
   readonly pipelines: PipelinesService
+  readonly distill: DistillService
   readonly startedAt = new Date().toISOString()
   private closed = false
 
@@ -74,6 +77,8 @@ export class Backend {
     this.runner.register(this.pipelines.runJob())
     this.runner.register(templatesGenerateJob(this))
     this.runner.register(cdnExportJob(this))
+    this.distill = new DistillService(workspace, this.events, this.runner, this.models)
+    this.runner.register(this.distill.job())
     this.dispatcher = new Dispatcher(this.handlers(), { validateOutput: options.validateOutput ?? false })
   }
 
@@ -112,6 +117,7 @@ export class Backend {
       ...pipelineHandlers(this),
       ...templateHandlers(this),
       ...exportHandlers(this),
+      ...distillHandlers(this.distill),
       'system.info': () => {
         const status = ws.status()
         return {

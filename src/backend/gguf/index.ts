@@ -83,10 +83,20 @@ export {
   type TensorQuantizationPlan,
 } from './quantize.js'
 export {
+  dequantizers,
+  dequantizerFor,
+  canDequantize,
+  supportedDequantizationTypes,
+  UnsupportedTensorTypeError,
+  type Dequantizer,
+} from './dequantize.js'
+export {
   writeTinyLlamaGguf,
   tinyByteVocabulary,
   createSeededRandom,
   CHATML_TEMPLATE,
+  tokenizerMetadataOf,
+  type TokenizerMetadata,
   type TinyLlamaOptions,
   type TinyLlamaInfo,
 } from './tiny-model.js'

@@ -414,73 +414,92 @@ export class ModelsService {
       }),
       resumable: true,
       title: (params) => `Quantize model ${params.id} to ${params.type}`,
-      run: async (context) => {
-        const source = this.mustGet(context.params.id)
-        const name = context.params.name ?? `${source.name}-${context.params.type}`
-        if (this.repo.byName(name)) throw new Error(`A model named "${name}" already exists; choose another name.`)
-        mkdirSync(this.libraryDir, { recursive: true })
-        const destination = join(this.libraryDir, `${name}.gguf`)
-        const partial = `${destination}.partial`
-        const started = performance.now()
-        try {
-          const share = context.params.evaluate ? 0.8 : 1
-          const result = await quantizeGgufFile(source.path, partial, {
-            target: context.params.type,
-            signal: context.signal,
-            onProgress: (progress) =>
-              context.progress(
-                progress.bytesTotal > 0 ? (share * progress.bytesDone) / progress.bytesTotal : null,
-                `${progress.tensorsDone} of ${progress.tensorCount} tensors${progress.currentTensor ? ` (${progress.currentTensor})` : ''}`,
-              ),
-          })
-          renameSync(partial, destination)
-          const model = await this.register(destination, {
-            name,
-            source: 'quantized',
-            sourceUri: `quantized:${source.name}:${context.params.type}`,
-          })
-          const quantizedTensors = result.tensors.filter((tensor) => tensor.targetType !== tensor.sourceType).length
-          context.log(
-            'info',
-            `Wrote ${model.name}: ${formatBytes(result.destinationFileSize)} (${quantizedTensors} tensors re-encoded).`,
-          )
-          let quality: CompareResult | null = null
-          if (context.params.evaluate) {
-            context.progress(share, 'Measuring quality against the original')
-            quality = await this.host.compare(
-              {
-                originalPath: source.path,
-                quantizedPath: destination,
-                text: SAMPLE_EVALUATION_TEXT,
-                maxPositions: 256,
-                contextSize: 512,
-                threads: defaultThreads(),
-              },
-              (done, total) =>
-                context.progress(share + ((1 - share) * done) / total, `Scoring ${done} of ${total} tokens`),
-            )
-            context.log(
-              'info',
-              `Quality: mean KL ${quality.meanKlDivergence.toFixed(5)}, top-1 agreement ${(quality.top1Agreement * 100).toFixed(1)}%, perplexity ${quality.original.perplexity.toFixed(3)} -> ${quality.quantized.perplexity.toFixed(3)}.`,
-            )
-          }
-          return {
-            quality,
-            modelId: model.id,
-            name: model.name,
-            path: destination,
-            type: context.params.type,
-            sourceBytes: result.sourceFileSize,
-            outputBytes: result.destinationFileSize,
-            ratio: result.destinationFileSize / result.sourceFileSize,
-            quantizedTensors,
-            keptTensors: result.tensors.length - quantizedTensors,
-            seconds: (performance.now() - started) / 1000,
-          }
-        } finally {
-          rmSync(partial, { force: true })
-        }
-      },
+      run: (context) =>
+        this.quantizeModel(context.params.id, context.params.type, context.params.name, {
+          evaluate: context.params.evaluate,
+          signal: context.signal,
+          progress: (fraction, message) => context.progress(fraction, message),
+          log: (message) => context.log('info', message),
+        }),
+    }
+  }
+
+  /**
+   * Quantizes a registered model into the library and registers the result, then (unless told not to) measures its
+   * quality against the original. The `gguf.quantize` job and the distillation job both use it.
+   */
+  async quantizeModel(
+    sourceId: number,
+    type: (typeof QUANTIZATION_TYPES)[number],
+    requestedName: string | undefined,
+    options: {
+      evaluate: boolean
+      signal: AbortSignal
+      progress: (fraction: number | null, message: string) => void
+      log: (message: string) => void
+    },
+  ) {
+    const source = this.mustGet(sourceId)
+    const name = requestedName ?? `${source.name}-${type}`
+    if (this.repo.byName(name)) throw new Error(`A model named "${name}" already exists; choose another name.`)
+    mkdirSync(this.libraryDir, { recursive: true })
+    const destination = join(this.libraryDir, `${name}.gguf`)
+    const partial = `${destination}.partial`
+    const started = performance.now()
+    try {
+      const share = options.evaluate ? 0.8 : 1
+      const result = await quantizeGgufFile(source.path, partial, {
+        target: type,
+        signal: options.signal,
+        onProgress: (progress) =>
+          options.progress(
+            progress.bytesTotal > 0 ? (share * progress.bytesDone) / progress.bytesTotal : null,
+            `${progress.tensorsDone} of ${progress.tensorCount} tensors${progress.currentTensor ? ` (${progress.currentTensor})` : ''}`,
+          ),
+      })
+      renameSync(partial, destination)
+      const model = await this.register(destination, {
+        name,
+        source: 'quantized',
+        sourceUri: `quantized:${source.name}:${type}`,
+      })
+      const quantizedTensors = result.tensors.filter((tensor) => tensor.targetType !== tensor.sourceType).length
+      options.log(
+        `Wrote ${model.name}: ${formatBytes(result.destinationFileSize)} (${quantizedTensors} tensors re-encoded).`,
+      )
+      let quality: CompareResult | null = null
+      if (options.evaluate) {
+        options.progress(share, 'Measuring quality against the original')
+        quality = await this.host.compare(
+          {
+            originalPath: source.path,
+            quantizedPath: destination,
+            text: SAMPLE_EVALUATION_TEXT,
+            maxPositions: 256,
+            contextSize: 512,
+            threads: defaultThreads(),
+          },
+          (done, total) => options.progress(share + ((1 - share) * done) / total, `Scoring ${done} of ${total} tokens`),
+        )
+        options.log(
+          `Quality: mean KL ${quality.meanKlDivergence.toFixed(5)}, top-1 agreement ${(quality.top1Agreement * 100).toFixed(1)}%, perplexity ${quality.original.perplexity.toFixed(3)} -> ${quality.quantized.perplexity.toFixed(3)}.`,
+        )
+      }
+      return {
+        quality,
+        modelId: model.id,
+        name: model.name,
+        path: destination,
+        type,
+        sourceBytes: result.sourceFileSize,
+        outputBytes: result.destinationFileSize,
+        ratio: result.destinationFileSize / result.sourceFileSize,
+        quantizedTensors,
+        keptTensors: result.tensors.length - quantizedTensors,
+        seconds: (performance.now() - started) / 1000,
+      }
+    } finally {
+      rmSync(partial, { force: true })
     }
   }
 

@@ -12,6 +12,7 @@ import { cacheEvents, cacheMethods } from './cache'
 import { modelEvents, modelMethods } from './models'
 import { pipelineEvents, pipelineMethods } from './pipelines'
 import { exportMethods, templateEvents, templateMethods } from './templates'
+import { distillEvents, distillMethods } from './distill'
 
 export * from './common'
 export * from './core'
@@ -19,6 +20,7 @@ export * from './models'
 export * from './cache'
 export * from './pipelines'
 export * from './templates'
+export * from './distill'
 
 export const methodSpecs = {
   ...coreMethods,
@@ -27,6 +29,7 @@ export const methodSpecs = {
   ...pipelineMethods,
   ...templateMethods,
   ...exportMethods,
+  ...distillMethods,
 } as const
 
 export type MethodSpecs = typeof methodSpecs
@@ -49,6 +52,7 @@ export const eventSpecs = {
   ...cacheEvents,
   ...pipelineEvents,
   ...templateEvents,
+  ...distillEvents,
 } as const
 
 export type EventSpecs = typeof eventSpecs
