@@ -119,7 +119,7 @@ describe('distillation with the built-in trainer', () => {
       expect((model.provenance!.dataset as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/)
 
       // Greedy answers to new inputs, through node-llama-cpp: the trained student writes JSON, the untrained one not.
-      const heldOut = triageExamples(12, 999).map((example) => formatPlain(example.messages.slice(0, 1), true))
+      const heldOut = triageExamples(20, 999).map((example) => formatPlain(example.messages.slice(0, 1), true))
       const untrained = (await backend.call('models.register', {
         path: join(backend.workspace.paths.home, 'distill', `run-${run.id}`, 'student.gguf'),
         name: 'untrained',

@@ -215,6 +215,14 @@ export class DistillRepository {
     return rows.map(toPoint)
   }
 
+  /** The evaluation of the untrained student (step 0), which a resumed attempt does not repeat. */
+  baseline(runId: number): TrainPointView | undefined {
+    const row = this.db
+      .prepare('SELECT * FROM distill_points WHERE run_id = ? AND step = 0 AND loss IS NULL ORDER BY seq LIMIT 1')
+      .get(runId) as PointRow | undefined
+    return row ? toPoint(row) : undefined
+  }
+
   addCheckpoint(runId: number, checkpoint: CheckpointInfo): void {
     this.db
       .prepare(

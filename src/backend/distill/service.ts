@@ -370,6 +370,8 @@ export class DistillService {
     context: JobContext<{ runId: number }>,
   ): Promise<RunResult> {
     context.progress(1, 'Registering the trained model')
+    this.flushPoints()
+    const baseline = this.repo.baseline(run.id) ?? outcome.baseline
     mkdirSync(this.models.libraryDir, { recursive: true })
     const destination = join(this.models.libraryDir, `${run.name}.gguf`)
     if (!existsSync(destination)) {
@@ -401,7 +403,7 @@ export class DistillService {
         valLoss: outcome.final.valLoss,
         valAccuracy: outcome.final.valAccuracy,
         answerAccuracy: outcome.final.answerAccuracy,
-        baselineValLoss: outcome.baseline.valLoss,
+        baselineValLoss: baseline.valLoss,
       },
     }
     this.repo.setModelProvenance(model.id, provenance)
@@ -433,7 +435,7 @@ export class DistillService {
       stoppedEarly: outcome.stoppedEarly,
       trainSeconds: outcome.trainSeconds,
       tokensTrained: outcome.tokensTrained,
-      baseline: outcome.baseline,
+      baseline,
       final: outcome.final,
       samples: outcome.samples,
       quantized,
@@ -441,7 +443,7 @@ export class DistillService {
     this.repo.setResult(run.id, result)
     context.log(
       'info',
-      `Trained ${model.name}: validation loss ${fmt(outcome.baseline.valLoss)} -> ${fmt(outcome.final.valLoss)}, answer accuracy ${pct(outcome.baseline.answerAccuracy)} -> ${pct(outcome.final.answerAccuracy)}.`,
+      `Trained ${model.name}: validation loss ${fmt(baseline.valLoss)} -> ${fmt(outcome.final.valLoss)}, answer accuracy ${pct(baseline.answerAccuracy)} -> ${pct(outcome.final.answerAccuracy)}.`,
     )
     return result
   }

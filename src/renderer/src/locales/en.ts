@@ -5,11 +5,13 @@
 import cdnExport from './en/cdn-export'
 import pipelines from './en/pipelines'
 import templates from './en/templates'
+import distillation from './en/distillation'
 
 const en = {
   pipelines,
   templates,
   cdnExport,
+  distillation,
   app: {
     name: 'Larder',
     loading: 'Connecting to the Larder backend…',

@@ -2,12 +2,14 @@ import type { MessageSchema } from './en'
 import cdnExport from './ko/cdn-export'
 import pipelines from './ko/pipelines'
 import templates from './ko/templates'
+import distillation from './ko/distillation'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
   pipelines,
   templates,
   cdnExport,
+  distillation,
   app: {
     name: 'Larder',
     loading: 'Larder 백엔드에 연결하는 중…',
