@@ -20,6 +20,8 @@ import { templateHandlers, templatesGenerateJob } from './templates/handlers'
 import { PipelinesService } from './pipelines/service'
 import { DistillService } from './distill/service'
 import { distillHandlers } from './distill/handlers'
+import { DEMO_JOB, DemoService } from './demo/service'
+import { Gateway } from './gateway/gateway'
 import {
   BACKUP_JOB,
   RESTORE_JOB,
@@ -46,6 +48,7 @@ export class Backend {
   readonly cache: CacheService
   readonly pipelines: PipelinesService
   readonly distill: DistillService
+  readonly demo: DemoService
   readonly startedAt = new Date().toISOString()
   private closed = false
 
@@ -79,6 +82,21 @@ export class Backend {
     this.runner.register(cdnExportJob(this))
     this.distill = new DistillService(workspace, this.events, this.runner, this.models)
     this.runner.register(this.distill.job())
+    this.demo = new DemoService({
+      home: workspace.paths.home,
+      call: (method, input) => this.call(method, input),
+      waitFor: (jobId) => this.runner.waitFor(jobId),
+      gatewayHandler: (token) => {
+        const gateway = new Gateway(this, { adminToken: token })
+        return (request, response) => {
+          const pathname = new URL(request.url ?? '/', 'http://127.0.0.1').pathname
+          void gateway.handle(request, response, pathname, 1024 * 1024).then((handled) => {
+            if (!handled) response.writeHead(404).end()
+          })
+        }
+      },
+    })
+    this.runner.register(this.demo.job())
     this.dispatcher = new Dispatcher(this.handlers(), { validateOutput: options.validateOutput ?? false })
   }
 
@@ -109,6 +127,11 @@ export class Backend {
     this.workspace.close()
   }
 
+  private latestDemoJob() {
+    const job = this.workspace.jobs.list({ kind: DEMO_JOB, limit: 1, offset: 0 }).items[0]
+    return job ? publicJob(job) : null
+  }
+
   private handlers(): Handlers {
     const ws = this.workspace
     return {
@@ -118,6 +141,12 @@ export class Backend {
       ...templateHandlers(this),
       ...exportHandlers(this),
       ...distillHandlers(this.distill),
+      'demo.status': async () => this.demo.status(this.latestDemoJob()),
+      'demo.load': ({ quick }) => {
+        const latest = this.latestDemoJob()
+        this.demo.refuseIfBusy(latest !== null && (latest.status === 'queued' || latest.status === 'running'))
+        return { job: this.runner.enqueue(DEMO_JOB, { quick }) }
+      },
       'system.info': () => {
         const status = ws.status()
         return {

@@ -23,7 +23,7 @@ import { registerGgufCommands, registerModelCommands } from './commands/models'
 import { registerPipelineCommands } from './commands/pipelines'
 import { registerExportCommands } from './commands/export'
 import { registerTemplateCommands } from './commands/templates'
-import { registerDistillCommands } from './commands/distill'
+import { registerDemoCommand, registerDistillCommands } from './commands/distill'
 import { jobProgressReporter } from './progress'
 
 export { CliExit }
@@ -365,6 +365,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerTemplateCommands(program, context)
   registerExportCommands(program, context)
   registerDistillCommands(program, context)
+  registerDemoCommand(program, context)
   return program
 }
 

@@ -158,7 +158,10 @@ describe('distillation with the built-in trainer', () => {
     await expectRefused({ student: { scratch: {} }, data: empty }, /The dataset is empty/)
     const bad = join(dir, 'bad.jsonl')
     writeFileSync(bad, '{"prompt": "x"}\nnot json\n')
-    await expectRefused({ student: { scratch: {} }, data: bad }, /No line of the dataset is usable: Line 1 has no "messages" array\. Line 2 not valid JSON/)
+    await expectRefused(
+      { student: { scratch: {} }, data: bad },
+      /No line of the dataset is usable: Line 1 has no "messages" array\. Line 2 not valid JSON/,
+    )
     await expectRefused({ student: { scratch: {} }, data: join(dir, 'missing.jsonl') }, /No dataset file/)
     const notModel = join(dir, 'notes.gguf')
     writeFileSync(notModel, 'not a model at all')
@@ -181,47 +184,65 @@ describe('distillation with the built-in trainer', () => {
     writeFileSync(
       long,
       [
-        JSON.stringify({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: answer }] }),
+        JSON.stringify({
+          messages: [
+            { role: 'user', content: 'q' },
+            { role: 'assistant', content: answer },
+          ],
+        }),
         'not json',
-        JSON.stringify({ messages: [{ role: 'user', content: 'r' }, { role: 'assistant', content: answer }] }),
+        JSON.stringify({
+          messages: [
+            { role: 'user', content: 'r' },
+            { role: 'assistant', content: answer },
+          ],
+        }),
       ].join('\n'),
     )
     const { job } = await train(backend, { student: { scratch: {} }, data: long, hyperparameters: { threads: 1 } })
     expect(job.status).toBe('failed')
-    expect(job.error).toMatch(/context of 256 tokens is too small for any training example \(the shortest is \d+ tokens\)/)
+    expect(job.error).toMatch(
+      /context of 256 tokens is too small for any training example \(the shortest is \d+ tokens\)/,
+    )
     const logs = backend.workspace.jobs.logs(job.id, 0, 100).map((entry) => entry.message)
     expect(logs).toContain('Line 2 not valid JSON (Unexpected token \'o\', "not json" is not valid JSON).')
   })
 
-  it('fails the job with the reason on a native abort, a full disk or a divergence, and the backend keeps working', async () => {
-    const backend = openBackend()
-    const dir = tempDir()
-    const data = writeData(dir, 200)
-    const base = { student: { scratch: {} }, data, hyperparameters: { threads: 1, epochs: 1, maxSteps: 40 } }
+  it(
+    'fails the job with the reason on a native abort, a full disk or a divergence, and the backend keeps working',
+    async () => {
+      const backend = openBackend()
+      const dir = tempDir()
+      const data = writeData(dir, 200)
+      const base = { student: { scratch: {} }, data, hyperparameters: { threads: 1, epochs: 1, maxSteps: 40 } }
 
-    process.env.LARDER_TRAINER_FAULT = 'abort@5'
-    const aborted = await train(backend, base)
-    expect(aborted.job.status).toBe('failed')
-    expect(aborted.job.error).toMatch(/llama\.cpp aborted the trainer: .*GGML_ASSERT\(!opt_ctx\) failed/)
-    delete process.env.LARDER_TRAINER_FAULT
+      process.env.LARDER_TRAINER_FAULT = 'abort@5'
+      const aborted = await train(backend, base)
+      expect(aborted.job.status).toBe('failed')
+      expect(aborted.job.error).toMatch(/llama\.cpp aborted the trainer: .*GGML_ASSERT\(!opt_ctx\) failed/)
+      delete process.env.LARDER_TRAINER_FAULT
 
-    process.env.LARDER_TEST_DISK_FREE_BYTES = '1000'
-    const full = await train(backend, base)
-    expect(full.job.status).toBe('failed')
-    expect(full.job.error).toMatch(/Not enough disk space for a checkpoint .* it needs \d+ MiB and 0 MiB are free/)
-    delete process.env.LARDER_TEST_DISK_FREE_BYTES
+      process.env.LARDER_TEST_DISK_FREE_BYTES = '1000'
+      const full = await train(backend, base)
+      expect(full.job.status).toBe('failed')
+      expect(full.job.error).toMatch(/Not enough disk space for a checkpoint .* it needs \d+ MiB and 0 MiB are free/)
+      delete process.env.LARDER_TEST_DISK_FREE_BYTES
 
-    // AdamW with RMSNorm keeps even lr=1 finite for a while, so the overflow comes from the weights a diverged run
-    // leaves behind: a student whose output norm is 3e38 gives infinite logits and a NaN loss on its first step.
-    const overflowing = join(dir, 'overflowing.gguf')
-    await writeOverflowingStudent(overflowing)
-    const diverged = await train(backend, { ...base, student: { path: overflowing } })
-    expect(diverged.job.status).toBe('failed')
-    expect(diverged.job.error).toMatch(/Training diverged at step \d+ \(epoch 1\): the loss became (NaN|Infinity)\. Lower the learning rate/)
+      // AdamW with RMSNorm keeps even lr=1 finite for a while, so the overflow comes from the weights a diverged run
+      // leaves behind: a student whose output norm is 3e38 gives infinite logits and a NaN loss on its first step.
+      const overflowing = join(dir, 'overflowing.gguf')
+      await writeOverflowingStudent(overflowing)
+      const diverged = await train(backend, { ...base, student: { path: overflowing } })
+      expect(diverged.job.status).toBe('failed')
+      expect(diverged.job.error).toMatch(
+        /Training diverged at step \d+ \(epoch 1\): the loss became (NaN|Infinity)\. Lower the learning rate/,
+      )
 
-    // Still serving: the next run trains.
-    const fine = await train(backend, { ...base, hyperparameters: { ...base.hyperparameters, maxSteps: 8 } })
-    expect(fine.job.status).toBe('succeeded')
-    expect((fine.job.result as RunResult).stoppedEarly).toBe(true)
-  }, 5 * 60_000)
+      // Still serving: the next run trains.
+      const fine = await train(backend, { ...base, hyperparameters: { ...base.hyperparameters, maxSteps: 8 } })
+      expect(fine.job.status).toBe('succeeded')
+      expect((fine.job.result as RunResult).stoppedEarly).toBe(true)
+    },
+    5 * 60_000,
+  )
 })

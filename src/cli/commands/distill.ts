@@ -7,7 +7,7 @@ import type { DistillRun, Job, Model, RunResult, TrainInput } from '../../shared
 import { DISTILL_QUANTIZATION_TYPES, LR_SCHEDULES } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import { parseLayerSelection } from '../../backend/distill/layers'
-import type { Backend } from '../../backend/backend'
+import { Backend } from '../../backend/backend'
 import { EXIT } from '../exit-codes'
 import type { CliContext } from '../main'
 import { CliExit, positiveInt } from '../options'
@@ -84,7 +84,7 @@ export function describeRunResult(job: Job): string {
   const result = job.result as RunResult | null
   if (!result) return `Job ${job.id} succeeded.\n`
   const lines = [
-    `Trained ${result.modelName} in ${result.steps} steps (${result.epochsDone} epochs, ${result.trainSeconds.toFixed(0)} s of training).`,
+    `Trained ${result.modelName} in ${result.steps} steps (${result.epochsDone} epoch${result.epochsDone === 1 ? '' : 's'}, ${result.trainSeconds.toFixed(0)} s of training).`,
     `  validation loss   ${num(result.baseline.valLoss)} -> ${num(result.final.valLoss)}`,
     `  answer accuracy   ${pct(result.baseline.answerAccuracy)} -> ${pct(result.final.answerAccuracy)}`,
     `  model             ${result.path}`,
@@ -102,8 +102,20 @@ export function describeRunResult(job: Job): string {
 
 function describeRun(run: DistillRun): string {
   const result = run.result
-  const metrics = result ? `val ${num(result.baseline.valLoss)} -> ${num(result.final.valLoss)}` : (run.progressMessage ?? '')
+  const metrics = result
+    ? `val ${num(result.baseline.valLoss)} -> ${num(result.final.valLoss)}`
+    : (run.progressMessage ?? '')
   return `${String(run.id).padStart(4)}  ${run.status.padEnd(9)}  ${run.name.padEnd(24)}  ${run.studentLabel.slice(0, 28).padEnd(28)}  ${metrics}`
+}
+
+function describeDemo(home: string) {
+  return (job: Job): string => {
+    const state = job.result as { modelId?: number } | null
+    return (
+      `The demo workspace is ready in ${home}${state?.modelId ? ` (demo model #${state.modelId})` : ''}.\n` +
+      `Open it: larder serve --home ${home}\n`
+    )
+  }
 }
 
 export function registerDistillCommands(program: Command, context: CliContext): void {
@@ -115,7 +127,10 @@ export function registerDistillCommands(program: Command, context: CliContext): 
     .description(
       "Train a student GGUF on a dataset (OpenAI chat JSONL or plain text) with llama.cpp's training API, offline. The result is registered in the model library.",
     )
-    .requiredOption('--student <model>', 'a registered model (name or id), a GGUF file, or "new" for a small one from scratch')
+    .requiredOption(
+      '--student <model>',
+      'a registered model (name or id), a GGUF file, or "new" for a small one from scratch',
+    )
     .requiredOption('--data <file>', 'JSONL with {"messages": [...]} per line, or a .txt file')
     .option('--out <name>', 'name of the trained model in the library')
     .option('--epochs <n>', 'passes over the data (default 3)', positiveInt)
@@ -130,7 +145,11 @@ export function registerDistillCommands(program: Command, context: CliContext): 
     .option('--max-steps <n>', 'stop after this many optimizer steps', positiveInt)
     .option('--val-percent <p>', 'share of examples held out for validation (default 10)', percent)
     .option('--seed <n>', 'seed for the data order (and a new student)', (value) => Number(value))
-    .option('--quantize <type>', `also register a quantized copy: ${DISTILL_QUANTIZATION_TYPES.join(', ')}`, oneOf(DISTILL_QUANTIZATION_TYPES, true))
+    .option(
+      '--quantize <type>',
+      `also register a quantized copy: ${DISTILL_QUANTIZATION_TYPES.join(', ')}`,
+      oneOf(DISTILL_QUANTIZATION_TYPES, true),
+    )
     .option('--chat', 'a "new" student gets the ChatML chat template')
     .option('--json', 'print the finished job as JSON')
     .action(async (options: TrainOptions, command: Command) => {
@@ -183,4 +202,31 @@ export function registerDistillCommands(program: Command, context: CliContext): 
         else for (const run of items) io.out(`${describeRun(run)}\n`)
       }),
     )
+}
+
+/** `larder demo`: a workspace with real data on every page, built offline in a few minutes. */
+export function registerDemoCommand(program: Command, context: CliContext): void {
+  program
+    .command('demo')
+    .description(
+      'Build a demo workspace offline: trains a small model on the bundled support corpus (about a minute), registers it and a Q8_0 copy, imports a request log, pre-warms and approves cache entries, sends gateway traffic, generates and publishes a template family, wires a starter pipeline and exports a bundle.',
+    )
+    .option('--quick', 'a much shorter training run and smaller log (for tests)')
+    .option('--json', 'print the finished job as JSON')
+    .action(async (options: { quick?: boolean; json?: boolean }, command: Command) => {
+      const home = context.homeOf(command)
+      // The demo job waits for the jobs it starts, so this runner needs room for two at once.
+      const backend = Backend.open({ home, runner: { exclusive: true, concurrency: 2 } })
+      try {
+        const code = await context.runJobHere(
+          backend,
+          async () => ((await backend.call('demo.load', { quick: options.quick ?? false })) as { job: Job }).job,
+          options.json ?? false,
+          describeDemo(home),
+        )
+        if (code !== EXIT.ok) throw new CliExit(code)
+      } finally {
+        await backend.close()
+      }
+    })
 }

@@ -13,6 +13,7 @@ import { modelEvents, modelMethods } from './models'
 import { pipelineEvents, pipelineMethods } from './pipelines'
 import { exportMethods, templateEvents, templateMethods } from './templates'
 import { distillEvents, distillMethods } from './distill'
+import { demoMethods } from './demo'
 
 export * from './common'
 export * from './core'
@@ -21,6 +22,7 @@ export * from './cache'
 export * from './pipelines'
 export * from './templates'
 export * from './distill'
+export * from './demo'
 
 export const methodSpecs = {
   ...coreMethods,
@@ -30,6 +32,7 @@ export const methodSpecs = {
   ...templateMethods,
   ...exportMethods,
   ...distillMethods,
+  ...demoMethods,
 } as const
 
 export type MethodSpecs = typeof methodSpecs

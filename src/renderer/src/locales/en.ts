@@ -6,12 +6,14 @@ import cdnExport from './en/cdn-export'
 import pipelines from './en/pipelines'
 import templates from './en/templates'
 import distillation from './en/distillation'
+import demo from './en/demo'
 
 const en = {
   pipelines,
   templates,
   cdnExport,
   distillation,
+  demo,
   app: {
     name: 'Larder',
     loading: 'Connecting to the Larder backend…',

@@ -3,6 +3,7 @@ import cdnExport from './ko/cdn-export'
 import pipelines from './ko/pipelines'
 import templates from './ko/templates'
 import distillation from './ko/distillation'
+import demo from './ko/demo'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
@@ -10,6 +11,7 @@ const ko: MessageSchema = {
   templates,
   cdnExport,
   distillation,
+  demo,
   app: {
     name: 'Larder',
     loading: 'Larder 백엔드에 연결하는 중…',

@@ -88,7 +88,7 @@ const distillation = {
     data: 'Data',
     dataSummary:
       '{train} examples to train ({trainTokens} tokens, {windows} windows), {val} held out; formatted with {formatting}.',
-    skipped: '{count} lines skipped',
+    skipped: 'no lines skipped | 1 line skipped | {count} lines skipped',
     parameters: '{trainable} of {total} parameters train ({tensors} tensors), {steps} optimizer steps per epoch.',
     engine: 'Trainer',
     speed: 'Speed',

@@ -86,7 +86,7 @@ const distillation: typeof en = {
     noPoints: '아직 점이 없습니다. 트레이너가 학생 모델과 데이터를 준비하고 있습니다.',
     data: '데이터',
     dataSummary: '학습 예시 {train}개(토큰 {trainTokens}개, 창 {windows}개), 검증 {val}개. 형식: {formatting}.',
-    skipped: '{count}줄 건너뜀',
+    skipped: '건너뛴 줄 없음 | {count}줄 건너뜀 | {count}줄 건너뜀',
     parameters: '파라미터 {total}개 중 {trainable}개 학습(텐서 {tensors}개), 에포크당 옵티마이저 스텝 {steps}회.',
     engine: '트레이너',
     speed: '속도',
