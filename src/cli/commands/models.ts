@@ -405,12 +405,12 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
         untiedOutput?: boolean
         tiedOutput?: boolean
       }) => {
-        if (options.untiedOutput && options.tiedOutput)
-          throw new InvalidArgumentError('choose --untied-output or --tied-output')
+        const refuse = (message: string): never => {
+          throw new ApiError({ code: 'invalid_input', message })
+        }
+        if (options.untiedOutput && options.tiedOutput) refuse('Choose --untied-output or --tied-output, not both.')
         if (options.dims % options.heads !== 0 || (options.dims / options.heads) % 2 !== 0) {
-          throw new InvalidArgumentError(
-            `--dims ${options.dims} must split into ${options.heads} heads of an even size`,
-          )
+          refuse(`--dims ${options.dims} must split into ${options.heads} heads of an even size.`)
         }
         const type = options.type.toUpperCase()
         const out = resolve(options.out)
