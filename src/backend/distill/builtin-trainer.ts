@@ -54,6 +54,7 @@ function toRequest(job: TrainerJob): TrainRequest {
     answerExamples: job.answerExamples ?? 32,
     samples: job.samples ?? 3,
     provenance: job.provenance,
+    layout: job.layout,
   }
 }
 

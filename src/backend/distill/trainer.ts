@@ -7,7 +7,14 @@
 import type { DatasetExample } from './data'
 import type { LayerSelection } from './layers'
 import type { LrSchedule } from './schedule'
-import type { CheckpointInfo, PreparedInfo, TrainerFailureCode, TrainOutcome, TrainPoint } from './worker/protocol'
+import type {
+  CheckpointInfo,
+  PreparedInfo,
+  TrainerFailureCode,
+  TrainOutcome,
+  TrainPoint,
+  TrainRequest,
+} from './worker/protocol'
 
 export type { CheckpointInfo, PreparedInfo, TrainOutcome, TrainPoint }
 
@@ -35,6 +42,7 @@ export interface TrainerJob {
   answerExamples?: number
   samples?: number
   provenance: Record<string, string>
+  layout?: TrainRequest['layout']
 }
 
 export interface TrainerCallbacks {

@@ -56,3 +56,28 @@ export function epochOrder(count: number, seed: number, epoch: number, shuffle: 
   }
   return order
 }
+
+/**
+ * llama.cpp's common_opt_dataset_init: windows of `context + 1` tokens every `stride` tokens over one stream,
+ * without wrapping (the tail that does not fill a window is dropped).
+ */
+export function strideWindows(stream: Int32Array, context: number, stride: number): TokenWindows {
+  const count = Math.max(0, Math.floor((stream.length - context - 1) / stride))
+  const width = context + 1
+  const tokens = new Int32Array(count * width)
+  for (let window = 0; window < count; window++) {
+    tokens.set(stream.subarray(window * stride, window * stride + width), window * width)
+  }
+  return { tokens, count, context, streamTokens: stream.length }
+}
+
+/** Windows [from, to) of a set, as a set of their own. */
+export function sliceWindows(windows: TokenWindows, from: number, to: number): TokenWindows {
+  const width = windows.context + 1
+  return {
+    tokens: windows.tokens.slice(from * width, to * width),
+    count: Math.max(0, to - from),
+    context: windows.context,
+    streamTokens: (to - from) * windows.context,
+  }
+}

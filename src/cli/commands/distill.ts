@@ -7,6 +7,7 @@ import type { DistillRun, Job, Model, RunResult, TrainInput } from '../../shared
 import { DISTILL_QUANTIZATION_TYPES, LR_SCHEDULES } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import { parseLayerSelection } from '../../backend/distill/layers'
+import { benchTrain, describeTrainBench } from '../../backend/bench/train'
 import { Backend } from '../../backend/backend'
 import { EXIT } from '../exit-codes'
 import type { CliContext } from '../main'
@@ -188,6 +189,21 @@ export function registerDistillCommands(program: Command, context: CliContext): 
       } finally {
         await backend.close()
       }
+    })
+
+  const bench =
+    program.commands.find((candidate) => candidate.name() === 'bench') ??
+    program.command('bench').description('Benchmarks that print numbers.')
+  bench
+    .command('train')
+    .description(
+      "Training tokens/s and loss per epoch of the built-in trainer beside llama.cpp's finetune.cpp (compiled from the bundled source), tiny and ~2M students, 1 thread.",
+    )
+    .option('--epochs <n>', 'epochs per run', positiveInt, 2)
+    .option('--json', 'print one JSON object')
+    .action(async (options: { epochs: number; json?: boolean }) => {
+      const result = await benchTrain({ epochs: options.epochs })
+      io.out(options.json ? `${JSON.stringify(result)}\n` : describeTrainBench(result))
     })
 
   group

@@ -84,7 +84,7 @@ function subfolders(dir: string): string[] {
 }
 
 /** The folder of an installed package (its `exports` may hide package.json, so walk up from its entry point). */
-function packageRoot(require: NodeJS.Require, name: string): string | undefined {
+export function packageRoot(require: NodeJS.Require, name: string): string | undefined {
   let entry: string
   try {
     entry = require.resolve(name)

@@ -38,6 +38,12 @@ export interface TrainRequest {
   samples: number
   /** Extra header entries for checkpoints (provenance). */
   provenance: Record<string, string>
+  /**
+   * `finetune`: lay the data out exactly as llama.cpp's examples/training/finetune does (all text as one token
+   * stream with BOS, windows every context/2 tokens, the last `valSplit` of them for validation, in order), so the
+   * training benchmark can compare the two on identical windows.
+   */
+  layout?: { kind: 'finetune'; valSplit: number } | undefined
 }
 
 export interface PreparedInfo {
@@ -88,6 +94,18 @@ export interface AnswerSample {
   answer: string
 }
 
+export interface EpochStats {
+  epoch: number
+  windows: number
+  /** Mean training loss and accuracy over the epoch's windows. */
+  loss: number
+  accuracy: number
+  valLoss: number | null
+  valAccuracy: number | null
+  /** Wall time of the epoch's training windows, with everything the binding does between them. */
+  trainSeconds: number
+}
+
 export interface TrainOutcome {
   steps: number
   epochsDone: number
@@ -98,6 +116,7 @@ export interface TrainOutcome {
   samples: AnswerSample[]
   trainSeconds: number
   tokensTrained: number
+  epochs: EpochStats[]
 }
 
 export type TrainerFailureCode = 'diverged' | 'data' | 'disk_full' | 'memory' | 'native' | 'unavailable' | 'student'

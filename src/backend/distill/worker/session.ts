@@ -14,12 +14,13 @@ import { isTrainable } from '../layers'
 import { findLlamaLibraries, LibrariesUnavailableError } from '../native/bins'
 import { LlamaNative, OPTIMIZER_ADAMW, type OptimizerParams } from '../native/llama'
 import { learningRateAt } from '../schedule'
-import { epochOrder, packWindows, windowAt, type TokenWindows } from '../windows'
+import { epochOrder, packWindows, sliceWindows, strideWindows, windowAt, type TokenWindows } from '../windows'
 import { writeCheckpoint } from './checkpoint'
 import { Decoder } from './decoder'
 import type {
   AnswerSample,
   CheckpointInfo,
+  EpochStats,
   PreparedInfo,
   TrainerFailureCode,
   TrainOutcome,
@@ -200,8 +201,27 @@ export class TrainingSession {
     return withEos
   }
 
+  /** llama.cpp finetune's layout (see TrainRequest.layout), for the benchmark. */
+  private finetuneLayout(valSplit: number): PreparedData {
+    const { request } = this
+    const text = request.examples.map((example) => (example.kind === 'text' ? example.text : '')).join('')
+    const stream = this.native.tokenize(this.vocab, text, true)
+    const all = strideWindows(stream, request.context, request.context / 2)
+    // idata_split = ndata * (1.0f - val_split), in float as finetune.cpp computes it.
+    const split = Math.floor(Math.fround(all.count * Math.fround(1 - Math.fround(valSplit))))
+    return {
+      train: sliceWindows(all, 0, split),
+      val: sliceWindows(all, split, all.count),
+      answers: [],
+      skipped: [],
+      trainExamples: 1,
+      valExamples: 0,
+    }
+  }
+
   private prepareData(formatter: Formatter): PreparedData {
     const { request } = this
+    if (request.layout?.kind === 'finetune') return this.finetuneLayout(request.layout.valSplit)
     const train: Int32Array[] = []
     const val: Int32Array[] = []
     const answers: PreparedAnswer[] = []
@@ -433,10 +453,15 @@ export class TrainingSession {
     let stoppedEarly = false
     let tokensTrained = 0
     let trainSeconds = 0
+    const epochs: EpochStats[] = []
     let epoch = request.startEpoch
     for (; epoch < request.epochs && !stoppedEarly; epoch++) {
       const order = epochOrder(data.train.count, request.seed, epoch, request.shuffle)
       let done = 0
+      let lossSum = 0
+      let correct = 0
+      let seen = 0
+      const epochStarted = performance.now()
       for (const windowIndex of order) {
         if (request.maxSteps !== undefined && this.optimizerStep >= request.maxSteps) {
           stoppedEarly = true
@@ -453,6 +478,9 @@ export class TrainingSession {
         tokensTrained += request.context
         done++
         const numbers = this.native.resultNumbers(trainResult)
+        lossSum += numbers.loss
+        correct += numbers.accuracy * numbers.count
+        seen += numbers.count
         if (!Number.isFinite(numbers.loss)) {
           throw new TrainingFailure(
             'diverged',
@@ -475,8 +503,18 @@ export class TrainingSession {
         await yieldToEventLoop()
       }
       if (done === 0) break
+      const epochWall = (performance.now() - epochStarted) / 1000
       const epochReached = done === order.length ? epoch + 1 : epoch + done / order.length
       const scores = this.evaluate(data, valSet)
+      epochs.push({
+        epoch: epochReached,
+        windows: done,
+        loss: lossSum / done,
+        accuracy: seen > 0 ? correct / seen : 0,
+        valLoss: scores.valLoss ?? null,
+        valAccuracy: scores.valAccuracy ?? null,
+        trainSeconds: epochWall,
+      })
       last = { ...last, epoch: epochReached, ...scores }
       this.hooks.send({ type: 'point', point: { ...emptyPoint, step: last.step, epoch: epochReached, ...scores } })
       lastCheckpoint = await this.checkpoint(epochReached, last.valLoss)
@@ -493,6 +531,7 @@ export class TrainingSession {
       samples: this.samples(data),
       trainSeconds,
       tokensTrained,
+      epochs,
     }
   }
 
