@@ -75,6 +75,35 @@ export class DistillService {
     return join(this.workspace.paths.home, 'distill')
   }
 
+  /** The quantized copy of a trained model, with its quality against it (reused when a resumed job made it already). */
+  private async quantizeResult(
+    model: { id: number; name: string },
+    quantize: string,
+    provenance: Record<string, unknown>,
+    context: JobContext<{ runId: number }>,
+  ): Promise<RunResult['quantized']> {
+    const type = quantize as (typeof DISTILL_QUANTIZATION_TYPES)[number]
+    const existing = (await this.models.list()).items.find(
+      (candidate) => candidate.sourceUri === `quantized:${model.name}:${type}`,
+    )
+    if (existing)
+      return { modelId: existing.id, name: existing.name, type, meanKlDivergence: null, top1Agreement: null }
+    const report = await this.models.quantizeModel(model.id, type, `${model.name}-${type}`, {
+      evaluate: true,
+      signal: context.signal,
+      progress: (_fraction, message) => context.progress(1, `Quantizing to ${type}: ${message}`),
+      log: (message) => context.log('info', message),
+    })
+    this.repo.setModelProvenance(report.modelId, { ...provenance, quantized: type, from: model.name })
+    return {
+      modelId: report.modelId,
+      name: report.name,
+      type,
+      meanKlDivergence: report.quality?.meanKlDivergence ?? null,
+      top1Agreement: report.quality?.top1Agreement ?? null,
+    }
+  }
+
   /** Checks everything that can be checked without training, so bad input never becomes a failed job. */
   async validate(input: TrainInput): Promise<{ label: string; baseModelId: number | null; dataset: ParsedDataset }> {
     const student = input.student
@@ -373,17 +402,20 @@ export class DistillService {
     this.flushPoints()
     const baseline = this.repo.baseline(run.id) ?? outcome.baseline
     mkdirSync(this.models.libraryDir, { recursive: true })
-    const destination = join(this.models.libraryDir, `${run.name}.gguf`)
-    if (!existsSync(destination)) {
+    // A resumed job may already have copied the model; any other file or model of that name is left alone.
+    const sourceUri = `distill:run-${run.id}`
+    const taken = (await this.models.list()).items
+    const ours = taken.find((model) => model.sourceUri === sourceUri)
+    let name = ours?.name ?? run.name
+    for (let suffix = 2; !ours && taken.some((model) => model.name === name); suffix++) name = `${run.name}-${suffix}`
+    let destination = ours?.path ?? join(this.models.libraryDir, `${name}.gguf`)
+    if (!ours && existsSync(destination)) destination = join(this.models.libraryDir, `${name}-run-${run.id}.gguf`)
+    if (!ours) {
       const partial = `${destination}.partial`
       copyFileSync(outcome.lastCheckpoint.path, partial)
       renameSync(partial, destination)
     }
-    const model = await this.models.register(destination, {
-      name: run.name,
-      source: 'library',
-      sourceUri: `distill:run-${run.id}`,
-    })
+    const model = await this.models.register(destination, { name, source: 'library', sourceUri })
     const provenance = {
       kind: 'distillation',
       run: run.id,
@@ -408,24 +440,7 @@ export class DistillService {
     }
     this.repo.setModelProvenance(model.id, provenance)
     this.events.emit('models.changed', { id: model.id, removed: false })
-    let quantized: RunResult['quantized'] = null
-    if (run.quantize) {
-      const type = run.quantize as (typeof DISTILL_QUANTIZATION_TYPES)[number]
-      const report = await this.models.quantizeModel(model.id, type, `${run.name}-${type}`, {
-        evaluate: true,
-        signal: context.signal,
-        progress: (_fraction, message) => context.progress(1, `Quantizing to ${type}: ${message}`),
-        log: (message) => context.log('info', message),
-      })
-      quantized = {
-        modelId: report.modelId,
-        name: report.name,
-        type,
-        meanKlDivergence: report.quality?.meanKlDivergence ?? null,
-        top1Agreement: report.quality?.top1Agreement ?? null,
-      }
-      this.repo.setModelProvenance(report.modelId, { ...provenance, quantized: type, from: model.name })
-    }
+    const quantized = run.quantize ? await this.quantizeResult(model, run.quantize, provenance, context) : null
     const result: RunResult = {
       modelId: model.id,
       modelName: model.name,

@@ -200,9 +200,10 @@ export function registerDistillCommands(program: Command, context: CliContext): 
       "Training tokens/s and loss per epoch of the built-in trainer beside llama.cpp's finetune.cpp (compiled from the bundled source), tiny and ~2M students, 1 thread.",
     )
     .option('--epochs <n>', 'epochs per run', positiveInt, 2)
+    .option('--rounds <n>', 'alternating runs of each trainer (the best epoch counts)', positiveInt, 2)
     .option('--json', 'print one JSON object')
-    .action(async (options: { epochs: number; json?: boolean }) => {
-      const result = await benchTrain({ epochs: options.epochs })
+    .action(async (options: { epochs: number; rounds: number; json?: boolean }) => {
+      const result = await benchTrain({ epochs: options.epochs, rounds: options.rounds })
       io.out(options.json ? `${JSON.stringify(result)}\n` : describeTrainBench(result))
     })
 
