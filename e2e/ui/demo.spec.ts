@@ -84,8 +84,7 @@ describe('demo workspace', () => {
       await page.waitForFunction(() => {
         const charts = document.querySelector('[data-testid="distill-charts"]')
         return (
-          Number(charts?.getAttribute('data-train-points')) > 10 &&
-          Number(charts?.getAttribute('data-eval-points')) >= 2
+          Number(charts?.getAttribute('data-train-points')) > 5 && Number(charts?.getAttribute('data-eval-points')) >= 2
         )
       })
       await page.locator('[data-testid="distill-charts"] canvas').first().waitFor()

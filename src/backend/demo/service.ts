@@ -176,7 +176,7 @@ export class DemoService {
       data,
       name: DEMO_MODEL_NAME,
       hyperparameters: context.params.quick
-        ? { epochs: 1, maxSteps: 60, lr: 1e-3, batch: 64, context: 512 }
+        ? { epochs: 1, maxSteps: 120, lr: 1e-3, batch: 64, context: 512 }
         : { epochs: 16, lr: 3e-4, batch: 64, context: 512, valPercent: 8 },
       quantize: 'Q8_0',
     })

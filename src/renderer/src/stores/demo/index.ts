@@ -14,6 +14,10 @@ export const useDemoStore = defineStore('demo', () => {
   const error = ref<string | null>(null)
   const starting = ref(false)
   const slot = createJobSlot(() => void refresh())
+  // A demo started elsewhere (the CLI, another window, a script) shows here too.
+  api.on('job.updated', (job) => {
+    if (job.kind === 'demo.build') slot.track(job)
+  })
 
   async function refresh(): Promise<void> {
     try {
