@@ -126,6 +126,9 @@ describe('distillation with the built-in trainer', () => {
       })) as Model
       const before = await jsonAnswers(backend, untrained.id, heldOut)
       const after = await jsonAnswers(backend, model.id, heldOut)
+      console.info(
+        `triage student: val loss ${result.baseline.valLoss!.toFixed(3)} -> ${result.final.valLoss!.toFixed(3)}, answer accuracy ${result.baseline.answerAccuracy!.toFixed(3)} -> ${result.final.answerAccuracy!.toFixed(3)}, greedy answers parsing as JSON ${before}/20 -> ${after}/20, Q8_0 KL ${result.quantized?.meanKlDivergence} top-1 ${result.quantized?.top1Agreement}`,
+      )
       expect(after).toBeGreaterThan(before)
 
       // The Q8_0 copy passes the quality report (the console's verdict: good or excellent).
