@@ -177,7 +177,7 @@ export class DemoService {
       name: DEMO_MODEL_NAME,
       hyperparameters: context.params.quick
         ? { epochs: 1, maxSteps: 120, lr: 1e-3, batch: 64, context: 512 }
-        : { epochs: 16, lr: 3e-4, batch: 64, context: 512, valPercent: 8 },
+        : { epochs: 40, lr: 3e-4, batch: 64, context: 512, valPercent: 8 },
       quantize: 'Q8_0',
     })
     const result = job.result as { modelId: number; quantized: { modelId: number } | null }
@@ -264,7 +264,7 @@ export class DemoService {
   private async templates(context: JobContext<{ quick: boolean }>, state: DemoState): Promise<void> {
     const definition = {
       ...DEMO_FAMILY,
-      generation: { target: { model: DEMO_MODEL_NAME }, temperature: 0.8, maxTokens: 100 },
+      generation: { target: { model: DEMO_MODEL_NAME }, temperature: 0.8, maxTokens: 320 },
     }
     const { family } = await this.call<{ family: { id: number } }>('templates.import', {
       text: JSON.stringify(definition),
