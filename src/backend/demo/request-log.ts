@@ -8,6 +8,14 @@ import { PARAPHRASE_PREFIXES_EN, PARAPHRASE_PREFIXES_KO, SUPPORT_EN, SUPPORT_KO 
 
 export const DEMO_MODEL_NAME = 'demo-support'
 
+/** How customers phrase one question: as written, with a greeting or lead-in, and typed lowercase without the mark. */
+export function questionPhrasings(question: string): string[] {
+  const prefixes = /[가-힣]/.test(question) ? PARAPHRASE_PREFIXES_KO : PARAPHRASE_PREFIXES_EN
+  const phrasings = prefixes.map((prefix) => `${prefix}${question}`)
+  phrasings.push(question.toLowerCase().replace(/[?.!]$/, ''))
+  return [...new Set(phrasings)]
+}
+
 /** Every distinct question in popularity order: the corpus questions first, then their rephrasings. */
 export function demoQuestions(): string[] {
   const base = [...SUPPORT_EN, ...SUPPORT_KO].map((pair) => pair.question)
@@ -18,12 +26,7 @@ export function demoQuestions(): string[] {
     ordered.push(SUPPORT_EN[index]!.question)
     if (SUPPORT_KO[index]) ordered.push(SUPPORT_KO[index]!.question)
   }
-  const tail: string[] = []
-  for (const question of base) {
-    const prefixes = /[가-힣]/.test(question) ? PARAPHRASE_PREFIXES_KO : PARAPHRASE_PREFIXES_EN
-    for (const prefix of prefixes) if (prefix) tail.push(`${prefix}${question}`)
-    tail.push(question.toLowerCase().replace(/[?.!]$/, ''))
-  }
+  const tail = base.flatMap((question) => questionPhrasings(question).filter((phrasing) => phrasing !== question))
   for (let index = tail.length - 1; index > 0; index--) {
     const other = Math.floor(random() * (index + 1))
     ;[tail[index], tail[other]] = [tail[other]!, tail[index]!]

@@ -23,7 +23,9 @@ import { ApiError } from '../../shared/errors'
 import { STARTERS } from '../pipelines/starters'
 import type { JobContext, JobKind } from '../jobs/runner'
 import { NOTIFICATIONS_EN, NOTIFICATIONS_KO, SUPPORT_EN, SUPPORT_KO } from './corpus'
-import { DEMO_MODEL_NAME, demoQuestions, demoRequestLog, zipfSample } from './request-log'
+import { CHATML_TEMPLATE, writeTinyLlamaGguf } from '../gguf/index'
+import { wordVocabulary } from './vocabulary'
+import { DEMO_MODEL_NAME, demoQuestions, demoRequestLog, questionPhrasings, zipfSample } from './request-log'
 
 export const DEMO_JOB = 'demo.build'
 
@@ -50,7 +52,11 @@ type Step = (context: JobContext<{ quick: boolean }>, state: DemoState) => Promi
 const NOTIFICATION_REQUEST_EN = 'Write the notification:'
 const NOTIFICATION_REQUEST_KO = '알림 문구:'
 
-/** The corpus as chat JSONL: questions with their answers, notification kinds with their sentences. */
+/**
+ * The corpus as chat JSONL, the way a teacher's answers to real traffic look: each question in the phrasings
+ * customers use (the same ones the demo request log draws from) with the support team's answer, and notification
+ * kinds with their sentences. The held-out examples are then mostly rephrasings of questions seen in training.
+ */
 export function demoCorpusJsonl(): string {
   const chat = (user: string, assistant: string): string =>
     JSON.stringify({
@@ -61,11 +67,32 @@ export function demoCorpusJsonl(): string {
     })
   return (
     [
-      ...[...SUPPORT_EN, ...SUPPORT_KO].map((pair) => chat(pair.question, pair.answer)),
+      ...[...SUPPORT_EN, ...SUPPORT_KO].flatMap((pair) =>
+        questionPhrasings(pair.question).map((question) => chat(question, pair.answer)),
+      ),
       ...NOTIFICATIONS_EN.map((note) => chat(`${NOTIFICATION_REQUEST_EN} ${note.event}`, note.text)),
       ...NOTIFICATIONS_KO.map((note) => chat(`${NOTIFICATION_REQUEST_KO} ${note.event}`, note.text)),
     ].join('\n') + '\n'
   )
+}
+
+/** The demo student: a small llama with a word-level vocabulary of the corpus and ChatML (see vocabulary.ts). */
+export async function writeDemoStudent(path: string): Promise<void> {
+  const texts = demoCorpusJsonl()
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .flatMap((line) => (JSON.parse(line) as { messages: Array<{ content: string }> }).messages.map((m) => m.content))
+  await writeTinyLlamaGguf(path, {
+    seed: 7,
+    name: DEMO_MODEL_NAME,
+    embeddingLength: 64,
+    blockCount: 2,
+    headCount: 4,
+    feedForwardLength: 128,
+    contextLength: 1024,
+    chatTemplate: CHATML_TEMPLATE,
+    tokenizer: wordVocabulary(texts),
+  })
 }
 
 const DEMO_FAMILY = {
@@ -171,13 +198,15 @@ export class DemoService {
     mkdirSync(this.dir, { recursive: true })
     const data = join(this.dir, 'support-corpus.jsonl')
     writeFileSync(data, demoCorpusJsonl())
+    const student = join(this.dir, 'demo-student.gguf')
+    await writeDemoStudent(student)
     const job = await this.runJob(context, 'distill.train', {
-      student: { scratch: { chat: true, contextLength: 1024, seed: 7 } },
+      student: { path: student },
       data,
       name: DEMO_MODEL_NAME,
       hyperparameters: context.params.quick
-        ? { epochs: 1, maxSteps: 120, lr: 1e-3, batch: 64, context: 512 }
-        : { epochs: 40, lr: 3e-4, batch: 64, context: 512, valPercent: 8 },
+        ? { epochs: 1, maxSteps: 120, lr: 5e-4, batch: 64 }
+        : { epochs: 24, lr: 5e-4, batch: 64 },
       quantize: 'Q8_0',
     })
     const result = job.result as { modelId: number; quantized: { modelId: number } | null }
