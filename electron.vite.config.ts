@@ -11,13 +11,14 @@ export default defineConfig({
     define,
     build: {
       // Node entries share one bundle folder: the Electron main process, the backend that main runs as a
-      // utility process, the `larder` CLI (plain Node; bin/larder.js loads it) and the model worker process.
+      // utility process, the `larder` CLI (plain Node; bin/larder.js loads it), the model worker and the trainer worker.
       rolldownOptions: {
         input: {
           index: resolve('src/main/index.ts'),
           backend: resolve('src/backend/utility-entry.ts'),
           cli: resolve('src/cli/index.ts'),
           'model-worker': resolve('src/backend/models/worker/entry.ts'),
+          'trainer-worker': resolve('src/backend/distill/worker/entry.ts'),
         },
       },
     },

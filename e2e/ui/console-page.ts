@@ -16,7 +16,6 @@ export const AREAS = [
   'export',
   'settings',
 ] as const
-export const UNBUILT_AREAS = ['distillation'] as const
 export type Area = (typeof AREAS)[number]
 
 export interface Pacing {

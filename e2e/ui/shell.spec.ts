@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { launchBrowser, startServe } from '../harness'
-import { AREAS, UNBUILT_AREAS, withConsole } from './console-page'
+import { AREAS, withConsole } from './console-page'
 
 describe('console shell', () => {
   it('loads with every area in the menu, opens on Jobs, and reports a live connection', async () => {
@@ -15,17 +15,12 @@ describe('console shell', () => {
     })
   })
 
-  it('says plainly that the unbuilt areas are not built yet, with no made-up data', async () => {
+  it('has no placeholder pages left: every area opens its own page', async () => {
     await withConsole({}, async ({ ui, console }) => {
-      for (const area of UNBUILT_AREAS) {
+      for (const area of AREAS) {
         await console.open(area)
-        const panel = ui.page.locator(`[data-testid="not-built"][data-area="${area}"]`)
-        await panel.waitFor()
-        const text = await panel.innerText()
-        expect(text).toMatch(/not built yet/i)
-        expect((await console.testId('not-built-description').innerText()).length).toBeGreaterThan(60)
-        // Nothing that looks like data: no tables, no progress bars.
-        expect(await panel.locator('table, [data-progress]').count()).toBe(0)
+        await console.testId(`${area}-page`).waitFor()
+        expect(await ui.page.locator('[data-testid="not-built"]').count()).toBe(0)
       }
       expect(ui.problems).toEqual([])
     })

@@ -22,6 +22,10 @@ import { pipelineHandlers } from './pipelines/handlers'
 import { cdnExportJob, exportHandlers } from './export/handlers'
 import { templateHandlers, templatesGenerateJob } from './templates/handlers'
 import { PipelinesService } from './pipelines/service'
+import { DistillService } from './distill/service'
+import { distillHandlers } from './distill/handlers'
+import { DEMO_JOB, DemoService } from './demo/service'
+import { Gateway } from './gateway/gateway'
 import {
   BACKUP_JOB,
   RESTORE_JOB,
@@ -48,6 +52,8 @@ export class Backend {
   readonly quantization: QuantizationJobs
   readonly cache: CacheService
   readonly pipelines: PipelinesService
+  readonly distill: DistillService
+  readonly demo: DemoService
   readonly startedAt = new Date().toISOString()
   private closed = false
 
@@ -84,6 +90,23 @@ export class Backend {
     this.runner.register(this.pipelines.runJob())
     this.runner.register(templatesGenerateJob(this))
     this.runner.register(cdnExportJob(this))
+    this.distill = new DistillService(workspace, this.events, this.runner, this.models, this.quantization)
+    this.runner.register(this.distill.job())
+    this.demo = new DemoService({
+      home: workspace.paths.home,
+      call: (method, input) => this.call(method, input),
+      waitFor: (jobId) => this.runner.waitFor(jobId),
+      gatewayHandler: (token) => {
+        const gateway = new Gateway(this, { adminToken: token })
+        return (request, response) => {
+          const pathname = new URL(request.url ?? '/', 'http://127.0.0.1').pathname
+          void gateway.handle(request, response, pathname, 1024 * 1024).then((handled) => {
+            if (!handled) response.writeHead(404).end()
+          })
+        }
+      },
+    })
+    this.runner.register(this.demo.job())
     this.dispatcher = new Dispatcher(this.handlers(), { validateOutput: options.validateOutput ?? false })
   }
 
@@ -114,6 +137,11 @@ export class Backend {
     this.workspace.close()
   }
 
+  private latestDemoJob() {
+    const job = this.workspace.jobs.list({ kind: DEMO_JOB, limit: 1, offset: 0 }).items[0]
+    return job ? publicJob(job) : null
+  }
+
   private handlers(): Handlers {
     const ws = this.workspace
     return {
@@ -123,6 +151,13 @@ export class Backend {
       ...pipelineHandlers(this),
       ...templateHandlers(this),
       ...exportHandlers(this),
+      ...distillHandlers(this.distill),
+      'demo.status': async () => this.demo.status(this.latestDemoJob()),
+      'demo.load': ({ quick }) => {
+        const latest = this.latestDemoJob()
+        this.demo.refuseIfBusy(latest !== null && (latest.status === 'queued' || latest.status === 'running'))
+        return { job: this.runner.enqueue(DEMO_JOB, { quick }) }
+      },
       'system.info': () => {
         const status = ws.status()
         return {

@@ -23,6 +23,7 @@ import { registerGgufCommands, registerModelCommands } from './commands/models'
 import { registerPipelineCommands } from './commands/pipelines'
 import { registerExportCommands } from './commands/export'
 import { registerTemplateCommands } from './commands/templates'
+import { registerDemoCommand, registerDistillCommands } from './commands/distill'
 import { jobProgressReporter } from './progress'
 
 export { CliExit }
@@ -31,7 +32,12 @@ export interface CliContext {
   io: CliIo
   homeOf(command: Command): string
   openBackend(command: Command, exclusive?: boolean): Backend
-  runJobHere(backend: Backend, start: () => Promise<Job>, json: boolean): Promise<number>
+  runJobHere(
+    backend: Backend,
+    start: () => Promise<Job>,
+    json: boolean,
+    describe?: (job: Job) => string,
+  ): Promise<number>
   /** Opens the workspace's backend for one command and always closes it (flushing writes) afterwards. */
   withBackend<T>(command: Command, work: (backend: Backend) => Promise<T>): Promise<T>
 }
@@ -93,7 +99,12 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     Backend.open({ home: homeOf(command), runner: { exclusive, concurrency: 1 } })
 
   /** Runs one job in this process with a progress bar; the exit code says how it ended. */
-  async function runJobHere(backend: Backend, start: () => Promise<Job>, json: boolean): Promise<number> {
+  async function runJobHere(
+    backend: Backend,
+    start: () => Promise<Job>,
+    json: boolean,
+    describe?: (job: Job) => string,
+  ): Promise<number> {
     const reporter = jobProgressReporter()
     let jobId = -1
     const unsubscribe = backend.events.subscribe((name, payload) => {
@@ -109,7 +120,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       const job = await backend.runner.waitFor(jobId)
       reporter.stop()
       if (json) io.out(`${JSON.stringify(job, null, 2)}\n`)
-      else if (job.status === 'succeeded') io.out(`Job ${job.id} succeeded: ${JSON.stringify(job.result)}\n`)
+      else if (job.status === 'succeeded')
+        io.out(describe ? describe(job) : `Job ${job.id} succeeded: ${JSON.stringify(job.result)}\n`)
       else io.err(`Job ${job.id} ${job.status}: ${job.error ?? ''}\n`)
       return job.status === 'succeeded' ? EXIT.ok : job.status === 'cancelled' ? EXIT.interrupted : EXIT.failed
     } finally {
@@ -352,6 +364,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerPipelineCommands(program, context)
   registerTemplateCommands(program, context)
   registerExportCommands(program, context)
+  registerDistillCommands(program, context)
+  registerDemoCommand(program, context)
   return program
 }
 

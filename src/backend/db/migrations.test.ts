@@ -352,3 +352,38 @@ describe('0009_entry_finish', () => {
     expect(() => insert.run(namespace, 'bad2', 'tool_calls', 'not json', now, now)).toThrowError(/CHECK/)
   })
 })
+
+describe('0010_distill', () => {
+  it('adds distillation runs, points and checkpoints, and model provenance, keeping existing models and jobs', () => {
+    const db = freshDb()
+    migrate(db, migrations, 9)
+    const now = new Date().toISOString()
+    db.prepare(
+      `INSERT INTO models (name, path, source, size_bytes, file_modified_at, summary, added_at, updated_at) VALUES ('m', '/m.gguf', 'file', 1, ?, '{}', ?, ?)`,
+    ).run(now, now, now)
+    db.prepare(
+      `INSERT INTO jobs (kind, title, params, status, created_at, updated_at) VALUES ('distill.train', 't', '{}', 'queued', ?, ?)`,
+    ).run(now, now)
+    migrate(db, migrations, 10)
+    expect(db.prepare('SELECT provenance FROM models').pluck().get()).toBeNull()
+    db.prepare(`UPDATE models SET provenance = '{"kind":"distillation"}'`).run()
+    expect(() => db.prepare(`UPDATE models SET provenance = 'not json'`).run()).toThrowError(/CHECK/)
+    const run = db
+      .prepare(
+        `INSERT INTO distill_runs (job_id, name, student, student_label, base_model_id, data_path, hyperparameters, created_at, updated_at)
+         VALUES (1, 'student', '{"scratch":{}}', 'new', 1, '/d.jsonl', '{}', ?, ?)`,
+      )
+      .run(now, now).lastInsertRowid
+    db.prepare(`INSERT INTO distill_points (run_id, seq, step, epoch, loss) VALUES (?, 1, 1, 0.1, 2.5)`).run(run)
+    db.prepare(
+      `INSERT INTO distill_checkpoints (run_id, step, epoch, path, bytes, created_at) VALUES (?, 1, 1, '/c.gguf', 10, ?)`,
+    ).run(run, now)
+    expect(() => db.prepare(`UPDATE distill_runs SET data_format = 'csv'`).run()).toThrowError(/CHECK/)
+    // Removing a model keeps the run (its model reference clears); removing the run takes its points and checkpoints.
+    db.prepare('DELETE FROM models').run()
+    expect(db.prepare('SELECT base_model_id FROM distill_runs').pluck().get()).toBeNull()
+    db.prepare('DELETE FROM distill_runs').run()
+    expect(db.prepare('SELECT count(*) FROM distill_points').pluck().get()).toBe(0)
+    expect(db.prepare('SELECT count(*) FROM distill_checkpoints').pluck().get()).toBe(0)
+  })
+})

@@ -240,3 +240,35 @@ export function dequantizeTensor(
   dequantizer.decode(bytes, target, blocks)
   return target
 }
+
+/** A tensor whose type Larder cannot dequantize (the trainer names it to the operator). */
+export class UnsupportedTensorTypeError extends Error {
+  constructor(
+    readonly tensor: string,
+    readonly typeName: string,
+  ) {
+    super(
+      `Tensor "${tensor}" is ${typeName}, which Larder cannot dequantize (supported: ${supportedDequantizationTypes().join(', ')}). ` +
+        'Start from an F32, F16 or quantized (Q8_0, Q4_0..Q5_1, Q2_K..Q6_K) file of the model instead.',
+    )
+    this.name = 'UnsupportedTensorTypeError'
+  }
+}
+
+export function supportedDequantizationTypes(): GgmlTypeName[] {
+  return Object.keys(dequantizers) as GgmlTypeName[]
+}
+
+/**
+ * A decoder for one tensor's whole data (a whole number of blocks of `type`), or a clear error naming the tensor
+ * when the type cannot be dequantized.
+ */
+export function dequantizerFor(tensor: string, type: number): (bytes: Uint8Array) => Float32Array {
+  const name = ggmlTypeName(type)
+  const dequantizer = dequantizers[name as GgmlTypeName]
+  if (!dequantizer) throw new UnsupportedTensorTypeError(tensor, name)
+  return (bytes) => {
+    const blocks = Math.floor(bytes.length / dequantizer.blockBytes)
+    return dequantizeTensor(name as GgmlTypeName, bytes, blocks * dequantizer.blockSize)
+  }
+}

@@ -103,7 +103,15 @@ export {
   type WritableTensorType,
 } from './quantize-rows.js'
 export { quantizeKRows, QK_K, type KQuantTypeName } from './k-quants.js'
-export { dequantizeTensor, dequantizers, canDequantize, type Dequantizer } from './dequantize.js'
+export {
+  dequantizeTensor,
+  dequantizers,
+  dequantizerFor,
+  canDequantize,
+  supportedDequantizationTypes,
+  UnsupportedTensorTypeError,
+  type Dequantizer,
+} from './dequantize.js'
 export {
   readImportanceMatrix,
   parseLegacyImatrix,
@@ -118,6 +126,8 @@ export {
   tinyByteVocabulary,
   createSeededRandom,
   CHATML_TEMPLATE,
+  tokenizerMetadataOf,
+  type TokenizerMetadata,
   type TinyLlamaOptions,
   type TinyLlamaInfo,
 } from './tiny-model.js'

@@ -5,7 +5,7 @@
  * generate (meaningless) tokens in milliseconds.
  */
 import { fp32ArrayToFp16 } from './fp16.js'
-import { GgmlType, gguf, LlamaFileType, type GgufValue } from './types.js'
+import { GgmlType, gguf, LlamaFileType, type GgufMetadata, type GgufValue } from './types.js'
 import { writeGgufFile, type GgufTensorToWrite, type GgufWriteResult } from './writer.js'
 
 export interface TinyLlamaOptions {
@@ -25,6 +25,27 @@ export interface TinyLlamaOptions {
   /** Jinja chat template stored in tokenizer.chat_template. */
   chatTemplate?: string
   name?: string
+  /**
+   * Another model's tokenizer (every `tokenizer.*` key of its header, see `tokenizerMetadataOf`) instead of the
+   * byte-level one, so a student can share its teacher's vocabulary.
+   */
+  tokenizer?: TokenizerMetadata
+}
+
+/** The `tokenizer.*` keys of a GGUF header and the vocabulary size they imply. */
+export interface TokenizerMetadata {
+  readonly entries: ReadonlyArray<readonly [string, GgufValue]>
+  readonly vocabularySize: number
+}
+
+/** Takes the tokenizer of an existing model's header (for `larder gguf tiny --vocab-from FILE`). */
+export function tokenizerMetadataOf(metadata: GgufMetadata): TokenizerMetadata {
+  const tokens = metadata.get('tokenizer.ggml.tokens')
+  if (tokens?.type !== 'array' || tokens.value.elementType !== 'string' || tokens.value.values.length === 0) {
+    throw new RangeError('The file has no tokenizer.ggml.tokens list, so its vocabulary cannot be reused.')
+  }
+  const entries = [...metadata].filter(([key]) => key.startsWith('tokenizer.'))
+  return { entries, vocabularySize: tokens.value.values.length }
 }
 
 export interface TinyLlamaInfo extends GgufWriteResult {
@@ -113,7 +134,7 @@ export async function writeTinyLlamaGguf(path: string, options: TinyLlamaOptions
   const headDimension = embedding / headCount
   const kvWidth = headDimension * headCountKv
   const vocabulary = tinyByteVocabulary()
-  const vocabularySize = vocabulary.tokens.length
+  const vocabularySize = options.tokenizer?.vocabularySize ?? vocabulary.tokens.length
 
   const plans: TensorPlan[] = []
   const matrix = (name: string, inputs: number, outputs: number): void => {
@@ -165,16 +186,24 @@ export async function writeTinyLlamaGguf(path: string, options: TinyLlamaOptions
     ['llama.rope.dimension_count', gguf.uint32(headDimension)],
     ['llama.rope.freq_base', gguf.float32(10000)],
     ['llama.attention.layer_norm_rms_epsilon', gguf.float32(1e-5)],
-    ['tokenizer.ggml.model', gguf.string('llama')],
-    ['tokenizer.ggml.tokens', gguf.stringArray(vocabulary.tokens)],
-    ['tokenizer.ggml.scores', gguf.float32Array(vocabulary.scores)],
-    ['tokenizer.ggml.token_type', gguf.int32Array(vocabulary.tokenTypes)],
-    ['tokenizer.ggml.unknown_token_id', gguf.uint32(0)],
-    ['tokenizer.ggml.bos_token_id', gguf.uint32(1)],
-    ['tokenizer.ggml.eos_token_id', gguf.uint32(2)],
-    ['tokenizer.ggml.add_bos_token', gguf.bool(true)],
-    ['tokenizer.ggml.add_eos_token', gguf.bool(false)],
   ]
+  if (options.tokenizer) {
+    for (const [key, value] of options.tokenizer.entries) {
+      if (key !== 'tokenizer.chat_template' || options.chatTemplate === undefined) metadata.push([key, value])
+    }
+  } else {
+    metadata.push(
+      ['tokenizer.ggml.model', gguf.string('llama')],
+      ['tokenizer.ggml.tokens', gguf.stringArray(vocabulary.tokens)],
+      ['tokenizer.ggml.scores', gguf.float32Array(vocabulary.scores)],
+      ['tokenizer.ggml.token_type', gguf.int32Array(vocabulary.tokenTypes)],
+      ['tokenizer.ggml.unknown_token_id', gguf.uint32(0)],
+      ['tokenizer.ggml.bos_token_id', gguf.uint32(1)],
+      ['tokenizer.ggml.eos_token_id', gguf.uint32(2)],
+      ['tokenizer.ggml.add_bos_token', gguf.bool(true)],
+      ['tokenizer.ggml.add_eos_token', gguf.bool(false)],
+    )
+  }
   if (options.chatTemplate !== undefined) metadata.push(['tokenizer.chat_template', gguf.string(options.chatTemplate)])
 
   const result = await writeGgufFile(path, { metadata, tensors })

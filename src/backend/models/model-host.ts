@@ -163,6 +163,11 @@ export class ModelHost {
   private async request<T>(body: WorkerRequestBody, onText?: (text: string) => void, signal?: AbortSignal): Promise<T> {
     const worker = await this.start()
     const id = this.nextId++
+    const onAbort = (): void => {
+      if (this.pending.has(id)) this.worker?.send({ id: this.nextId++, type: 'cancel', target: id })
+    }
+    signal?.addEventListener('abort', onAbort)
+    // One listener per call on a job's long-lived signal: removed when the call settles, so they do not pile up.
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, {
         resolve: resolve as (value: unknown) => void,
@@ -172,10 +177,7 @@ export class ModelHost {
         stderrMark: this.stderr.total,
       })
       worker.send({ ...body, id } as WorkerRequest)
-      signal?.addEventListener('abort', () => {
-        if (this.pending.has(id)) this.worker?.send({ id: this.nextId++, type: 'cancel', target: id })
-      })
-    })
+    }).finally(() => signal?.removeEventListener('abort', onAbort))
   }
 
   async load(handle: string, path: string, options: LoadOptions): Promise<LoadedInfo> {

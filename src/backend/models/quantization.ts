@@ -73,6 +73,21 @@ function fileOptions(type: QuantizationType, options: QuantizeOptions, imatrix: 
 
 const jobParams = quantizeOptionsSchema.extend({ id: z.int() })
 
+/** What a quantization reports to whoever runs it (a job, or the distillation job for its student's copy). */
+export interface QuantizeSteps {
+  signal: AbortSignal
+  progress: (fraction: number, message: string) => void
+  log: (level: 'info' | 'warn', message: string) => void
+}
+
+function stepsOf(context: JobContext<unknown>): QuantizeSteps {
+  return {
+    signal: context.signal,
+    progress: (fraction, message) => context.progress(fraction, message),
+    log: (level, message) => context.log(level, message),
+  }
+}
+
 export class QuantizationJobs {
   constructor(private readonly models: ModelsService) {}
 
@@ -128,23 +143,24 @@ export class QuantizationJobs {
   }
 
   private async quantizeTo(
-    context: JobContext<{ id: number } & QuantizeOptions>,
+    params: { id: number } & QuantizeOptions,
     type: QuantizationType,
     destination: string,
+    steps: QuantizeSteps,
     progress: (fraction: number, message: string) => void,
   ): Promise<QuantizeFileResult> {
-    const source = this.models.get(context.params.id)
-    const imatrix = await loadImatrix(context.params.imatrixPath)
+    const source = this.models.get(params.id)
+    const imatrix = await loadImatrix(params.imatrixPath)
     const result = await quantizeGgufFile(source.path, destination, {
-      ...fileOptions(type, context.params, imatrix),
-      signal: context.signal,
+      ...fileOptions(type, params, imatrix),
+      signal: steps.signal,
       onProgress: (step) =>
         progress(
           step.bytesTotal > 0 ? step.bytesDone / step.bytesTotal : 0,
           `${type}: ${step.tensorsDone} of ${step.tensorCount} tensors${step.currentTensor ? ` (${step.currentTensor})` : ''}`,
         ),
     })
-    for (const warning of result.warnings) context.log('warn', warning)
+    for (const warning of result.warnings) steps.log('warn', warning)
     return result
   }
 
@@ -174,67 +190,77 @@ export class QuantizationJobs {
       params: quantizeJobParams,
       resumable: true,
       title: (params) => `Quantize model ${params.id} to ${params.type}`,
-      run: async (context) => {
-        const { params } = context
-        const source = this.models.get(params.id)
-        const name = params.name ?? `${source.name}-${params.type}`
-        if (this.models.nameTaken(name)) throw new Error(`A model named "${name}" already exists; choose another name.`)
-        mkdirSync(this.models.libraryDir, { recursive: true })
-        const destination = join(this.models.libraryDir, `${name}.gguf`)
-        const partial = `${destination}.partial`
-        const started = performance.now()
-        const share = params.evaluate ? 0.8 : 1
-        try {
-          const result = await this.quantizeTo(context, params.type, partial, (fraction, message) =>
-            context.progress(share * fraction, message),
-          )
-          renameSync(partial, destination)
-          const model = await this.models.register(destination, {
-            name,
-            source: 'quantized',
-            sourceUri: `quantized:${source.name}:${params.type}`,
-          })
-          const quantizedTensors = result.tensors.filter((tensor) => tensor.quantized).length
-          context.log(
-            'info',
-            `Wrote ${model.name}: ${result.destinationFileSize} bytes, ${result.bitsPerWeight.toFixed(2)} bits per weight.`,
-          )
-          let quality: CompareResult | null = null
-          if (params.evaluate) {
-            context.progress(share, 'Measuring quality against the original')
-            quality = await this.measure(source.path, destination, 256, SAMPLE_EVALUATION_TEXT, (fraction, message) =>
-              context.progress(share + (1 - share) * fraction, message),
-            )
-            context.log(
-              'info',
-              `Quality: mean KL ${quality.meanKlDivergence.toFixed(5)}, top-1 agreement ${(quality.top1Agreement * 100).toFixed(1)}%, perplexity ${quality.original.perplexity.toFixed(3)} -> ${quality.quantized.perplexity.toFixed(3)}.`,
-            )
-          }
-          return {
-            quality,
-            modelId: model.id,
-            name: model.name,
-            path: destination,
-            type: params.type,
-            sourceBytes: result.sourceFileSize,
-            outputBytes: result.destinationFileSize,
-            ratio: result.destinationFileSize / result.sourceFileSize,
-            bitsPerWeight: result.bitsPerWeight,
-            quantizedTensors,
-            keptTensors: result.tensors.length - quantizedTensors,
-            fallbacks: result.fallbacks.map((plan) => ({
-              name: plan.name,
-              from: plan.fallback?.from,
-              to: plan.targetType,
-            })),
-            imatrix: result.imatrix,
-            warnings: result.warnings,
-            seconds: (performance.now() - started) / 1000,
-          }
-        } finally {
-          rmSync(partial, { force: true })
-        }
-      },
+      run: (context) =>
+        this.quantizeModel(context.params, {
+          signal: context.signal,
+          progress: (fraction, message) => context.progress(fraction, message),
+          log: (level, message) => context.log(level, message),
+        }),
+    }
+  }
+
+  /**
+   * Quantizes a registered model into the library and registers the result, then (unless `evaluate` is false)
+   * measures its quality against the original. The `gguf.quantize` job and the distillation job both use it.
+   */
+  async quantizeModel(params: z.output<typeof quantizeJobParams>, steps: QuantizeSteps) {
+    const source = this.models.get(params.id)
+    const name = params.name ?? `${source.name}-${params.type}`
+    if (this.models.nameTaken(name)) throw new Error(`A model named "${name}" already exists; choose another name.`)
+    mkdirSync(this.models.libraryDir, { recursive: true })
+    const destination = join(this.models.libraryDir, `${name}.gguf`)
+    const partial = `${destination}.partial`
+    const started = performance.now()
+    const share = params.evaluate ? 0.8 : 1
+    try {
+      const result = await this.quantizeTo(params, params.type, partial, steps, (fraction, message) =>
+        steps.progress(share * fraction, message),
+      )
+      renameSync(partial, destination)
+      const model = await this.models.register(destination, {
+        name,
+        source: 'quantized',
+        sourceUri: `quantized:${source.name}:${params.type}`,
+      })
+      const quantizedTensors = result.tensors.filter((tensor) => tensor.quantized).length
+      steps.log(
+        'info',
+        `Wrote ${model.name}: ${result.destinationFileSize} bytes, ${result.bitsPerWeight.toFixed(2)} bits per weight.`,
+      )
+      let quality: CompareResult | null = null
+      if (params.evaluate) {
+        steps.progress(share, 'Measuring quality against the original')
+        quality = await this.measure(source.path, destination, 256, SAMPLE_EVALUATION_TEXT, (fraction, message) =>
+          steps.progress(share + (1 - share) * fraction, message),
+        )
+        steps.log(
+          'info',
+          `Quality: mean KL ${quality.meanKlDivergence.toFixed(5)}, top-1 agreement ${(quality.top1Agreement * 100).toFixed(1)}%, perplexity ${quality.original.perplexity.toFixed(3)} -> ${quality.quantized.perplexity.toFixed(3)}.`,
+        )
+      }
+      return {
+        quality,
+        modelId: model.id,
+        name: model.name,
+        path: destination,
+        type: params.type,
+        sourceBytes: result.sourceFileSize,
+        outputBytes: result.destinationFileSize,
+        ratio: result.destinationFileSize / result.sourceFileSize,
+        bitsPerWeight: result.bitsPerWeight,
+        quantizedTensors,
+        keptTensors: result.tensors.length - quantizedTensors,
+        fallbacks: result.fallbacks.map((plan) => ({
+          name: plan.name,
+          from: plan.fallback?.from,
+          to: plan.targetType,
+        })),
+        imatrix: result.imatrix,
+        warnings: result.warnings,
+        seconds: (performance.now() - started) / 1000,
+      }
+    } finally {
+      rmSync(partial, { force: true })
     }
   }
 
@@ -263,7 +289,9 @@ export class QuantizationJobs {
         const step = (fraction: number, message: string): void =>
           context.progress((index + fraction) / params.types.length, message)
         const path = join(directory, `${type}.gguf`)
-        const result = await this.quantizeTo(context, type, path, (fraction, message) => step(0.6 * fraction, message))
+        const result = await this.quantizeTo(params, type, path, stepsOf(context), (fraction, message) =>
+          step(0.6 * fraction, message),
+        )
         const quality = await this.measure(source.path, path, params.maxPositions, text, (fraction, message) =>
           step(0.6 + 0.4 * fraction, `${type}: ${message}`),
         )
@@ -301,7 +329,7 @@ export class QuantizationJobs {
   }
 }
 
-const quantizeJobParams = jobParams.extend({
+export const quantizeJobParams = jobParams.extend({
   type: z.enum(QUANTIZATION_TYPES),
   name: z.string().optional(),
   /** Measure the quality loss against the original on a sample text afterwards. */

@@ -17,11 +17,12 @@ interface ModelRow {
   file_type: string | null
   summary: string
   problems: string
+  provenance: string | null
   added_at: string
 }
 
 export type StoredModel = Omit<Model, 'loaded'>
-export type ModelRecord = Omit<StoredModel, 'id' | 'addedAt' | 'sha256'>
+export type ModelRecord = Omit<StoredModel, 'id' | 'addedAt' | 'sha256' | 'provenance'>
 
 function toModel(row: ModelRow): StoredModel {
   return {
@@ -39,6 +40,7 @@ function toModel(row: ModelRow): StoredModel {
     fileType: row.file_type,
     summary: JSON.parse(row.summary) as StoredModel['summary'],
     problems: JSON.parse(row.problems) as StoredModel['problems'],
+    provenance: row.provenance === null ? null : (JSON.parse(row.provenance) as Record<string, unknown>),
     addedAt: row.added_at,
   }
 }

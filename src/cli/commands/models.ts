@@ -11,6 +11,7 @@ import { ModelHost, defaultThreads } from '../../backend/models/model-host'
 import { SAMPLE_EVALUATION_TEXT } from '../../backend/models/sample-text'
 import { formatBytes } from '../../backend/models/service'
 import {
+  CHATML_TEMPLATE,
   checkModelFile,
   describeValue,
   planQuantization,
@@ -19,6 +20,7 @@ import {
   readImportanceMatrix,
   summarizeGguf,
   summarizePlan,
+  tokenizerMetadataOf,
   writeTinyLlamaGguf,
   type QuantizeFileResult,
 } from '../../backend/gguf/index'
@@ -505,27 +507,75 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
 
   group
     .command('tiny')
-    .description('Write a tiny llama model (byte-level vocab, random weights from the seed) for tests and demos.')
+    .description(
+      'Write a small llama model (byte-level vocab, random weights from the seed) for tests, demos and as a student to train from scratch.',
+    )
     .requiredOption('--out <file>', 'output .gguf file')
     .option('--seed <n>', 'seed for the weights', (value) => Number(value), 42)
     .option('--type <type>', 'f32, f16 or a quantization type (q8_0, q4_k_m, ...)', 'f32')
-    .action(async (options: { out: string; seed: number; type: string }) => {
-      const type = options.type.toUpperCase()
-      const out = resolve(options.out)
-      if (type === 'F32' || type === 'F16') {
-        await writeTinyLlamaGguf(out, { seed: options.seed, weightType: type })
-      } else {
-        const target = quantizationType(type)
-        const source = `${out}.f32-${process.pid}`
-        try {
-          await writeTinyLlamaGguf(source, { seed: options.seed })
-          await quantizeGgufFile(source, out, { fileType: target })
-        } finally {
-          rmSync(source, { force: true })
+    .option('--dims <n>', 'embedding size', positiveIntOption, 64)
+    .option('--layers <n>', 'transformer blocks', positiveIntOption, 2)
+    .option('--heads <n>', 'attention heads (dims / heads must be even)', positiveIntOption, 4)
+    .option('--ff <n>', 'feed-forward size', positiveIntOption, 128)
+    .option('--context <n>', 'context length', positiveIntOption, 256)
+    .option('--vocab-from <file>', "use this GGUF model's tokenizer (and chat template) instead of the byte-level one")
+    .option('--chat-template <template>', "store this Jinja chat template ('chatml' for ChatML)")
+    .option('--untied-output', 'give the model its own output.weight (the default; training needs it)')
+    .option('--tied-output', 'share the token embedding as the output projection (cannot be trained as is)')
+    .action(
+      async (options: {
+        out: string
+        seed: number
+        type: string
+        dims: number
+        layers: number
+        heads: number
+        ff: number
+        context: number
+        vocabFrom?: string
+        chatTemplate?: string
+        untiedOutput?: boolean
+        tiedOutput?: boolean
+      }) => {
+        const refuse = (message: string): never => {
+          throw new ApiError({ code: 'invalid_input', message })
         }
-      }
-      io.out(`Wrote ${out} (${type}, seed ${options.seed}).\n`)
-    })
+        if (options.untiedOutput && options.tiedOutput) refuse('Choose --untied-output or --tied-output, not both.')
+        if (options.dims % options.heads !== 0 || (options.dims / options.heads) % 2 !== 0) {
+          refuse(`--dims ${options.dims} must split into ${options.heads} heads of an even size.`)
+        }
+        const type = options.type.toUpperCase()
+        const out = resolve(options.out)
+        const shape = {
+          seed: options.seed,
+          embeddingLength: options.dims,
+          blockCount: options.layers,
+          headCount: options.heads,
+          feedForwardLength: options.ff,
+          contextLength: options.context,
+          tiedEmbeddings: options.tiedOutput === true,
+          ...(options.chatTemplate
+            ? { chatTemplate: options.chatTemplate === 'chatml' ? CHATML_TEMPLATE : options.chatTemplate }
+            : {}),
+          ...(options.vocabFrom
+            ? { tokenizer: tokenizerMetadataOf((await readGgufFile(resolve(options.vocabFrom))).metadata) }
+            : {}),
+        }
+        if (type === 'F32' || type === 'F16') {
+          await writeTinyLlamaGguf(out, { ...shape, weightType: type })
+        } else {
+          const target = quantizationType(type)
+          const source = `${out}.f32-${process.pid}`
+          try {
+            await writeTinyLlamaGguf(source, shape)
+            await quantizeGgufFile(source, out, { fileType: target })
+          } finally {
+            rmSync(source, { force: true })
+          }
+        }
+        io.out(`Wrote ${out} (${type}, seed ${options.seed}).\n`)
+      },
+    )
 
   group
     .command('compare')

@@ -13,6 +13,8 @@ import { modelEvents, modelMethods } from './models'
 import { pipelineEvents, pipelineMethods } from './pipelines'
 import { planningMethods } from './planning'
 import { exportMethods, templateEvents, templateMethods } from './templates'
+import { distillEvents, distillMethods } from './distill'
+import { demoMethods } from './demo'
 
 export * from './common'
 export * from './core'
@@ -21,6 +23,8 @@ export * from './cache'
 export * from './pipelines'
 export * from './planning'
 export * from './templates'
+export * from './distill'
+export * from './demo'
 
 export const methodSpecs = {
   ...coreMethods,
@@ -30,6 +34,8 @@ export const methodSpecs = {
   ...pipelineMethods,
   ...templateMethods,
   ...exportMethods,
+  ...distillMethods,
+  ...demoMethods,
 } as const
 
 export type MethodSpecs = typeof methodSpecs
@@ -52,6 +58,7 @@ export const eventSpecs = {
   ...cacheEvents,
   ...pipelineEvents,
   ...templateEvents,
+  ...distillEvents,
 } as const
 
 export type EventSpecs = typeof eventSpecs

@@ -47,6 +47,8 @@ export const modelSchema = z.object({
     ggufVersion: z.number(),
   }),
   problems: z.array(modelProblemSchema),
+  /** Where Larder made this model from (a distillation run: base, dataset hash, hyperparameters, metrics). */
+  provenance: z.record(z.string(), z.unknown()).nullable(),
   loaded: loadedModelSchema.nullable(),
   addedAt: timestamp,
 })

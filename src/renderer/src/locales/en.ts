@@ -8,6 +8,8 @@ import pipelines from './en/pipelines'
 import plan from './en/plan'
 import quantization from './en/quantization'
 import templates from './en/templates'
+import distillation from './en/distillation'
+import demo from './en/demo'
 
 const en = {
   pipelines,
@@ -16,6 +18,8 @@ const en = {
   cdnExport,
   plan,
   cacheAnswers,
+  distillation,
+  demo,
   app: {
     name: 'Larder',
     loading: 'Connecting to the Larder backend…',

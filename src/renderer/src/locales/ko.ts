@@ -5,6 +5,8 @@ import pipelines from './ko/pipelines'
 import plan from './ko/plan'
 import quantization from './ko/quantization'
 import templates from './ko/templates'
+import distillation from './ko/distillation'
+import demo from './ko/demo'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
@@ -14,6 +16,8 @@ const ko: MessageSchema = {
   cdnExport,
   plan,
   cacheAnswers,
+  distillation,
+  demo,
   app: {
     name: 'Larder',
     loading: 'Larder 백엔드에 연결하는 중…',
