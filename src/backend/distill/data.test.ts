@@ -102,6 +102,7 @@ describe('dataset parsing', () => {
     writeFileSync(jsonl, `${line('q', 'a')}\n`)
     expect(readDataset(jsonl, { valFraction: 0 }).format).toBe('chat')
     expect(() => readDataset(join(dir, 'missing.jsonl'), { valFraction: 0 })).toThrowError(/No dataset file/)
+    expect(() => readDataset(dir, { valFraction: 0 })).toThrowError(/is a folder, not a dataset file/)
   })
 
   it('formats chat with the documented plain template', () => {

@@ -201,8 +201,11 @@ export function parseDataset(
 export function readDataset(path: string, options: { valFraction: number; format?: DatasetFormat }): ParsedDataset {
   let size: number
   try {
-    size = statSync(path).size
-  } catch {
+    const stat = statSync(path)
+    if (!stat.isFile()) throw new DatasetError(`${path} is a folder, not a dataset file: name a .jsonl or .txt file.`)
+    size = stat.size
+  } catch (error) {
+    if (error instanceof DatasetError) throw error
     throw new DatasetError(`No dataset file at ${path}.`)
   }
   if (size > MAX_DATASET_BYTES) {
