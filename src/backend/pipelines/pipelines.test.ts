@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { workBudget } from '../../../test/helpers'
 import type { Job, Model, PipelineRun } from '../../shared/contract'
 import type { PipelineDefinition } from '../../shared/pipeline-definition'
 import { startFakeEndpoint, type FakeEndpoint } from '../../../test/fixtures/openai-server'
@@ -40,27 +41,31 @@ function withTargets(definition: PipelineDefinition, name: string): PipelineDefi
   }
 }
 
-beforeAll(async () => {
-  judgeServer = await startFakeEndpoint({ name: 'judge', judgeScore: 9 })
-  backend = Backend.open({
-    home: join(root, 'home'),
-    validateOutput: true,
-    models: { cpuOnly: true },
-    runner: { heartbeatMs: 50 },
-  }).start()
-  const path = join(root, 'tiny.gguf')
-  await writeTinyLlamaGguf(path, { seed: 12 })
-  tinyId = (await call<Model>('models.register', { path, name: 'tiny' })).id
-  await call('models.load', { id: tinyId, threads: 1, contextSize: 256, sequences: 2 })
-  judgeId = (await call<{ id: number }>('providers.save', { name: 'judge', baseUrl: judgeServer.baseUrl, model: 'j' }))
-    .id
-  server = await startHttpServer({
-    backend,
-    port: 0,
-    token: 'tok',
-    gateway: new Gateway(backend, { adminToken: 'tok' }),
-  })
-})
+beforeAll(
+  async () => {
+    judgeServer = await startFakeEndpoint({ name: 'judge', judgeScore: 9 })
+    backend = Backend.open({
+      home: join(root, 'home'),
+      validateOutput: true,
+      models: { cpuOnly: true },
+      runner: { heartbeatMs: 50 },
+    }).start()
+    const path = join(root, 'tiny.gguf')
+    await writeTinyLlamaGguf(path, { seed: 12 })
+    tinyId = (await call<Model>('models.register', { path, name: 'tiny' })).id
+    await call('models.load', { id: tinyId, threads: 1, contextSize: 256, sequences: 2 })
+    judgeId = (
+      await call<{ id: number }>('providers.save', { name: 'judge', baseUrl: judgeServer.baseUrl, model: 'j' })
+    ).id
+    server = await startHttpServer({
+      backend,
+      port: 0,
+      token: 'tok',
+      gateway: new Gateway(backend, { adminToken: 'tok' }),
+    })
+  },
+  workBudget({ loads: 1, processes: 2 }),
+)
 
 afterAll(async () => {
   await server.close()
@@ -70,51 +75,59 @@ afterAll(async () => {
 })
 
 describe('pipelines', () => {
-  it('saves a starter with versions, runs it as a job, and records the trace and ledger', async () => {
-    const { items: starters } = await call<{ items: { key: string; definition: PipelineDefinition }[] }>(
-      'pipelines.starters',
-    )
-    const starter = starters.find((s) => s.key === 'draft-judge-revise')!.definition
-    const unset = await call<{ pipeline: { id: number }; problems: { message: string }[] }>('pipelines.save', {
-      definition: starter,
-    })
-    expect(unset.problems.map((p) => p.message)).toEqual(
-      expect.arrayContaining(['draft: choose the model it runs on.']),
-    )
-    await expect(
-      call('pipelines.run', { id: unset.pipeline.id, input: 'hi' }).then((r) =>
-        backend.runner.waitFor((r as { job: Job }).job.id),
-      ),
-    ).resolves.toMatchObject({
-      status: 'failed',
-    })
+  it(
+    'saves a starter with versions, runs it as a job, and records the trace and ledger',
+    { timeout: workBudget({ tokens: 120 }) },
+    async () => {
+      const { items: starters } = await call<{ items: { key: string; definition: PipelineDefinition }[] }>(
+        'pipelines.starters',
+      )
+      const starter = starters.find((s) => s.key === 'draft-judge-revise')!.definition
+      const unset = await call<{ pipeline: { id: number }; problems: { message: string }[] }>('pipelines.save', {
+        definition: starter,
+      })
+      expect(unset.problems.map((p) => p.message)).toEqual(
+        expect.arrayContaining(['draft: choose the model it runs on.']),
+      )
+      await expect(
+        call('pipelines.run', { id: unset.pipeline.id, input: 'hi' }).then((r) =>
+          backend.runner.waitFor((r as { job: Job }).job.id),
+        ),
+      ).resolves.toMatchObject({
+        status: 'failed',
+      })
 
-    const saved = await call<{ pipeline: { id: number }; version: number; problems: unknown[] }>('pipelines.save', {
-      id: unset.pipeline.id,
-      definition: withTargets(starter, 'support-reply'),
-      note: 'pick models',
-    })
-    expect(saved.version).toBe(2)
-    expect(saved.problems).toEqual([])
-    const { job } = await call<{ job: Job }>('pipelines.run', { id: saved.pipeline.id, input: 'Where is order 42?' })
-    const done = await backend.runner.waitFor(job.id)
-    expect(done.status).toBe('succeeded')
-    const run = await call<PipelineRun>('pipelines.runs.get', { runId: (done.result as { runId: number }).runId })
-    expect(run.trace.path).toEqual(['input', 'draft', 'review', 'output'])
-    const draft = run.trace.nodes.draft!
-    expect(draft.calls[0]).toMatchObject({ model: 'tiny', role: 'generate' })
-    expect(draft.calls[0]!.tokensOut).toBeGreaterThan(0)
-    expect(run.trace.nodes.review!.iterations[0]).toMatchObject({ iteration: 1, score: 9, reason: 'judge reviewed it' })
-    expect(run.output).toBe(draft.outputs.out)
-    expect(run.tokensOut).toBe(draft.calls[0]!.tokensOut + run.trace.nodes.review!.calls[0]!.tokensOut)
+      const saved = await call<{ pipeline: { id: number }; version: number; problems: unknown[] }>('pipelines.save', {
+        id: unset.pipeline.id,
+        definition: withTargets(starter, 'support-reply'),
+        note: 'pick models',
+      })
+      expect(saved.version).toBe(2)
+      expect(saved.problems).toEqual([])
+      const { job } = await call<{ job: Job }>('pipelines.run', { id: saved.pipeline.id, input: 'Where is order 42?' })
+      const done = await backend.runner.waitFor(job.id)
+      expect(done.status).toBe('succeeded')
+      const run = await call<PipelineRun>('pipelines.runs.get', { runId: (done.result as { runId: number }).runId })
+      expect(run.trace.path).toEqual(['input', 'draft', 'review', 'output'])
+      const draft = run.trace.nodes.draft!
+      expect(draft.calls[0]).toMatchObject({ model: 'tiny', role: 'generate' })
+      expect(draft.calls[0]!.tokensOut).toBeGreaterThan(0)
+      expect(run.trace.nodes.review!.iterations[0]).toMatchObject({
+        iteration: 1,
+        score: 9,
+        reason: 'judge reviewed it',
+      })
+      expect(run.output).toBe(draft.outputs.out)
+      expect(run.tokensOut).toBe(draft.calls[0]!.tokensOut + run.trace.nodes.review!.calls[0]!.tokensOut)
 
-    const ledger = await call<{ byModel: { model: string; calls: number }[]; byNode: { nodeId: string }[] }>(
-      'pipelines.ledger',
-      { id: saved.pipeline.id },
-    )
-    expect(ledger.byModel.map((m) => m.model).sort()).toEqual(['judge', 'tiny'])
-    expect(ledger.byNode.map((n) => n.nodeId).sort()).toEqual(['draft', 'review'])
-  })
+      const ledger = await call<{ byModel: { model: string; calls: number }[]; byNode: { nodeId: string }[] }>(
+        'pipelines.ledger',
+        { id: saved.pipeline.id },
+      )
+      expect(ledger.byModel.map((m) => m.model).sort()).toEqual(['judge', 'tiny'])
+      expect(ledger.byNode.map((n) => n.nodeId).sort()).toEqual(['draft', 'review'])
+    },
+  )
 
   it('diffs and restores versions', async () => {
     const { items } = await call<{ items: { id: number; name: string; currentVersion: number }[] }>('pipelines.list')
@@ -165,30 +178,34 @@ describe('pipelines', () => {
     })
   })
 
-  it('answers through the gateway as pipeline:<name>, cached like any model', async () => {
-    const key = (await call<{ secret: string }>('gateway.keys.create', { tenant: 'default' })).secret
-    const models = (await (
-      await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })
-    ).json()) as { data: { id: string }[] }
-    expect(models.data.map((m) => m.id)).toContain('pipeline:support-reply')
-    const ask = () =>
-      fetch(`${server.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          model: 'pipeline:support-reply',
-          messages: [{ role: 'user', content: 'Where is order 7?' }],
-        }),
-      })
-    const first = await ask()
-    expect(first.status).toBe(200)
-    expect(first.headers.get('x-larder-cache')).toBe('miss')
-    const body = (await first.json()) as {
-      choices: { message: { content: string } }[]
-      usage: { completion_tokens: number }
-    }
-    expect(body.usage.completion_tokens).toBeGreaterThan(0)
-    const { items } = await call<{ items: { source: string }[] }>('pipelines.runs', {})
-    expect(items[0]!.source).toBe('gateway')
-  })
+  it(
+    'answers through the gateway as pipeline:<name>, cached like any model',
+    { timeout: workBudget({ tokens: 60 }) },
+    async () => {
+      const key = (await call<{ secret: string }>('gateway.keys.create', { tenant: 'default' })).secret
+      const models = (await (
+        await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })
+      ).json()) as { data: { id: string }[] }
+      expect(models.data.map((m) => m.id)).toContain('pipeline:support-reply')
+      const ask = () =>
+        fetch(`${server.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'pipeline:support-reply',
+            messages: [{ role: 'user', content: 'Where is order 7?' }],
+          }),
+        })
+      const first = await ask()
+      expect(first.status).toBe(200)
+      expect(first.headers.get('x-larder-cache')).toBe('miss')
+      const body = (await first.json()) as {
+        choices: { message: { content: string } }[]
+        usage: { completion_tokens: number }
+      }
+      expect(body.usage.completion_tokens).toBeGreaterThan(0)
+      const { items } = await call<{ items: { source: string }[] }>('pipelines.runs', {})
+      expect(items[0]!.source).toBe('gateway')
+    },
+  )
 })
