@@ -69,8 +69,19 @@ describe('curation', () => {
     expect(current).toMatchObject({ answer: 'Nine to six, Monday to Friday.', state: 'approved', createdBy: 'edited' })
     expect(versions.map((v) => v.version)).toEqual([3, 2, 1])
     expect(versions[1]).toMatchObject({ answer: 'Nine to six, Monday to Friday.', note: 'new hours' })
+    // Version 1 was never reviewed: reverting an approved entry to it is an edit, back to draft.
     const reverted = await call<CacheEntry>('cache.entries.revert', { id: entry.id, version: 1 })
-    expect(reverted.answer).toBe('Nine to five.')
+    expect(reverted).toMatchObject({ answer: 'Nine to five.', state: 'draft' })
+    // Version 3 was approved: restoring its text restores the approval.
+    const restored = await call<CacheEntry>('cache.entries.revert', { id: entry.id, version: 3 })
+    expect(restored).toMatchObject({ answer: 'Nine to six, Monday to Friday.', state: 'approved' })
+    const history = await call<{ versions: { state: string; note: string | null }[] }>('cache.entries.get', {
+      id: entry.id,
+    })
+    expect(history.versions.slice(0, 2)).toEqual([
+      expect.objectContaining({ state: 'approved', note: 'reverted to version 3' }),
+      expect.objectContaining({ state: 'draft', note: 'reverted to version 1' }),
+    ])
     await expect(call('cache.entries.revert', { id: entry.id, version: 99 })).rejects.toMatchObject({
       code: 'not_found',
     })
