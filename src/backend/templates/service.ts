@@ -804,18 +804,13 @@ export class TemplatesService {
     const segmentStarted = new Map<string, number>()
     const started = performance.now()
 
-    const commit = (planned: PlannedRequest, item: BatchItemResult): void => {
+    /** An answer the model gave, judged: a draft variant or a rejected one (a failed call is not an answer). */
+    const commit = (planned: PlannedRequest, item: Extract<BatchItemResult, { ok: true }>): void => {
       const key = planned.segment.key
       const siblings = repo
         .listVariants({ familyId: family.id, segmentKey: key, states: ['draft', 'approved'] })
         .items.map((variant) => ({ id: variant.id, template: variant.template }))
-      const judged = item.ok
-        ? judgeOutput(definition, item.result, siblings)
-        : {
-            accepted: false,
-            template: '',
-            problems: [{ code: 'generation_failed' as const, message: `The model call failed: ${item.error}` }],
-          }
+      const judged = judgeOutput(definition, item.result, siblings)
       if (judged.accepted) accepted++
       else rejected++
       const remaining = (remainingBySegment.get(key) ?? 1) - 1
@@ -826,15 +821,15 @@ export class TemplatesService {
           familyId: family.id,
           segmentKey: key,
           template: judged.template,
-          rawOutput: item.ok ? item.result.text : null,
+          rawOutput: item.result.text,
           state: judged.accepted ? 'draft' : 'rejected',
           rejection: judged.accepted ? null : judged.problems,
           origin: 'generated',
           runId: checkpoint.runId,
           seed: planned.seed,
-          tokensIn: item.ok ? item.result.tokensIn : null,
-          tokensOut: item.ok ? item.result.tokensOut : null,
-          generationMs: item.ok ? item.result.durationMs : null,
+          tokensIn: item.result.tokensIn,
+          tokensOut: item.result.tokensOut,
+          generationMs: item.result.durationMs,
         })
         if (remaining === 0) {
           const totals = repo.segmentTotals(checkpoint.runId, key)
@@ -875,18 +870,19 @@ export class TemplatesService {
             signal,
             onItemDone: (item) => {
               const planned = pending[item.index]!
-              if (item.ok) successes++
-              else {
-                failures++
-                lastFailure = item.error
-              }
-              // A provider that fails everything (wrong URL, model missing) should stop the job, not fill the
-              // review grid with failures.
-              if (successes === 0 && failures >= 3) {
-                stopEarly.abort(new Error(`Stopped: the first ${failures} calls failed. Last error: ${lastFailure}`))
+              if (item.ok) {
+                successes++
+                commit(planned, item)
                 return
               }
-              commit(planned, item)
+              // A failed model call is the job's error, never a rejected variant: nothing is saved for it, so the
+              // next run asks for it again.
+              failures++
+              lastFailure = item.error
+              context.log('error', `A call for ${planned.segment.key || 'the family'} failed: ${item.error}`)
+              // A provider that fails everything (wrong URL, model missing) stops the job at once.
+              if (successes === 0 && failures >= 3)
+                stopEarly.abort(new Error(`Stopped: the first ${failures} calls failed. Last error: ${lastFailure}`))
             },
           },
         )
@@ -894,6 +890,11 @@ export class TemplatesService {
         if (stopEarly.signal.aborted && !context.signal.aborted) throw stopEarly.signal.reason
         throw error
       }
+    }
+    if (failures > 0) {
+      throw new Error(
+        `${failures} of ${pending.length} model calls failed (last error: ${lastFailure}). The ${successes} answers received are saved; generate again to ask only for the missing ones.`,
+      )
     }
     const seconds = (performance.now() - started) / 1000
     const segments = repo.runSegments(checkpoint.runId)
