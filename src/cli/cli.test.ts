@@ -286,8 +286,8 @@ describe('larder gguf and models (in process)', () => {
     'loads and generates from every file type the CLI quantizes to',
     {
       timeout: workBudget({
-        loads: GENERATED_TYPES.length,
-        processes: GENERATED_TYPES.length,
+        loads: GENERATED_TYPES.length + 2,
+        processes: GENERATED_TYPES.length + 1,
         tokens: 36,
         megabytes: 4,
       }),
@@ -306,6 +306,21 @@ describe('larder gguf and models (in process)', () => {
         expect(generated.code, type).toBe(EXIT.ok)
         expect(JSON.parse(generated.out).tokensOut, type).toBeGreaterThan(0)
       }
+      // The comparison explains its verdict in words.
+      const compared = await larder([
+        'gguf',
+        'compare',
+        join(dir, 'tiny.gguf'),
+        join(dir, 'tiny-q8_0.gguf'),
+        '--max-tokens',
+        '32',
+        '--threads',
+        '1',
+      ])
+      expect(compared.code).toBe(EXIT.ok)
+      expect(compared.out).toMatch(/Verdict: (practically lossless|small loss|noticeable loss|large loss)\./)
+      expect(compared.out).toMatch(/- Top-1 agreement .*%/)
+      expect(compared.out).toMatch(/- Only 32 positions were scored/)
     },
   )
 })

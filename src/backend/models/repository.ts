@@ -1,5 +1,5 @@
 /** SQL for the model library and the provider list. */
-import type { Model, ProviderConfig } from '../../shared/contract'
+import type { Model, ModelQuality, ProviderConfig } from '../../shared/contract'
 import type { Db } from '../db/database'
 
 interface ModelRow {
@@ -17,11 +17,12 @@ interface ModelRow {
   file_type: string | null
   summary: string
   problems: string
+  quality: string | null
   added_at: string
 }
 
 export type StoredModel = Omit<Model, 'loaded'>
-export type ModelRecord = Omit<StoredModel, 'id' | 'addedAt' | 'sha256'>
+export type ModelRecord = Omit<StoredModel, 'id' | 'addedAt' | 'sha256' | 'quality'>
 
 function toModel(row: ModelRow): StoredModel {
   return {
@@ -39,6 +40,7 @@ function toModel(row: ModelRow): StoredModel {
     fileType: row.file_type,
     summary: JSON.parse(row.summary) as StoredModel['summary'],
     problems: JSON.parse(row.problems) as StoredModel['problems'],
+    quality: row.quality === null ? null : (JSON.parse(row.quality) as StoredModel['quality']),
     addedAt: row.added_at,
   }
 }
@@ -111,6 +113,9 @@ export class ModelsRepository {
            -- A changed file has a new hash; the hash job computes it again.
            sha256 = CASE WHEN models.size_bytes = excluded.size_bytes AND models.file_modified_at = excluded.file_modified_at
                          THEN models.sha256 ELSE NULL END,
+           -- So is its quality report: it described the old file.
+           quality = CASE WHEN models.size_bytes = excluded.size_bytes AND models.file_modified_at = excluded.file_modified_at
+                          THEN models.quality ELSE NULL END,
            architecture = excluded.architecture, parameter_count = excluded.parameter_count,
            context_length = excluded.context_length, file_type = excluded.file_type, summary = excluded.summary,
            problems = excluded.problems, updated_at = excluded.updated_at
@@ -131,6 +136,15 @@ export class ModelsRepository {
       this.db
         .prepare('UPDATE models SET sha256 = ? WHERE id = ? AND file_modified_at = ?')
         .run(sha256, id, fileModifiedAt).changes > 0
+    )
+  }
+
+  /** Keeps a quality report on the model it describes (the quantized one). */
+  setQuality(id: number, quality: ModelQuality): boolean {
+    return (
+      this.db
+        .prepare('UPDATE models SET quality = ?, updated_at = ? WHERE id = ?')
+        .run(JSON.stringify(quality), new Date().toISOString(), id).changes > 0
     )
   }
 

@@ -237,6 +237,15 @@ describe('quantization job', () => {
       expect(progress.at(-1)).toBe(1)
       const quantized = await call<Model>('models.get', { id: result.modelId })
       expect(quantized).toMatchObject({ source: 'quantized', fileType: 'MOSTLY_Q8_0', name: 'tiny-f32-Q8_0' })
+      // The report stays on the quantized model (the drawer and the table read it), not only in the job's result.
+      expect(quantized.quality).toMatchObject({
+        meanKlDivergence: result.quality!.meanKlDivergence,
+        top1Agreement: result.quality!.top1Agreement,
+        originalModel: { id: tiny.id, name: tiny.name },
+        text: 'sample',
+      })
+      expect(quantized.quality!.fileSizes!.quantized).toBe(quantized.sizeBytes)
+      expect((await call<Model>('models.get', { id: tiny.id })).quality).toBeNull()
       await call('models.load', { id: quantized.id, threads: 1, contextSize: 64 })
       const out = await call<{ tokensOut: number }>('models.generate', {
         target: { model: quantized.id },
@@ -346,6 +355,12 @@ describe('quality report', () => {
       expect(report.original.perplexity).toBeGreaterThan(1)
       expect(Math.abs(report.quantized.perplexity / report.original.perplexity - 1)).toBeLessThan(0.05)
       expect(report.quantized.sizeBytes).toBeLessThan(report.original.sizeBytes)
+      // The fuller comparison replaces the report kept on the quantized model.
+      expect((await call<Model>('models.get', { id: quantized.id })).quality).toMatchObject({
+        positions: 64,
+        meanKlDivergence: report.meanKlDivergence,
+        originalModel: { name: original.name },
+      })
     },
   )
 })

@@ -5,6 +5,7 @@
 import cacheAnswers from './en/cache-answers'
 import cdnExport from './en/cdn-export'
 import pipelines from './en/pipelines'
+import modelQuality from './en/model-quality'
 import plan from './en/plan'
 import quantization from './en/quantization'
 import templates from './en/templates'
@@ -16,6 +17,7 @@ const en = {
   cdnExport,
   plan,
   cacheAnswers,
+  modelQuality,
   app: {
     name: 'Larder',
     loading: 'Connecting to the Larder backend…',

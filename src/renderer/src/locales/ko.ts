@@ -2,6 +2,7 @@ import type { MessageSchema } from './en'
 import cacheAnswers from './ko/cache-answers'
 import cdnExport from './ko/cdn-export'
 import pipelines from './ko/pipelines'
+import modelQuality from './ko/model-quality'
 import plan from './ko/plan'
 import quantization from './ko/quantization'
 import templates from './ko/templates'
@@ -14,6 +15,7 @@ const ko: MessageSchema = {
   cdnExport,
   plan,
   cacheAnswers,
+  modelQuality,
   app: {
     name: 'Larder',
     loading: 'Larder 백엔드에 연결하는 중…',
