@@ -151,6 +151,37 @@ describe('loading and generating', () => {
   )
 })
 
+describe('token counts', () => {
+  it(
+    'counts the prompt of every turn of a conversation (the Playground), the same each time it is asked',
+    { timeout: workBudget({ loads: 1, tokens: 64 }) },
+    async () => {
+      const { items } = await call<{ items: Model[] }>('models.list')
+      const tiny = items.find((m) => m.path === tinyPath)!
+      await call('models.load', { id: tiny.id, threads: 1, contextSize: 512 })
+      type Result = { text: string; tokensIn: number; tokensOut: number }
+      const ask = (messages: { role: string; content: string }[]) =>
+        call<Result>('models.generate', {
+          target: { model: tiny.id },
+          messages,
+          sampling: { maxTokens: 8, temperature: 0 },
+        })
+      const first = await ask([{ role: 'user', content: 'Hello there' }])
+      expect(first.tokensIn).toBeGreaterThan(0)
+      const history = [
+        { role: 'user', content: 'Hello there' },
+        { role: 'assistant', content: first.text },
+        { role: 'user', content: 'And again' },
+      ]
+      const second = await ask(history)
+      // Turn two sends the whole conversation: more prompt tokens than turn one, never 0.
+      expect(second.tokensIn).toBeGreaterThan(first.tokensIn)
+      expect((await ask(history)).tokensIn).toBe(second.tokensIn)
+      await call('models.unload', { id: tiny.id })
+    },
+  )
+})
+
 describe('stopping and testing', () => {
   it(
     'stops a streamed generation on request, returning what was generated so far',

@@ -112,6 +112,8 @@ describe('pipelines', () => {
       const draft = run.trace.nodes.draft!
       expect(draft.calls[0]).toMatchObject({ model: 'tiny', role: 'generate' })
       expect(draft.calls[0]!.tokensOut).toBeGreaterThan(0)
+      // The prompt's tokens are counted (the model worker's token meter), not 0.
+      expect(draft.calls[0]!.tokensIn).toBeGreaterThan(0)
       expect(run.trace.nodes.review!.iterations[0]).toMatchObject({
         iteration: 1,
         score: 9,
@@ -120,12 +122,57 @@ describe('pipelines', () => {
       expect(run.output).toBe(draft.outputs.out)
       expect(run.tokensOut).toBe(draft.calls[0]!.tokensOut + run.trace.nodes.review!.calls[0]!.tokensOut)
 
-      const ledger = await call<{ byModel: { model: string; calls: number }[]; byNode: { nodeId: string }[] }>(
-        'pipelines.ledger',
-        { id: saved.pipeline.id },
-      )
+      expect(run.tokensIn).toBe(draft.calls[0]!.tokensIn + run.trace.nodes.review!.calls[0]!.tokensIn)
+      const ledger = await call<{
+        byModel: { model: string; calls: number; tokensIn: number }[]
+        byNode: { nodeId: string }[]
+      }>('pipelines.ledger', { id: saved.pipeline.id })
       expect(ledger.byModel.map((m) => m.model).sort()).toEqual(['judge', 'tiny'])
+      expect(ledger.byModel.find((m) => m.model === 'tiny')!.tokensIn).toBe(draft.calls[0]!.tokensIn)
       expect(ledger.byNode.map((n) => n.nodeId).sort()).toEqual(['draft', 'review'])
+    },
+  )
+
+  it(
+    "constrains a local judge's answer to an integer score from 0 to 10 (the model's grammar)",
+    { timeout: workBudget({ tokens: 3 * 420 }) },
+    async () => {
+      const definition: PipelineDefinition = {
+        format: 'larder.pipeline',
+        version: 1,
+        name: 'local-judge',
+        description: '',
+        maxTokensPerRun: 50_000,
+        nodes: [
+          { id: 'input', type: 'input', position: { x: 0, y: 0 }, config: {} },
+          {
+            id: 'check',
+            type: 'judge',
+            position: { x: 200, y: 0 },
+            config: {
+              target: { model: tinyId },
+              rubric: 'Is it polite?',
+              threshold: 0,
+              sampling: { maxTokens: 420, temperature: 1 },
+            },
+          },
+          { id: 'output', type: 'output', position: { x: 400, y: 0 }, config: {} },
+        ],
+        edges: [
+          { id: 'a', source: 'input', sourcePort: 'out', target: 'check', targetPort: 'in' },
+          { id: 'b', source: 'check', sourcePort: 'pass', target: 'output', targetPort: 'in' },
+        ],
+      }
+      const { pipeline } = await call<{ pipeline: { id: number } }>('pipelines.save', { definition })
+      // Random weights at temperature 1: without the grammar the answers would be noise; with it, a valid score.
+      for (const input of ['Thanks a lot!', 'Go away.', 'Where is my order?']) {
+        const { job } = await call<{ job: Job }>('pipelines.run', { id: pipeline.id, input })
+        const done = await backend.runner.waitFor(job.id)
+        expect(done.status, done.error ?? '').toBe('succeeded')
+        const run = await call<PipelineRun>('pipelines.runs.get', { runId: (done.result as { runId: number }).runId })
+        const score = run.trace.nodes.check!.outputs.score as number
+        expect(Number.isInteger(score) && score >= 0 && score <= 10, String(score)).toBe(true)
+      }
     },
   )
 
