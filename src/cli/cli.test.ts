@@ -209,6 +209,12 @@ describe('larder pipelines (in process)', () => {
       expect(run.code).toBe(EXIT.ok)
       expect(run.out).toMatch(/helper says: Answer: Where is my order\?/)
       expect(run.out).toMatch(/check +succeeded/)
+      // With --json, stdout is the run as JSON and nothing else; the run is recorded as the CLI's.
+      const json = await larder(['--home', home, 'pipelines', 'run', 'reply', '--input', 'Hi', '--json'])
+      expect(json.code).toBe(EXIT.ok)
+      const parsed = JSON.parse(json.out) as { source: string; status: string; output: string }
+      expect(parsed).toMatchObject({ source: 'cli', status: 'succeeded' })
+      expect(json.err).toMatch(/Job \d+ succeeded\./)
       writeFileSync(file, '{"format": "larder.pipeline", "version": 9, "name": "x", "nodes": [], "edges": []}')
       const refused = await larder(['--home', home, 'pipelines', 'import', file])
       expect(refused.code).toBe(EXIT.usage)

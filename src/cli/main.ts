@@ -31,7 +31,13 @@ export interface CliContext {
   io: CliIo
   homeOf(command: Command): string
   openBackend(command: Command, exclusive?: boolean): Backend
-  runJobHere(backend: Backend, start: () => Promise<Job>, json: boolean): Promise<number>
+  /** `statusToStderr`: the caller prints the result itself (e.g. as JSON), so the job's status line goes to stderr. */
+  runJobHere(
+    backend: Backend,
+    start: () => Promise<Job>,
+    json: boolean,
+    options?: { statusToStderr?: boolean },
+  ): Promise<number>
   /** Opens the workspace's backend for one command and always closes it (flushing writes) afterwards. */
   withBackend<T>(command: Command, work: (backend: Backend) => Promise<T>): Promise<T>
 }
@@ -93,7 +99,12 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     Backend.open({ home: homeOf(command), runner: { exclusive, concurrency: 1 } })
 
   /** Runs one job in this process with a progress bar; the exit code says how it ended. */
-  async function runJobHere(backend: Backend, start: () => Promise<Job>, json: boolean): Promise<number> {
+  async function runJobHere(
+    backend: Backend,
+    start: () => Promise<Job>,
+    json: boolean,
+    options: { statusToStderr?: boolean } = {},
+  ): Promise<number> {
     const reporter = jobProgressReporter()
     let jobId = -1
     const unsubscribe = backend.events.subscribe((name, payload) => {
@@ -109,6 +120,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       const job = await backend.runner.waitFor(jobId)
       reporter.stop()
       if (json) io.out(`${JSON.stringify(job, null, 2)}\n`)
+      else if (job.status === 'succeeded' && options.statusToStderr) io.err(`Job ${job.id} succeeded.\n`)
       else if (job.status === 'succeeded') io.out(`Job ${job.id} succeeded: ${JSON.stringify(job.result)}\n`)
       else io.err(`Job ${job.id} ${job.status}: ${job.error ?? ''}\n`)
       return job.status === 'succeeded' ? EXIT.ok : job.status === 'cancelled' ? EXIT.interrupted : EXIT.failed

@@ -90,6 +90,49 @@ describe('curation', () => {
     ).rejects.toMatchObject({ code: 'conflict' })
   })
 
+  it('does not approve answers with U+FFFD (broken UTF-8) unless told to, alone or in bulk', async () => {
+    const broken = await call<CacheEntry>('cache.entries.create', {
+      namespaceId: ns.id,
+      request: request('Menu?'),
+      answer: 'Caf\uFFFD au lait.',
+    })
+    const fine = await call<CacheEntry>('cache.entries.create', {
+      namespaceId: ns.id,
+      request: request('Hours?'),
+      answer: 'Nine to five.',
+    })
+    await expect(call('cache.entries.update', { id: broken.id, state: 'approved' })).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: expect.stringMatching(/contains U\+FFFD .*edit the answer before approving it/),
+    })
+    expect(await call('cache.entries.bulk', { filter: { namespaceId: ns.id }, action: 'approve' })).toEqual({
+      affected: 1,
+      skippedBrokenText: 1,
+    })
+    expect((await call<{ entry: CacheEntry }>('cache.entries.get', { id: fine.id })).entry.state).toBe('approved')
+    expect((await call<{ entry: CacheEntry }>('cache.entries.get', { id: broken.id })).entry.state).toBe('draft')
+    // An edit that fixes the text can be approved; so can the broken text when the operator says so.
+    expect(
+      await call<CacheEntry>('cache.entries.update', { id: broken.id, state: 'approved', acceptBrokenText: true }),
+    ).toMatchObject({ state: 'approved' })
+    await expect(call('cache.entries.update', { id: fine.id, answer: 'Nine to \uFFFD.' })).rejects.toMatchObject({
+      code: 'invalid_input',
+    })
+    // A namespace that stores generated answers as approved keeps a broken one as a draft.
+    const { namespace: auto } = await call<{ namespace: CacheNamespace }>('cache.namespaces.save', {
+      name: 'auto',
+      storeAs: 'approved',
+    })
+    const lookup = await backend.cache.lookup(auto, {
+      model: 'upstream',
+      kind: 'chat',
+      messages: [{ role: 'user', content: 'x' }],
+      params: {},
+    })
+    const stored = await backend.cache.store(auto, lookup, { answer: 'Bad \uFFFD text', model: 'upstream' })
+    expect(stored!.state).toBe('draft')
+  })
+
   it('approves, rejects, pins and deletes in bulk, and searches prompts and answers (FTS5)', async () => {
     for (const [question, answer] of [
       ['How do I reset my password?', 'Use the reset link.'],

@@ -395,6 +395,16 @@ export class CacheRepository {
     return found
   }
 
+  /** Of these entries, those whose answer contains U+FFFD (broken UTF-8). */
+  idsWithBrokenText(ids: number[]): number[] {
+    if (ids.length === 0) return []
+    return this.prepare(
+      `SELECT id FROM cache_entries WHERE id IN (SELECT value FROM json_each(?)) AND instr(answer, char(65533)) > 0`,
+    )
+      .pluck()
+      .all(JSON.stringify(ids)) as number[]
+  }
+
   idsMatching(filter: EntryFilter): number[] {
     const { clause, args } = whereFor(filter)
     return this.prepare(`SELECT e.id FROM cache_entries e WHERE ${clause}`)

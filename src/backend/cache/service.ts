@@ -112,6 +112,19 @@ export function cacheableFrom(input: {
   }
 }
 
+/** U+FFFD in an answer: a model's byte tokens that did not form UTF-8 characters (the text is damaged there). */
+export function hasBrokenText(text: string): boolean {
+  return text.includes('\uFFFD')
+}
+export const BROKEN_ANSWER_MESSAGE =
+  'The answer contains U+FFFD (\uFFFD), the character that stands for broken UTF-8 (the model produced byte tokens that do not form a character): edit the answer before approving it.'
+
+/** Whether an update puts text in the approved state: approving, or changing the answer of an approved entry. */
+function approvesText(entry: CacheEntry, input: ParsedInput<'cache.entries.update'>): boolean {
+  if (input.state === 'approved') return entry.state !== 'approved' || input.answer !== undefined
+  return input.state === undefined && entry.state === 'approved' && input.answer !== undefined
+}
+
 /** A stored answer says the same as a new one: text, how it ended, and its tool calls. */
 function sameAnswer(entry: CacheEntry, options: StoreOptions): boolean {
   return (
@@ -439,8 +452,10 @@ export class CacheService {
     lookup: LookupResult,
     options: StoreOptions,
   ): { entry: CacheEntry; written: boolean } | null {
-    const state = options.state ?? (namespace.storeAs === 'none' ? null : namespace.storeAs)
+    let state = options.state ?? (namespace.storeAs === 'none' ? null : namespace.storeAs)
     if (!state) return null
+    // A namespace that stores answers as approved does not approve broken text (U+FFFD): that one waits as a draft.
+    if (state === 'approved' && options.state === undefined && hasBrokenText(options.answer)) state = 'draft'
     const ttl = options.ttlSeconds ?? namespace.defaultTtlSeconds
     const repo = this.r
     // A fresh generation never overwrites what an operator curated (approved, pinned or edited by hand).
@@ -524,6 +539,14 @@ export class CacheService {
   update(input: ParsedInput<'cache.entries.update'>): CacheEntry {
     const entry = this.entry(input.id)
     const repo = this.r
+    const answer = input.answer ?? entry.answer
+    if (approvesText(entry, input) && hasBrokenText(answer) && !input.acceptBrokenText) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `${BROKEN_ANSWER_MESSAGE} (Approving it anyway is possible with acceptBrokenText.)`,
+        path: ['answer'],
+      })
+    }
     repo.transaction(() => {
       const answerChanged = input.answer !== undefined && input.answer !== entry.answer
       repo.updateEntry(entry.id, {
@@ -565,18 +588,26 @@ export class CacheService {
       answer: target.answer,
       state: reviewed ? 'approved' : 'draft',
       note: `reverted to version ${version}`,
+      // This very text was approved before (broken characters and all): restoring it is not a new approval.
+      acceptBrokenText: reviewed,
     })
   }
 
-  bulk(input: ParsedInput<'cache.entries.bulk'>): { affected: number } {
+  bulk(input: ParsedInput<'cache.entries.bulk'>): MethodOutput<'cache.entries.bulk'> {
     const repo = this.r
     this.namespace(input.filter.namespaceId)
-    const ids = repo.idsMatching(input.filter)
+    let ids = repo.idsMatching(input.filter)
+    let skippedBrokenText = 0
     let affected: number
     switch (input.action) {
-      case 'approve':
+      case 'approve': {
+        // Broken text is never approved in bulk: each such answer needs an edit (or a deliberate single approval).
+        const broken = new Set(repo.idsWithBrokenText(ids))
+        skippedBrokenText = broken.size
+        ids = ids.filter((id) => !broken.has(id))
         affected = repo.setStateForIds(ids, 'approved', 'operator')
         break
+      }
       case 'reject':
         affected = repo.setStateForIds(ids, 'rejected', 'operator')
         break
@@ -594,7 +625,7 @@ export class CacheService {
         break
     }
     this.events.emit('cache.changed', { namespaceId: input.filter.namespaceId })
-    return { affected }
+    return { affected, skippedBrokenText }
   }
 
   entryWithVersions(id: number): MethodOutput<'cache.entries.get'> {

@@ -18,7 +18,8 @@ import {
 } from '../../shared/pipeline-definition'
 import type { GenerateRequest, GenerateResult, Provider } from '../models/providers/types'
 
-export type Target = { model: number } | { provider: number }
+/** A model or provider, by id (its `name`, when the definition carries it, is what resolves it: service.ts). */
+export type Target = { model: number; name?: string | undefined } | { provider: number; name?: string | undefined }
 
 export interface EngineServices {
   provider(target: Target | null): Promise<{ provider: Provider; label: string }>
@@ -94,14 +95,20 @@ class BudgetExceeded extends Error {}
  * What a judge may answer: an integer score from 0 to 10 (an enum, so a local model's grammar allows exactly those
  * eleven numbers; providers read the bounds) and a short reason (bounded, so max_tokens cannot cut the JSON off).
  */
+const JUDGE_REASON_MAX = 200
 export const JUDGE_SCHEMA = {
   type: 'object',
   properties: {
     score: { type: 'integer', minimum: 0, maximum: 10, enum: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10] },
-    reason: { type: 'string', maxLength: 280 },
+    reason: { type: 'string', maxLength: JUDGE_REASON_MAX },
   },
   required: ['score', 'reason'],
 }
+/**
+ * Tokens a judge's answer may take at most under that schema (a character is at most 4 byte tokens, plus the JSON
+ * around it): the judge always gets at least this many, so max_tokens never cuts its JSON short.
+ */
+const JUDGE_MAX_TOKENS = 4 * JUDGE_REASON_MAX + 64
 
 /** Sampling for attempt 2, 3...: another seed, and not greedy (a greedy retry repeats what failed, token for token). */
 export function retrySampling(request: GenerateRequest, attempt: number): GenerateRequest {
@@ -245,6 +252,7 @@ export async function runPipeline(
           { role: 'user', content: `Rubric:\n${render(config.rubric, variable)}\n\nText:\n${candidate}` },
         ],
         ...config.sampling,
+        maxTokens: Math.max(config.sampling.maxTokens, JUDGE_MAX_TOKENS),
         jsonSchema: JUDGE_SCHEMA,
       },
       'judge',

@@ -135,7 +135,7 @@ describe('pipelines', () => {
 
   it(
     "constrains a local judge's answer to an integer score from 0 to 10 (the model's grammar)",
-    { timeout: workBudget({ tokens: 3 * 420 }) },
+    { timeout: workBudget({ tokens: 3 * 900 }) },
     async () => {
       const definition: PipelineDefinition = {
         format: 'larder.pipeline',
@@ -153,7 +153,7 @@ describe('pipelines', () => {
               target: { model: tinyId },
               rubric: 'Is it polite?',
               threshold: 0,
-              sampling: { maxTokens: 420, temperature: 1 },
+              sampling: { maxTokens: 64, temperature: 1 },
             },
           },
           { id: 'output', type: 'output', position: { x: 400, y: 0 }, config: {} },
@@ -164,7 +164,8 @@ describe('pipelines', () => {
         ],
       }
       const { pipeline } = await call<{ pipeline: { id: number } }>('pipelines.save', { definition })
-      // Random weights at temperature 1: without the grammar the answers would be noise; with it, a valid score.
+      // Random weights at temperature 1: without the grammar the answers would be noise; with it, a valid score (and
+      // the judge gets the tokens its bounded answer needs, whatever the node's max_tokens).
       for (const input of ['Thanks a lot!', 'Go away.', 'Where is my order?']) {
         const { job } = await call<{ job: Job }>('pipelines.run', { id: pipeline.id, input })
         const done = await backend.runner.waitFor(job.id)
@@ -208,6 +209,60 @@ describe('pipelines', () => {
       definition: JSON.stringify({ ...definition, name: 'imported-reply' }),
     })
     expect(imported.pipeline.name).toBe('imported-reply')
+    // Models and providers are referenced by name; the ids are only a cache.
+    const targets = (nodes: PipelineDefinition['nodes']) =>
+      Object.fromEntries(nodes.filter((n) => n.config.target).map((n) => [n.id, n.config.target]))
+    expect(targets(definition.nodes)).toEqual({
+      draft: { model: tinyId, name: 'tiny' },
+      review: { provider: judgeId, name: 'judge' },
+    })
+    // A file from another workspace, where the same models had other ids: resolved by name here.
+    const elsewhere = {
+      ...definition,
+      name: 'from-elsewhere',
+      nodes: definition.nodes.map((n) =>
+        n.id === 'draft'
+          ? { ...n, config: { ...n.config, target: { model: 9999, name: 'tiny' } } }
+          : n.id === 'review'
+            ? { ...n, config: { ...n.config, target: { provider: 777, name: 'judge' } } }
+            : n,
+      ),
+    }
+    const moved = await call<{ pipeline: { id: number }; problems: unknown[] }>('pipelines.import', {
+      definition: elsewhere,
+    })
+    expect(moved.problems).toEqual([])
+    const stored = await call<{ definition: PipelineDefinition }>('pipelines.get', { id: moved.pipeline.id })
+    expect(targets(stored.definition.nodes)).toEqual(targets(definition.nodes))
+    // A name this workspace does not know is a problem (never the file's id, which may be another model here).
+    const unknown = await call<{ pipeline: { id: number }; problems: { message: string }[] }>('pipelines.import', {
+      definition: {
+        ...definition,
+        name: 'unknown-model',
+        nodes: definition.nodes.map((n) =>
+          n.id === 'draft' ? { ...n, config: { ...n.config, target: { model: tinyId, name: 'big-model' } } } : n,
+        ),
+      },
+    })
+    expect(unknown.problems.map((p) => p.message)).toEqual([
+      'draft: there is no model named "big-model" in this workspace; register it or choose another.',
+    ])
+    await expect(call('pipelines.run', { id: unknown.pipeline.id, input: 'x' })).resolves.toBeDefined()
+    // An older file with ids only still imports, and gets the names.
+    const old = await call<{ pipeline: { id: number }; problems: unknown[] }>('pipelines.import', {
+      definition: {
+        ...definition,
+        name: 'ids-only',
+        nodes: definition.nodes.map((n) =>
+          n.config.target
+            ? { ...n, config: { ...n.config, target: n.id === 'draft' ? { model: tinyId } : { provider: judgeId } } }
+            : n,
+        ),
+      },
+    })
+    expect(old.problems).toEqual([])
+    const named = await call<{ definition: PipelineDefinition }>('pipelines.export', { id: old.pipeline.id })
+    expect(targets(named.definition.nodes)).toEqual(targets(definition.nodes))
     await expect(call('pipelines.import', { definition: { ...definition, version: 2 } })).rejects.toMatchObject({
       code: 'invalid_input',
       message: expect.stringMatching(/format version 2; this Larder reads version 1/),

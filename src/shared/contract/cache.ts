@@ -241,6 +241,11 @@ export const cacheMethods = {
         pinned: z.boolean().optional(),
         expiresAt: timestamp.nullable().optional(),
         note: z.string().max(1000).optional(),
+        /**
+         * Approve although the answer contains U+FFFD (broken UTF-8 from a model's byte tokens); without it such an
+         * approval is refused with the reason.
+         */
+        acceptBrokenText: z.boolean().optional(),
       })
       .strict(),
     output: cacheEntrySchema,
@@ -253,7 +258,11 @@ export const cacheMethods = {
     input: z
       .object({ filter: entryFilterSchema, action: z.enum(['approve', 'reject', 'draft', 'delete', 'pin', 'unpin']) })
       .strict(),
-    output: z.object({ affected: z.int().nonnegative() }),
+    output: z.object({
+      affected: z.int().nonnegative(),
+      /** Entries a bulk approval left as they were: their answers contain U+FFFD (broken UTF-8); edit them first. */
+      skippedBrokenText: z.int().nonnegative(),
+    }),
   },
   'cache.lookup': {
     input: z.object({ namespaceId: id, request: requestSchema }).strict(),
