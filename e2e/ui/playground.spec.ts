@@ -81,7 +81,9 @@ describe('playground', () => {
 
       // Turn two sends the conversation so far: its prompt tokens are counted (more than turn one's, never 0).
       const tokensIn = async (index: number) =>
-        Number(await console.finishedReplies.nth(index).locator('[data-testid="turn-stats"]').getAttribute('data-tokens-in'))
+        Number(
+          await console.finishedReplies.nth(index).locator('[data-testid="turn-stats"]').getAttribute('data-tokens-in'),
+        )
       await input.fill('Tell me more')
       await input.press('Enter')
       await console.finishedReplies.nth(1).locator('[data-testid="turn-stats"]').waitFor({ timeout: 30_000 })

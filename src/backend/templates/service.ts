@@ -159,7 +159,55 @@ export class TemplatesService {
           : null,
       }
     })
-    return { ...this.summary(family), definition, segments }
+    return { ...this.summary(family), definition, segments, publish: this.publishReadiness(family).state }
+  }
+
+  /** What publishing now would snapshot, and whether it may (the checks `publish` enforces). */
+  private publishReadiness(family: StoredFamily): {
+    state: TemplateFamily['publish']
+    variants: ReturnType<TemplatesService['workingSnapshot']>
+    contentHash: string
+  } {
+    const notReady = (code: NonNullable<TemplateFamily['publish']['code']>, reason: string) => ({
+      state: { ready: false, code, reason },
+      variants: [],
+      contentHash: '',
+    })
+    const invalid = this.repo
+      .listVariants({ familyId: family.id, states: ['approved'] })
+      .items.map((variant) => ({ variant, problems: problemsOf(variant, family.definition) }))
+      .filter((entry) => entry.problems.length > 0)
+    if (invalid.length > 0) {
+      return notReady(
+        'invalid',
+        `Approved variants no longer fit the family definition: ${invalid
+          .slice(0, 5)
+          .map((entry) => `variant ${entry.variant.id} (${entry.problems[0]!.message})`)
+          .join('; ')}. Edit or reject them, then publish.`,
+      )
+    }
+    const variants = this.workingSnapshot(family)
+    const runtime = runtimeOf(family.name, family.definition, null)
+    const covered = new Set(variants.filter((v) => v.weight > 0).map((variant) => variant.segmentKey))
+    const empty = listSegments(family.definition.segments).filter(
+      (segment) => !covered.has(segment.key) && !matchingFallback(runtime, segment),
+    )
+    if (empty.length > 0) {
+      return notReady(
+        'uncovered',
+        `${empty.length} segment${empty.length > 1 ? 's have' : ' has'} no approved variant and no fallback: ${empty
+          .slice(0, 5)
+          .map((segment) => segment.key || '(all)')
+          .join('; ')}${empty.length > 5 ? '; ...' : ''}. Approve variants there or add a fallback, then publish.`,
+      )
+    }
+    const contentHash = sha256(JSON.stringify({ definition: family.definition, variants }))
+    const latest =
+      family.publishedVersion !== null ? this.repo.getVersion(family.id, family.publishedVersion) : undefined
+    if (latest && latest.contentHash === contentHash) {
+      return notReady('unchanged', `Nothing changed since version ${latest.version}; there is nothing to publish.`)
+    }
+    return { state: { ready: true, code: null, reason: null }, variants, contentHash }
   }
 
   create(definition: FamilyDefinition): TemplateFamily {
@@ -587,43 +635,8 @@ export class TemplatesService {
   /** Snapshots the approved variants as the next version; refuses a version the edge could not serve in full. */
   publish(familyId: number, note: string | undefined): MethodOutput<'templates.publish'> {
     const family = this.mustGetFamily(familyId, ['familyId'])
-    const invalid = this.repo
-      .listVariants({ familyId, states: ['approved'] })
-      .items.map((variant) => ({ variant, problems: problemsOf(variant, family.definition) }))
-      .filter((entry) => entry.problems.length > 0)
-    if (invalid.length > 0) {
-      throw new ApiError({
-        code: 'conflict',
-        message: `Approved variants no longer fit the family definition: ${invalid
-          .slice(0, 5)
-          .map((entry) => `variant ${entry.variant.id} (${entry.problems[0]!.message})`)
-          .join('; ')}. Edit or reject them, then publish.`,
-      })
-    }
-    const variants = this.workingSnapshot(family)
-    const runtime = runtimeOf(family.name, family.definition, null)
-    const covered = new Set(variants.filter((v) => v.weight > 0).map((variant) => variant.segmentKey))
-    const empty = listSegments(family.definition.segments).filter(
-      (segment) => !covered.has(segment.key) && !matchingFallback(runtime, segment),
-    )
-    if (empty.length > 0) {
-      throw new ApiError({
-        code: 'conflict',
-        message: `${empty.length} segment${empty.length > 1 ? 's have' : ' has'} no approved variant and no fallback: ${empty
-          .slice(0, 5)
-          .map((segment) => segment.key || '(all)')
-          .join('; ')}${empty.length > 5 ? '; ...' : ''}. Approve variants there or add a fallback, then publish.`,
-      })
-    }
-    const contentHash = sha256(JSON.stringify({ definition: family.definition, variants }))
-    const latest =
-      family.publishedVersion !== null ? this.repo.getVersion(family.id, family.publishedVersion) : undefined
-    if (latest && latest.contentHash === contentHash) {
-      throw new ApiError({
-        code: 'conflict',
-        message: `Nothing changed since version ${latest.version}; there is nothing to publish.`,
-      })
-    }
+    const { state, variants, contentHash } = this.publishReadiness(family)
+    if (!state.ready) throw new ApiError({ code: 'conflict', message: state.reason! })
     const stored = this.workspace.db.transaction(() =>
       this.repo.insertVersion({
         familyId,
