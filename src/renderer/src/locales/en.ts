@@ -3,6 +3,7 @@
  * vue-i18n message syntax: {name} interpolates; avoid the special characters @ $ | in plain text.
  */
 import cacheAnswers from './en/cache-answers'
+import cacheExplained from './en/cache-explained'
 import cdnExport from './en/cdn-export'
 import pipelines from './en/pipelines'
 import modelQuality from './en/model-quality'
@@ -17,6 +18,7 @@ const en = {
   cdnExport,
   plan,
   cacheAnswers,
+  cacheExplained,
   modelQuality,
   app: {
     name: 'Larder',

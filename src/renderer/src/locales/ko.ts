@@ -1,5 +1,6 @@
 import type { MessageSchema } from './en'
 import cacheAnswers from './ko/cache-answers'
+import cacheExplained from './ko/cache-explained'
 import cdnExport from './ko/cdn-export'
 import pipelines from './ko/pipelines'
 import modelQuality from './ko/model-quality'
@@ -15,6 +16,7 @@ const ko: MessageSchema = {
   cdnExport,
   plan,
   cacheAnswers,
+  cacheExplained,
   modelQuality,
   app: {
     name: 'Larder',
