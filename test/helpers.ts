@@ -38,3 +38,27 @@ export async function waitUntil(
   }
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`)
 }
+
+/**
+ * A test's time budget from the work it does, never from how fast this machine is today. Each unit is allowed far
+ * more than it takes on a busy two-core machine (a tiny model loads in well under a second, a worker process starts
+ * in about one, the tiny model decodes hundreds of tokens a second with one thread), so only a hang fails a test.
+ */
+export function workBudget(work: {
+  /** Model loads (node-llama-cpp, tiny models). */
+  loads?: number
+  /** Processes started: model workers, CLI runs in a child, servers. */
+  processes?: number
+  /** Tokens generated or evaluated. */
+  tokens?: number
+  /** Megabytes of model files written, quantized or hashed. */
+  megabytes?: number
+}): number {
+  return (
+    30_000 +
+    (work.loads ?? 0) * 20_000 +
+    (work.processes ?? 0) * 20_000 +
+    (work.tokens ?? 0) * 100 +
+    (work.megabytes ?? 0) * 5_000
+  )
+}

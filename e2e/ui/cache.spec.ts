@@ -29,6 +29,9 @@ async function createNamespace(serve: ServeHandle, console: ConsolePage, name: s
   await console.testId('namespace-new').click()
   await console.testId('namespace-drawer').waitFor()
   await console.testId('namespace-name').locator('input').fill(name)
+  // A new namespace serves what it stores until curated, and says so; approved only is the strict choice.
+  await expect(console.testId('namespace-policy-hint').innerText()).resolves.toMatch(/The default\./)
+  await console.testId('namespace-drawer').screenshot({ path: '/tmp/dayone-namespace-policy.png' })
   await console.testId('namespace-prompt-version').locator('input').fill('v1')
   await console.testId('namespace-save').click()
   await console.testId('namespace-drawer').waitFor({ state: 'detached' })
@@ -166,6 +169,85 @@ describe('cache page', () => {
         await console.testId('entry-cut-off').waitFor()
         await console.page.screenshot({ path: join(tmpdir(), 'larder-cache-entry-cut-off.png') })
         expect(ui.problems).toEqual([])
+      })
+    } finally {
+      await upstream.close()
+    }
+  })
+
+  it('explains itself: policy, why each request missed, parameters in the key, broken text, prices, drafts to approve', async () => {
+    const upstream = await startFakeEndpoint({ name: 'upstream' })
+    try {
+      await withConsole({}, async ({ serve, ui, console }) => {
+        await serve.call('providers.save', { name: 'upstream', baseUrl: upstream.baseUrl, model: 'm' })
+        const { secret } = await serve.call<{ secret: string }>('gateway.keys.create', { tenant: 'default' })
+        const ask = async (content: string, extra: Record<string, unknown> = {}) => {
+          const response = await fetch(`${serve.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'upstream', messages: [{ role: 'user', content }], ...extra }),
+          })
+          await response.text()
+          return response.headers.get('x-larder-cache-reason')
+        }
+        expect(await ask('Opening hours?', { max_tokens: 50 })).toBe('no-entry')
+        expect(await ask('Opening hours?', { max_tokens: 80 })).toBe('params-differ')
+        expect(await ask('Opening hours?', { max_tokens: 80 })).toBeNull()
+        expect(await ask('Menu caf\uFFFD?')).toBe('no-entry')
+        const { items: namespaces } = await serve.call<{ items: (Namespace & { serveDrafts: boolean })[] }>(
+          'cache.namespaces.list',
+        )
+        const ns = namespaces[0]!
+        // The default policy serves what was stored; approved only is the strict mode.
+        expect(ns.serveDrafts).toBe(true)
+        await serve.call('cache.namespaces.save', { id: ns.id, name: ns.name, serveDrafts: false })
+        expect(await ask('Opening hours?', { max_tokens: 50 })).toBe('draft-not-served')
+        await serve.call('settings.update', {
+          pricing: { inputPer1kTokens: 0.5, outputPer1kTokens: 1.5, currency: 'USD' },
+        })
+        const { items } = await serve.call<{
+          items: (Entry & { promptText: string; params: { max_tokens?: number } })[]
+        }>('cache.entries.list', { namespaceId: ns.id })
+        const short = items.find((entry) => entry.params.max_tokens === 50)!
+        const long = items.find((entry) => entry.params.max_tokens === 80)!
+        const broken = items.find((entry) => entry.answer.includes('\uFFFD'))!
+
+        await console.open('cache')
+        await expect(console.testId(`entry-params-${short.id}`).innerText()).resolves.toBe('max_tokens 50')
+        await console.testId(`entry-broken-${broken.id}`).waitFor()
+        await console.testId(`entry-open-${short.id}`).click()
+        await console.page.locator(`[data-testid="entry-drawer"][data-entry-id="${short.id}"]`).waitFor()
+        await expect(console.testId('entry-params').innerText()).resolves.toBe('max_tokens 50')
+        const sibling = console.testId('entry-siblings').locator(`li[data-entry-id="${long.id}"]`)
+        await expect(sibling.innerText()).resolves.toMatch(/max_tokens 80/)
+        await console.testId('entry-drawer').screenshot({ path: '/tmp/dayone-cache-entry-params.png' })
+        await ui.page.keyboard.press('Escape')
+        await console.testId('entry-drawer').waitFor({ state: 'hidden' })
+        await console.testId(`entry-open-${broken.id}`).click()
+        await console.testId('entry-broken-text').waitFor()
+        await console.testId('entry-approve').click()
+        await ui.page.getByText('contains U+FFFD').first().waitFor()
+        await ui.page.keyboard.press('Escape')
+        await console.testId('entry-drawer').waitFor({ state: 'hidden' })
+
+        // The request log says why each request was not a hit.
+        await console.cacheTab('log').click()
+        for (const reason of ['no-entry', 'params-differ', 'draft-not-served'])
+          await console.page.locator(`[data-testid^="log-reason-"][data-reason="${reason}"]`).first().waitFor()
+        await console.testId('request-log-tab').screenshot({ path: '/tmp/dayone-cache-request-log.png' })
+
+        // Analytics: money at today's prices, and the drafts to approve for the target.
+        await console.cacheTab('analytics').click()
+        await expect(console.testId('analytics-priced').innerText()).resolves.toMatch(/\$0\.50 per 1,000 tokens in/)
+        const card = console.testId('approve-drafts')
+        await card.waitFor()
+        await expect(card.innerText()).resolves.toMatch(/Approving these \d+ drafts would raise the projected hit rate/)
+        await console.testId('analytics-tab').screenshot({ path: '/tmp/dayone-cache-analytics.png' })
+        await console.testId('approve-drafts-button').click()
+        await ui.page.getByText(/Approved \d+ drafts\./).waitFor()
+        const after = await serve.call<{ items: Entry[] }>('cache.entries.list', { namespaceId: ns.id })
+        expect(after.items.find((entry) => entry.id === short.id)!.state).toBe('approved')
+        expect(after.items.find((entry) => entry.id === broken.id)!.state).toBe('draft')
       })
     } finally {
       await upstream.close()

@@ -106,8 +106,9 @@ describe('console extras', () => {
       const settings = await serve.call<{ pricing: unknown }>('settings.get')
       expect(settings.pricing).toEqual({ inputPer1kTokens: 0.5, outputPer1kTokens: 1.5, currency: 'EUR' })
 
-      // The Cache analytics show what the hits saved and the misses cost, in that currency (gateway log rows with
-      // cost estimates, written as the gateway writes them).
+      // The Cache analytics show what the hits saved and the misses cost, in that currency, at today's prices applied
+      // to the logged token counts (gateway log rows as the gateway writes them; the stored estimate, from when the row
+      // was written, does not count).
       const { namespace } = await serve.call<{ namespace: { id: number } }>('cache.namespaces.save', {
         name: 'support',
       })
@@ -132,8 +133,10 @@ describe('console extras', () => {
       db.close()
       await console.open('cache')
       await console.cacheTab('analytics').click()
-      await expect(console.testId('analytics-cost-saved').innerText()).resolves.toMatch(/€\s?0\.75|0\.75\s?€/)
-      await expect(console.testId('analytics-cost-spent').innerText()).resolves.toMatch(/€\s?0\.25|0\.25\s?€/)
+      // Per request 10 tokens in at 0.5 and 20 out at 1.5 per 1,000: 0.035; three hits saved 0.105.
+      await expect(console.testId('analytics-cost-saved').innerText()).resolves.toMatch(/€\s?0\.105|0\.105\s?€/)
+      await expect(console.testId('analytics-cost-spent').innerText()).resolves.toMatch(/€\s?0\.035|0\.035\s?€/)
+      await expect(console.testId('analytics-priced').innerText()).resolves.toMatch(/€0\.50 per 1,000 tokens in/)
 
       // Jobs at 1280 x 800: Cancel and Logs of a running job are inside the window.
       const jobId = await console.startBackup({ pagesPerStep: 1, stepDelayMs: 20 })

@@ -93,6 +93,20 @@ describe('models page', () => {
       // Deleting the quantized file asks first and says what goes; saying no keeps everything.
       await ui.page.keyboard.press('Escape')
       await console.modelDrawer().waitFor({ state: 'hidden' })
+      // The report outlives the drawer: kept on the quantized model, its verdict is in the table and its drawer
+      // says what the numbers mean.
+      await expect(console.testId(`model-quality-${quantized!.id}`).getAttribute('data-level')).resolves.toMatch(
+        /excellent|good|noticeable|large/,
+      )
+      await console.testId(`model-name-${quantized!.id}`).click()
+      const kept = console.testId('model-quality')
+      await kept.locator('li[data-code="top1"]').waitFor()
+      await expect(kept.locator('li[data-code="top1"]').innerText()).resolves.toMatch(/Top-1 agreement/)
+      await expect(console.testId('model-quality-measured').innerText()).resolves.toMatch(/your text/)
+      await kept.scrollIntoViewIfNeeded()
+      await kept.screenshot({ path: '/tmp/dayone-model-quality.png' })
+      await ui.page.keyboard.press('Escape')
+      await console.modelDrawer().waitFor({ state: 'hidden' })
       await console.testId(`model-remove-${quantized!.id}`).click()
       await console.testId('remove-model-dialog').waitFor()
       await console.testId('remove-model-cancel').click()

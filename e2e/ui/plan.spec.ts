@@ -77,6 +77,8 @@ describe('planning tab', () => {
         tenant: 'acme',
         name: 'faq',
         storeAs: 'none',
+        // Approved only: the drafts the plan pre-warms become servable when approved.
+        serveDrafts: false,
         generationTarget: { provider: provider.id },
         embedder: { provider: provider.id },
       })

@@ -79,6 +79,17 @@ describe('playground', () => {
       await expect(console.finishedReplies.count()).resolves.toBe(1)
       await console.testId('playground-json-mode').click()
 
+      // Turn two sends the conversation so far: its prompt tokens are counted (more than turn one's, never 0).
+      const tokensIn = async (index: number) =>
+        Number(
+          await console.finishedReplies.nth(index).locator('[data-testid="turn-stats"]').getAttribute('data-tokens-in'),
+        )
+      await input.fill('Tell me more')
+      await input.press('Enter')
+      await console.finishedReplies.nth(1).locator('[data-testid="turn-stats"]').waitFor({ timeout: 30_000 })
+      expect(await tokensIn(0)).toBeGreaterThan(0)
+      expect(await tokensIn(1)).toBeGreaterThan(await tokensIn(0))
+
       // Clearing asks first.
       await console.testId('playground-clear').click()
       await console.testId('confirm-clear').click()

@@ -143,6 +143,9 @@ describe('templates', () => {
       await page.publish('first')
       await page.versionRow(1).waitFor()
       await page.page.locator('[data-testid="family-published"][data-version="1"]').waitFor()
+      // Nothing changed since: Publish is disabled and says why (no 409 after a click).
+      await page.page.locator('[data-testid="publish-blocked"][data-code="unchanged"]').waitFor()
+      await expect(page.testId('publish').isDisabled()).resolves.toBe(true)
 
       // Edit an approved variant: unknown slots show before saving, the fixed text saves, and it needs approving again.
       await page.tab('review').click()

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
-import { tempDir } from '../../test/helpers'
+import { tempDir, workBudget } from '../../test/helpers'
 import { defaultMigrationsDir, loadMigrations } from '../backend/db/migrations'
 import { readGgufFile, writeGgufImatrix, writeTinyLlamaGguf } from '../backend/gguf/index'
 import { syntheticImatrix } from '../backend/gguf/test-support'
@@ -209,6 +209,12 @@ describe('larder pipelines (in process)', () => {
       expect(run.code).toBe(EXIT.ok)
       expect(run.out).toMatch(/helper says: Answer: Where is my order\?/)
       expect(run.out).toMatch(/check +succeeded/)
+      // With --json, stdout is the run as JSON and nothing else; the run is recorded as the CLI's.
+      const json = await larder(['--home', home, 'pipelines', 'run', 'reply', '--input', 'Hi', '--json'])
+      expect(json.code).toBe(EXIT.ok)
+      const parsed = JSON.parse(json.out) as { source: string; status: string; output: string }
+      expect(parsed).toMatchObject({ source: 'cli', status: 'succeeded' })
+      expect(json.err).toMatch(/Job \d+ succeeded\./)
       writeFileSync(file, '{"format": "larder.pipeline", "version": 9, "name": "x", "nodes": [], "edges": []}')
       const refused = await larder(['--home', home, 'pipelines', 'import', file])
       expect(refused.code).toBe(EXIT.usage)
@@ -246,44 +252,81 @@ describe('larder gguf and models (in process)', () => {
     expect(needs.err).toMatch(/needs an importance matrix/)
   })
 
-  it('writes a tiny model, quantizes it file to file in any case of type name, and generates from it', async () => {
-    const dir = tempDir()
-    const home = tempDir()
-    expect((await larder(['gguf', 'tiny', '--out', join(dir, 'tiny.gguf'), '--seed', '3'])).out).toMatch(
-      /Wrote .*tiny\.gguf \(F32, seed 3\)/,
-    )
-    const quantized = await larder([
-      'gguf',
-      'quantize',
-      join(dir, 'tiny.gguf'),
-      join(dir, 'tiny-q4.gguf'),
-      '--type',
-      'q4_0',
-      '--json',
-    ])
-    expect(quantized.code).toBe(EXIT.ok)
-    expect(JSON.parse(quantized.out)).toMatchObject({ fileType: 'MOSTLY_Q4_0', quantizedTensors: 16 })
-    expect(
-      (await larder(['gguf', 'quantize', join(dir, 'tiny.gguf'), join(dir, 'x.gguf'), '--type', 'q7_k'])).code,
-    ).toBe(EXIT.usage)
-    const again = await larder(['gguf', 'quantize', join(dir, 'tiny-q4.gguf'), join(dir, 'y.gguf'), '--type', 'q8_0'])
-    expect(again.code).not.toBe(EXIT.ok)
-    expect(again.err).toMatch(/already Q4_0.*--allow-requantize/)
-    const inspect = await larder(['gguf', 'inspect', join(dir, 'tiny-q4.gguf')])
-    expect(inspect.out).toMatch(/file type: MOSTLY_Q4_0/)
-    expect((await larder(['--home', home, 'models', 'add', join(dir, 'tiny-q4.gguf')])).out).toMatch(
-      /Registered tiny-q4/,
-    )
-    // Every supported type, made by the CLI from the tiny model, loads and generates through the CLI.
-    for (const type of ['q8_0', 'q5_1', 'q5_0', 'q4_1', 'q4_0', 'f16']) {
-      const file = join(dir, `tiny-${type}.gguf`)
-      expect((await larder(['gguf', 'quantize', join(dir, 'tiny.gguf'), file, '--type', type])).code).toBe(EXIT.ok)
-      await larder(['--home', home, 'models', 'add', file])
-      const args = ['--home', home, 'models', 'generate', `tiny-${type}`, '--prompt', 'Hi', '--max-tokens', '6']
-      const generated = await larder([...args, '--threads', '1', '--cpu', '--json'])
-      expect(generated.code, type).toBe(EXIT.ok)
-      expect(JSON.parse(generated.out).tokensOut, type).toBeGreaterThan(0)
-    }
-    // Six model loads in fresh workers: generous, so a busy machine does not fail it.
-  }, 300_000)
+  it(
+    'writes a tiny model and quantizes it file to file in any case of type name',
+    { timeout: workBudget({ megabytes: 4 }) },
+    async () => {
+      const dir = tempDir()
+      const home = tempDir()
+      expect((await larder(['gguf', 'tiny', '--out', join(dir, 'tiny.gguf'), '--seed', '3'])).out).toMatch(
+        /Wrote .*tiny\.gguf \(F32, seed 3\)/,
+      )
+      const quantized = await larder([
+        'gguf',
+        'quantize',
+        join(dir, 'tiny.gguf'),
+        join(dir, 'tiny-q4.gguf'),
+        '--type',
+        'q4_0',
+        '--json',
+      ])
+      expect(quantized.code).toBe(EXIT.ok)
+      expect(JSON.parse(quantized.out)).toMatchObject({ fileType: 'MOSTLY_Q4_0', quantizedTensors: 16 })
+      expect(
+        (await larder(['gguf', 'quantize', join(dir, 'tiny.gguf'), join(dir, 'x.gguf'), '--type', 'q7_k'])).code,
+      ).toBe(EXIT.usage)
+      const again = await larder(['gguf', 'quantize', join(dir, 'tiny-q4.gguf'), join(dir, 'y.gguf'), '--type', 'q8_0'])
+      expect(again.code).not.toBe(EXIT.ok)
+      expect(again.err).toMatch(/already Q4_0.*--allow-requantize/)
+      const inspect = await larder(['gguf', 'inspect', join(dir, 'tiny-q4.gguf')])
+      expect(inspect.out).toMatch(/file type: MOSTLY_Q4_0/)
+      expect((await larder(['--home', home, 'models', 'add', join(dir, 'tiny-q4.gguf')])).out).toMatch(
+        /Registered tiny-q4/,
+      )
+    },
+  )
+
+  const GENERATED_TYPES = ['q8_0', 'q5_1', 'q5_0', 'q4_1', 'q4_0', 'f16']
+  // One model load in a fresh worker per type, and six tokens from each.
+  it(
+    'loads and generates from every file type the CLI quantizes to',
+    {
+      timeout: workBudget({
+        loads: GENERATED_TYPES.length + 2,
+        processes: GENERATED_TYPES.length + 1,
+        tokens: 36,
+        megabytes: 4,
+      }),
+    },
+    async () => {
+      const dir = tempDir()
+      const home = tempDir()
+      expect((await larder(['gguf', 'tiny', '--out', join(dir, 'tiny.gguf'), '--seed', '3'])).code).toBe(EXIT.ok)
+      // Every supported type, made by the CLI from the tiny model, loads and generates through the CLI.
+      for (const type of GENERATED_TYPES) {
+        const file = join(dir, `tiny-${type}.gguf`)
+        expect((await larder(['gguf', 'quantize', join(dir, 'tiny.gguf'), file, '--type', type])).code).toBe(EXIT.ok)
+        await larder(['--home', home, 'models', 'add', file])
+        const args = ['--home', home, 'models', 'generate', `tiny-${type}`, '--prompt', 'Hi', '--max-tokens', '6']
+        const generated = await larder([...args, '--threads', '1', '--cpu', '--json'])
+        expect(generated.code, type).toBe(EXIT.ok)
+        expect(JSON.parse(generated.out).tokensOut, type).toBeGreaterThan(0)
+      }
+      // The comparison explains its verdict in words.
+      const compared = await larder([
+        'gguf',
+        'compare',
+        join(dir, 'tiny.gguf'),
+        join(dir, 'tiny-q8_0.gguf'),
+        '--max-tokens',
+        '32',
+        '--threads',
+        '1',
+      ])
+      expect(compared.code).toBe(EXIT.ok)
+      expect(compared.out).toMatch(/Verdict: (practically lossless|small loss|noticeable loss|large loss)\./)
+      expect(compared.out).toMatch(/- Top-1 agreement .*%/)
+      expect(compared.out).toMatch(/- Only 32 positions were scored/)
+    },
+  )
 })

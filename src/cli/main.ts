@@ -28,16 +28,18 @@ import { jobProgressReporter } from './progress'
 
 export { CliExit }
 
+export interface RunJobOptions {
+  /** The caller prints the result itself (e.g. as JSON), so the job's status line goes to stderr. */
+  statusToStderr?: boolean
+  /** How a succeeded job is told on stdout (default: its result as JSON). */
+  describe?: (job: Job) => string
+}
+
 export interface CliContext {
   io: CliIo
   homeOf(command: Command): string
   openBackend(command: Command, exclusive?: boolean): Backend
-  runJobHere(
-    backend: Backend,
-    start: () => Promise<Job>,
-    json: boolean,
-    describe?: (job: Job) => string,
-  ): Promise<number>
+  runJobHere(backend: Backend, start: () => Promise<Job>, json: boolean, options?: RunJobOptions): Promise<number>
   /** Opens the workspace's backend for one command and always closes it (flushing writes) afterwards. */
   withBackend<T>(command: Command, work: (backend: Backend) => Promise<T>): Promise<T>
 }
@@ -103,7 +105,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     backend: Backend,
     start: () => Promise<Job>,
     json: boolean,
-    describe?: (job: Job) => string,
+    options: RunJobOptions = {},
   ): Promise<number> {
     const reporter = jobProgressReporter()
     let jobId = -1
@@ -120,8 +122,9 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       const job = await backend.runner.waitFor(jobId)
       reporter.stop()
       if (json) io.out(`${JSON.stringify(job, null, 2)}\n`)
+      else if (job.status === 'succeeded' && options.statusToStderr) io.err(`Job ${job.id} succeeded.\n`)
       else if (job.status === 'succeeded')
-        io.out(describe ? describe(job) : `Job ${job.id} succeeded: ${JSON.stringify(job.result)}\n`)
+        io.out(options.describe ? options.describe(job) : `Job ${job.id} succeeded: ${JSON.stringify(job.result)}\n`)
       else io.err(`Job ${job.id} ${job.status}: ${job.error ?? ''}\n`)
       return job.status === 'succeeded' ? EXIT.ok : job.status === 'cancelled' ? EXIT.interrupted : EXIT.failed
     } finally {

@@ -35,6 +35,14 @@ function broadcast(status: BackendStatus): void {
   mainWindow?.webContents.send('larder:backend-status', status)
 }
 
+/** The window icon (Linux and Windows title bars, the task bar in development); packaged apps also embed it. */
+function windowIcon(): string | undefined {
+  const path = app.isPackaged
+    ? join(process.resourcesPath, 'icon.png')
+    : join(app.getAppPath(), 'resources', 'icon.png')
+  return existsSync(path) ? path : undefined
+}
+
 const binding = sqliteBindingForElectron()
 const supervisor = new BackendSupervisor({
   entry: join(here, 'backend.js'),
@@ -54,6 +62,7 @@ function createWindow(): void {
     minHeight: 600,
     show: false,
     title: 'Larder',
+    ...(windowIcon() ? { icon: windowIcon()! } : {}),
     autoHideMenuBar: true,
     webPreferences: {
       preload: join(here, '../preload/index.cjs'),

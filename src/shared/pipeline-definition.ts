@@ -21,10 +21,15 @@ export const NODE_TYPES = [
 ] as const
 export type NodeType = (typeof NODE_TYPES)[number]
 
-/** A model to call: a registered local model or a provider, by id. */
+/**
+ * A model to call: a registered local model or a provider. `name` is the reference (a file exported from one
+ * workspace works in another: the backend looks the name up there); the id is only a cache of it, refreshed on save,
+ * import and run. Files without names (older exports) are read by id.
+ */
+const targetName = z.string().min(1).max(200).optional()
 export const targetSchema = z.union([
-  z.object({ model: z.int().positive() }).strict(),
-  z.object({ provider: z.int().positive() }).strict(),
+  z.object({ model: z.int().positive(), name: targetName }).strict(),
+  z.object({ provider: z.int().positive(), name: targetName }).strict(),
 ])
 
 const sampling = z

@@ -1,9 +1,14 @@
 /**
  * Coverage analytics from the request log: how much traffic the top N distinct requests cover (which is also the hit
  * rate a cache of N entries would reach), the hit rate over time, and what the cache saved.
+ *
+ * Money is priced now: the stored token counts of every served request at the prices set in Settings today, so prices
+ * set (or changed) after the traffic was logged apply to all of it, and the page says which prices those are. The
+ * per-row `cost_estimate` (the prices when the row was written) stays in the log for exports.
  */
 import type { MethodOutput } from '../../shared/contract'
 import type { Db } from '../db/database'
+import { estimateCost, SettingsRepository } from '../settings/repository'
 import { flushCacheWrites } from './runtime'
 
 const THRESHOLDS = [0.5, 0.8, 0.9, 0.95]
@@ -78,8 +83,8 @@ export function cacheAnalytics(
               avg(CASE WHEN l.hit_kind IN ('hit-exact', 'hit-semantic') THEN l.latency_ms END) AS hit,
               coalesce(sum(CASE WHEN l.hit_kind IN ('hit-exact', 'hit-semantic') THEN l.tokens_in END), 0) AS tokensIn,
               coalesce(sum(CASE WHEN l.hit_kind IN ('hit-exact', 'hit-semantic') THEN l.tokens_out END), 0) AS tokensOut,
-              sum(CASE WHEN l.hit_kind IN ('hit-exact', 'hit-semantic') THEN l.cost_estimate END) AS cost,
-              sum(CASE WHEN l.hit_kind IN ('miss', 'bypass') THEN l.cost_estimate END) AS spent
+              coalesce(sum(CASE WHEN l.hit_kind IN ('miss', 'bypass') THEN l.tokens_in END), 0) AS spentIn,
+              coalesce(sum(CASE WHEN l.hit_kind IN ('miss', 'bypass') THEN l.tokens_out END), 0) AS spentOut
        FROM request_log l ${served}`,
     )
     .get(...args) as {
@@ -87,9 +92,11 @@ export function cacheAnalytics(
     hit: number | null
     tokensIn: number
     tokensOut: number
-    cost: number | null
-    spent: number | null
+    spentIn: number
+    spentOut: number
   }
+  const settings = new SettingsRepository(db).get()
+  const priced = estimateCost(settings, 0, 0) !== null
 
   const uncachedWhere = [...where, 'e.id IS NULL']
   const topUncached = db
@@ -121,8 +128,9 @@ export function cacheAnalytics(
       gpuSeconds: latency.miss !== null ? (hits * latency.miss) / 1000 : 0,
       meanMissLatencyMs: latency.miss,
       meanHitLatencyMs: latency.hit,
-      cost: latency.cost,
-      spent: latency.spent,
+      cost: estimateCost(settings, latency.tokensIn, latency.tokensOut),
+      spent: estimateCost(settings, latency.spentIn, latency.spentOut),
+      prices: priced ? { ...settings.pricing } : null,
     },
     topUncached,
   }

@@ -69,14 +69,68 @@ describe('curation', () => {
     expect(current).toMatchObject({ answer: 'Nine to six, Monday to Friday.', state: 'approved', createdBy: 'edited' })
     expect(versions.map((v) => v.version)).toEqual([3, 2, 1])
     expect(versions[1]).toMatchObject({ answer: 'Nine to six, Monday to Friday.', note: 'new hours' })
+    // Version 1 was never reviewed: reverting an approved entry to it is an edit, back to draft.
     const reverted = await call<CacheEntry>('cache.entries.revert', { id: entry.id, version: 1 })
-    expect(reverted.answer).toBe('Nine to five.')
+    expect(reverted).toMatchObject({ answer: 'Nine to five.', state: 'draft' })
+    // Version 3 was approved: restoring its text restores the approval.
+    const restored = await call<CacheEntry>('cache.entries.revert', { id: entry.id, version: 3 })
+    expect(restored).toMatchObject({ answer: 'Nine to six, Monday to Friday.', state: 'approved' })
+    const history = await call<{ versions: { state: string; note: string | null }[] }>('cache.entries.get', {
+      id: entry.id,
+    })
+    expect(history.versions.slice(0, 2)).toEqual([
+      expect.objectContaining({ state: 'approved', note: 'reverted to version 3' }),
+      expect.objectContaining({ state: 'draft', note: 'reverted to version 1' }),
+    ])
     await expect(call('cache.entries.revert', { id: entry.id, version: 99 })).rejects.toMatchObject({
       code: 'not_found',
     })
     await expect(
       call('cache.entries.create', { namespaceId: ns.id, request: request('Opening hours?'), answer: 'dup' }),
     ).rejects.toMatchObject({ code: 'conflict' })
+  })
+
+  it('does not approve answers with U+FFFD (broken UTF-8) unless told to, alone or in bulk', async () => {
+    const broken = await call<CacheEntry>('cache.entries.create', {
+      namespaceId: ns.id,
+      request: request('Menu?'),
+      answer: 'Caf\uFFFD au lait.',
+    })
+    const fine = await call<CacheEntry>('cache.entries.create', {
+      namespaceId: ns.id,
+      request: request('Hours?'),
+      answer: 'Nine to five.',
+    })
+    await expect(call('cache.entries.update', { id: broken.id, state: 'approved' })).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: expect.stringMatching(/contains U\+FFFD .*edit the answer before approving it/),
+    })
+    expect(await call('cache.entries.bulk', { filter: { namespaceId: ns.id }, action: 'approve' })).toEqual({
+      affected: 1,
+      skippedBrokenText: 1,
+    })
+    expect((await call<{ entry: CacheEntry }>('cache.entries.get', { id: fine.id })).entry.state).toBe('approved')
+    expect((await call<{ entry: CacheEntry }>('cache.entries.get', { id: broken.id })).entry.state).toBe('draft')
+    // An edit that fixes the text can be approved; so can the broken text when the operator says so.
+    expect(
+      await call<CacheEntry>('cache.entries.update', { id: broken.id, state: 'approved', acceptBrokenText: true }),
+    ).toMatchObject({ state: 'approved' })
+    await expect(call('cache.entries.update', { id: fine.id, answer: 'Nine to \uFFFD.' })).rejects.toMatchObject({
+      code: 'invalid_input',
+    })
+    // A namespace that stores generated answers as approved keeps a broken one as a draft.
+    const { namespace: auto } = await call<{ namespace: CacheNamespace }>('cache.namespaces.save', {
+      name: 'auto',
+      storeAs: 'approved',
+    })
+    const lookup = await backend.cache.lookup(auto, {
+      model: 'upstream',
+      kind: 'chat',
+      messages: [{ role: 'user', content: 'x' }],
+      params: {},
+    })
+    const stored = await backend.cache.store(auto, lookup, { answer: 'Bad \uFFFD text', model: 'upstream' })
+    expect(stored!.state).toBe('draft')
   })
 
   it('approves, rejects, pins and deletes in bulk, and searches prompts and answers (FTS5)', async () => {

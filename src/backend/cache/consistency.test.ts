@@ -52,9 +52,15 @@ const request = (content: string) => ({
   params: { temperature: 0 },
 })
 
+/** The tenant's default namespace in approved-only mode (these tests watch drafts become servable). */
 async function defaultNamespace(): Promise<CacheNamespace> {
-  return (await call<{ namespace: CacheNamespace }>('cache.namespaces.save', { tenant: 'acme', name: 'default' }))
-    .namespace
+  return (
+    await call<{ namespace: CacheNamespace }>('cache.namespaces.save', {
+      tenant: 'acme',
+      name: 'default',
+      serveDrafts: false,
+    })
+  ).namespace
 }
 
 beforeEach(async () => {

@@ -39,6 +39,7 @@ export function cacheHandlers(backend: Backend): AreaHandlers<typeof cacheMethod
         entry: result.entry,
         similarity: result.similarity,
         refusedBy: result.refusedBy,
+        reason: result.missReason,
       }
     },
     'cache.log.list': ({ limit, offset, ...filter }) => cache.repo.listLog(filter, limit, offset),

@@ -264,6 +264,7 @@ export function importLogJob(workspace: Workspace, cache: CacheService): JobKind
             canonical: key.canonical,
             promptText: key.promptText,
             hitKind: 'miss',
+            reason: null,
             similarity: null,
             entryId: null,
             latencyMs: null,

@@ -1,6 +1,6 @@
 /** SQL for the cache: namespaces, entries and their versions, vectors, the request log and gateway keys. */
 import type { CacheEntry, CacheNamespace, EntryVersion, RequestLogRow } from '../../shared/contract'
-import { DEFAULT_NORMALIZATION } from '../../shared/cache-key'
+import { DEFAULT_NORMALIZATION, type CanonicalRequest } from '../../shared/cache-key'
 import type { Db } from '../db/database'
 import { BUMP_UPDATED_AT, cacheRuntime, type CacheRuntime, type NamespaceConfig } from './runtime'
 
@@ -367,6 +367,44 @@ export class CacheRepository {
     return { items: rows.map(toEntry), total }
   }
 
+  /**
+   * Entries of the namespace for the same prompt (model, kind and messages after normalisation) under another key:
+   * the same request with other answer-changing parameters. Found through the prompt-prefix index.
+   */
+  samePrompt(
+    namespaceId: number,
+    promptText: string,
+    canonical: CanonicalRequest,
+    keyHash: string,
+    limit: number,
+  ): CacheEntry[] {
+    const rows = this.prepare(
+      `SELECT * FROM cache_entries WHERE namespace_id = ? AND substr(prompt_text, 1, 120) = substr(?, 1, 120)
+         AND prompt_text = ? AND key_hash <> ? ORDER BY hit_count DESC, id LIMIT 200`,
+    ).all(namespaceId, promptText, promptText, keyHash) as EntryRow[]
+    const messages = JSON.stringify(canonical.messages)
+    const found: CacheEntry[] = []
+    for (const row of rows) {
+      const other = toEntry(row)
+      const theirs = other.canonical as CanonicalRequest
+      if (theirs.model !== canonical.model || theirs.kind !== canonical.kind) continue
+      if (JSON.stringify(theirs.messages) !== messages) continue
+      found.push(other)
+      if (found.length >= limit) break
+    }
+    return found
+  }
+
+  /** Of these entries, those whose answer contains U+FFFD (broken UTF-8). */
+  idsWithBrokenText(ids: number[]): number[] {
+    if (ids.length === 0) return []
+    return this.prepare(
+      `SELECT id FROM cache_entries WHERE id IN (SELECT value FROM json_each(?)) AND instr(answer, char(65533)) > 0`,
+    )
+      .pluck()
+      .all(JSON.stringify(ids)) as number[]
+  }
+
   idsMatching(filter: EntryFilter): number[] {
     const { clause, args } = whereFor(filter)
     return this.prepare(`SELECT e.id FROM cache_entries e WHERE ${clause}`)
@@ -631,9 +669,9 @@ export class CacheRepository {
 
   logRequest(row: Omit<RequestLogRow, 'id'> & { canonical: unknown; costEstimate?: number | null }): void {
     this.prepare(
-      `INSERT INTO request_log (at, namespace_id, tenant, key_hash, canonical, prompt_text, hit_kind, similarity, entry_id,
-           latency_ms, tokens_in, tokens_out, cost_estimate, source)
-         VALUES (@at, @namespaceId, @tenant, @keyHash, @canonical, @promptText, @hitKind, @similarity, @entryId,
+      `INSERT INTO request_log (at, namespace_id, tenant, key_hash, canonical, prompt_text, hit_kind, reason, similarity,
+           entry_id, latency_ms, tokens_in, tokens_out, cost_estimate, source)
+         VALUES (@at, @namespaceId, @tenant, @keyHash, @canonical, @promptText, @hitKind, @reason, @similarity, @entryId,
            @latencyMs, @tokensIn, @tokensOut, @costEstimate, @source)`,
     ).run({
       ...row,
@@ -659,7 +697,7 @@ export class CacheRepository {
       .get(...args) as number
     const items = this.prepare(
       `SELECT id, at, namespace_id AS namespaceId, tenant, key_hash AS keyHash, prompt_text AS promptText, hit_kind AS hitKind,
-           similarity, entry_id AS entryId, latency_ms AS latencyMs, tokens_in AS tokensIn, tokens_out AS tokensOut, source
+           reason, similarity, entry_id AS entryId, latency_ms AS latencyMs, tokens_in AS tokensIn, tokens_out AS tokensOut, source
          FROM request_log ${clause} ORDER BY id DESC LIMIT ? OFFSET ?`,
     ).all(...args, limit, offset) as RequestLogRow[]
     return { items, total }

@@ -350,7 +350,8 @@ export class CacheRuntime {
     const costOf = (row: QueuedLogRow): number | null => estimateCost(settings, row.tokensIn, row.tokensOut)
     const argsOf = (row: QueuedLogRow, into: unknown[]): void => {
       into.push(row.at, row.namespaceId, row.tenant, row.keyHash, row.canonical, row.promptText, row.hitKind)
-      into.push(row.similarity, row.entryId, row.latencyMs, row.tokensIn, row.tokensOut, costOf(row), row.source)
+      into.push(row.reason, row.similarity, row.entryId, row.latencyMs, row.tokensIn, row.tokensOut, costOf(row))
+      into.push(row.source)
     }
     const writeOne = (row: unknown[]): void => {
       try {
@@ -408,14 +409,14 @@ export class CacheRuntime {
     return true
   }
 
-  /** INSERT of `count` request-log rows in one statement (positional parameters, 14 per row). */
+  /** INSERT of `count` request-log rows in one statement (positional parameters, 15 per row). */
   private insertLogs(count: number): Statement {
     let statement = this.logInserts[count]
     if (!statement) {
-      const values = Array.from({ length: count }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')
+      const values = Array.from({ length: count }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')
       statement = this.db.prepare(
-        `INSERT INTO request_log (at, namespace_id, tenant, key_hash, canonical, prompt_text, hit_kind, similarity,
-           entry_id, latency_ms, tokens_in, tokens_out, cost_estimate, source) VALUES ${values}`,
+        `INSERT INTO request_log (at, namespace_id, tenant, key_hash, canonical, prompt_text, hit_kind, reason,
+           similarity, entry_id, latency_ms, tokens_in, tokens_out, cost_estimate, source) VALUES ${values}`,
       )
       this.logInserts[count] = statement
     }

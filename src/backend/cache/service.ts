@@ -4,7 +4,7 @@
  * (edit with history, approve/reject, pin, invalidate by filter, revert). Every lookup stays inside one namespace.
  * What is kept in memory, and how it stays true to SQLite, is described in runtime.ts.
  */
-import type { CacheEntry, CacheNamespace, MethodOutput, ParsedInput } from '../../shared/contract'
+import type { CacheEntry, CacheNamespace, MethodOutput, MissReason, ParsedInput } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import {
   DEFAULT_NORMALIZATION,
@@ -43,6 +43,8 @@ export interface LookupResult {
   similarity: number | null
   /** A semantic candidate was above the threshold but a guard refused it. */
   refusedBy: string | null
+  /** Why it missed (null for a hit): the `x-larder-cache-reason` header and the request log say it. */
+  missReason: MissReason | null
   /** The request's embedding, kept so a stored answer needs no second embedding call. */
   vector: Float32Array | null
   /** Why semantic matching was skipped, when the caller tolerates that (the gateway). */
@@ -109,6 +111,34 @@ export function cacheableFrom(input: {
     },
   }
 }
+
+/** U+FFFD in an answer: a model's byte tokens that did not form UTF-8 characters (the text is damaged there). */
+export function hasBrokenText(text: string): boolean {
+  return text.includes('\uFFFD')
+}
+export const BROKEN_ANSWER_MESSAGE =
+  'The answer contains U+FFFD (\uFFFD), the character that stands for broken UTF-8 (the model produced byte tokens that do not form a character): edit the answer before approving it.'
+
+/** Whether an update puts text in the approved state: approving, or changing the answer of an approved entry. */
+function approvesText(entry: CacheEntry, input: ParsedInput<'cache.entries.update'>): boolean {
+  if (input.state === 'approved') return entry.state !== 'approved' || input.answer !== undefined
+  return input.state === undefined && entry.state === 'approved' && input.answer !== undefined
+}
+
+/** A stored answer says the same as a new one: text, how it ended, and its tool calls. */
+function sameAnswer(entry: CacheEntry, options: StoreOptions): boolean {
+  return (
+    entry.answer === options.answer &&
+    entry.finishReason === (options.finishReason ?? 'stop') &&
+    JSON.stringify(entry.toolCalls ?? null) === JSON.stringify(options.toolCalls ?? null)
+  )
+}
+
+/**
+ * The default serving policy of a new namespace: serve what was stored (drafts too) until it is curated, as every
+ * cache user expects; "approved only" (serveDrafts false) is the strict mode. docs/ARCHITECTURE.md explains why.
+ */
+export const DEFAULT_SERVE_DRAFTS = true
 
 const SERVE_APPROVED: CacheEntry['state'][] = ['approved']
 const SERVE_DRAFTS: CacheEntry['state'][] = ['approved', 'draft']
@@ -199,7 +229,7 @@ export class CacheService {
       id: input.id,
       tenant: input.tenant,
       name: input.name,
-      serveDrafts: input.serveDrafts ?? previous?.serveDrafts ?? false,
+      serveDrafts: input.serveDrafts ?? previous?.serveDrafts ?? DEFAULT_SERVE_DRAFTS,
       storeAs: input.storeAs ?? previous?.storeAs ?? 'draft',
       normalization: { ...DEFAULT_NORMALIZATION, ...previous?.normalization, ...input.normalization },
       semanticEnabled,
@@ -309,10 +339,12 @@ export class CacheService {
       entry: null,
       similarity: null,
       refusedBy: null,
+      missReason: null,
       vector: null,
     }
     if (options.skipLookup) {
       result.hitKind = 'bypass'
+      result.missReason = 'bypass'
       return result
     }
     const states = this.servableStates(namespace)
@@ -322,9 +354,34 @@ export class CacheService {
       result.entry = exact
       return result
     }
-    if (!namespace.semanticEnabled || !namespace.embedder) return result
+    if (!namespace.semanticEnabled || !namespace.embedder) {
+      result.missReason = this.missReason(namespace.id, exact, result, null)
+      return result
+    }
     const base: LookupBase = result
-    return this.lookupSemantic(namespace, request, base, states, options)
+    return this.lookupSemantic(namespace, request, base, states, options, exact)
+  }
+
+  /**
+   * Why a lookup missed, most specific first: the entry under this very key is not servable (expired, a draft in an
+   * approved-only namespace, rejected); a semantic candidate was refused by a guard; an entry exists for the same
+   * prompt with other answer-changing parameters; or nothing is stored for it.
+   */
+  private missReason(
+    namespaceId: number,
+    exact: CacheEntry | undefined,
+    key: Pick<LookupResult, 'keyHash' | 'canonical' | 'promptText'>,
+    refusedBy: string | null,
+  ): MissReason {
+    if (exact) {
+      if (exact.expiresAt !== null && exact.expiresAt <= isoNow()) return 'expired'
+      if (exact.state === 'draft') return 'draft-not-served'
+      if (exact.state === 'rejected') return 'rejected'
+    }
+    if (refusedBy) return 'guard-refused'
+    return this.r.samePrompt(namespaceId, key.promptText, key.canonical, key.keyHash, 1).length > 0
+      ? 'params-differ'
+      : 'no-entry'
   }
 
   private async lookupSemantic(
@@ -333,17 +390,19 @@ export class CacheService {
     base: LookupBase,
     states: CacheEntry['state'][],
     options: LookupOptions,
+    exact: CacheEntry | undefined,
   ): Promise<LookupResult> {
     const { canonical } = base
     const query = semanticText(request)
     let vector: Float32Array | null
+    const missed = (refusedBy: string | null): MissReason => this.missReason(namespace.id, exact, base, refusedBy)
     try {
       vector = await this.embed(namespace, query)
     } catch (error) {
       if (!(error instanceof SemanticUnavailableError) || !options.tolerateSemanticFailure) throw error
-      return { ...base, hitKind: 'miss', entry: null, semanticError: error.message }
+      return { ...base, hitKind: 'miss', entry: null, semanticError: error.message, missReason: missed(null) }
     }
-    if (!vector) return { ...base, hitKind: 'miss', entry: null }
+    if (!vector) return { ...base, hitKind: 'miss', entry: null, missReason: missed(null) }
     let refusedBy: string | null = null
     const threshold = namespace.similarityThreshold
     for (const candidate of this.r.nearest(namespace.id, vector, states, SEMANTIC_CANDIDATES, threshold)) {
@@ -354,9 +413,16 @@ export class CacheService {
         refusedBy ??= refusal
         continue
       }
-      return { ...base, vector, hitKind: 'hit-semantic', entry: candidate.entry, similarity: candidate.similarity }
+      return {
+        ...base,
+        vector,
+        hitKind: 'hit-semantic',
+        entry: candidate.entry,
+        similarity: candidate.similarity,
+        missReason: null,
+      }
     }
-    return { ...base, vector, refusedBy, hitKind: 'miss', entry: null }
+    return { ...base, vector, refusedBy, hitKind: 'miss', entry: null, missReason: missed(refusedBy) }
   }
 
   /** Counts a served hit (written behind: see write-behind.ts). */
@@ -386,8 +452,10 @@ export class CacheService {
     lookup: LookupResult,
     options: StoreOptions,
   ): { entry: CacheEntry; written: boolean } | null {
-    const state = options.state ?? (namespace.storeAs === 'none' ? null : namespace.storeAs)
+    let state = options.state ?? (namespace.storeAs === 'none' ? null : namespace.storeAs)
     if (!state) return null
+    // A namespace that stores answers as approved does not approve broken text (U+FFFD): that one waits as a draft.
+    if (state === 'approved' && options.state === undefined && hasBrokenText(options.answer)) state = 'draft'
     const ttl = options.ttlSeconds ?? namespace.defaultTtlSeconds
     const repo = this.r
     // A fresh generation never overwrites what an operator curated (approved, pinned or edited by hand).
@@ -398,6 +466,16 @@ export class CacheService {
       generated &&
       (existing.state === 'approved' || existing.pinned || existing.createdBy === 'edited')
     ) {
+      return { entry: existing, written: false }
+    }
+    // The same answer again (an approved-only namespace regenerating a draft's request, a deterministic model) is
+    // not a new version, and a rejected answer stays rejected; an expired one is kept for another TTL.
+    if (existing && generated && sameAnswer(existing, options)) {
+      if (existing.expiresAt !== null && existing.expiresAt <= isoNow()) {
+        repo.updateEntry(existing.id, { expiresAt: ttl ? new Date(Date.now() + ttl * 1000).toISOString() : null })
+        this.events.emit('cache.changed', { namespaceId: namespace.id })
+        return { entry: repo.entry(existing.id) ?? existing, written: false }
+      }
       return { entry: existing, written: false }
     }
     const newEntry = {
@@ -461,6 +539,14 @@ export class CacheService {
   update(input: ParsedInput<'cache.entries.update'>): CacheEntry {
     const entry = this.entry(input.id)
     const repo = this.r
+    const answer = input.answer ?? entry.answer
+    if (approvesText(entry, input) && hasBrokenText(answer) && !input.acceptBrokenText) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `${BROKEN_ANSWER_MESSAGE} (Approving it anyway is possible with acceptBrokenText.)`,
+        path: ['answer'],
+      })
+    }
     repo.transaction(() => {
       const answerChanged = input.answer !== undefined && input.answer !== entry.answer
       repo.updateEntry(entry.id, {
@@ -486,23 +572,42 @@ export class CacheService {
     return this.entry(entry.id)
   }
 
+  /**
+   * A revert is an edit: the entry goes back to draft, unless the answer restored was itself approved (some version
+   * with that text was approved), so an approval never carries over to text nobody reviewed.
+   */
   revert(id: number, version: number): CacheEntry {
     this.entry(id)
-    const target = this.r.versions(id).find((v) => v.version === version)
+    const versions = this.r.versions(id)
+    const target = versions.find((v) => v.version === version)
     if (!target)
       throw new ApiError({ code: 'not_found', message: `Entry ${id} has no version ${version}.`, path: ['version'] })
-    return this.update({ id, answer: target.answer, note: `reverted to version ${version}` })
+    const reviewed = versions.some((v) => v.answer === target.answer && v.state === 'approved')
+    return this.update({
+      id,
+      answer: target.answer,
+      state: reviewed ? 'approved' : 'draft',
+      note: `reverted to version ${version}`,
+      // This very text was approved before (broken characters and all): restoring it is not a new approval.
+      acceptBrokenText: reviewed,
+    })
   }
 
-  bulk(input: ParsedInput<'cache.entries.bulk'>): { affected: number } {
+  bulk(input: ParsedInput<'cache.entries.bulk'>): MethodOutput<'cache.entries.bulk'> {
     const repo = this.r
     this.namespace(input.filter.namespaceId)
-    const ids = repo.idsMatching(input.filter)
+    let ids = repo.idsMatching(input.filter)
+    let skippedBrokenText = 0
     let affected: number
     switch (input.action) {
-      case 'approve':
+      case 'approve': {
+        // Broken text is never approved in bulk: each such answer needs an edit (or a deliberate single approval).
+        const broken = new Set(repo.idsWithBrokenText(ids))
+        skippedBrokenText = broken.size
+        ids = ids.filter((id) => !broken.has(id))
         affected = repo.setStateForIds(ids, 'approved', 'operator')
         break
+      }
       case 'reject':
         affected = repo.setStateForIds(ids, 'rejected', 'operator')
         break
@@ -520,10 +625,14 @@ export class CacheService {
         break
     }
     this.events.emit('cache.changed', { namespaceId: input.filter.namespaceId })
-    return { affected }
+    return { affected, skippedBrokenText }
   }
 
   entryWithVersions(id: number): MethodOutput<'cache.entries.get'> {
-    return { entry: this.entry(id), versions: this.r.versions(id) }
+    const entry = this.entry(id)
+    const siblings = this.r
+      .samePrompt(entry.namespaceId, entry.promptText, entry.canonical as CanonicalRequest, entry.keyHash, 50)
+      .map((other) => ({ id: other.id, params: other.params, state: other.state, hitCount: other.hitCount }))
+    return { entry, versions: this.r.versions(id), siblings }
   }
 }

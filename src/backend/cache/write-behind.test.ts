@@ -11,6 +11,7 @@ const row = (keyHash: string, namespaceId: number | null = 1): QueuedLogRow => (
   canonical: null,
   promptText: null,
   hitKind: 'hit-exact',
+  reason: null,
   similarity: null,
   entryId: 1,
   latencyMs: 0.1,

@@ -387,3 +387,50 @@ describe('0010_distill', () => {
     expect(db.prepare('SELECT count(*) FROM distill_checkpoints').pluck().get()).toBe(0)
   })
 })
+
+describe('0011_explained_defaults', () => {
+  it('adds a checked miss reason to the log, a prompt index, and a quality report to models; namespaces keep their policy', () => {
+    const db = freshDb()
+    migrate(db, migrations, 10)
+    const now = new Date().toISOString()
+    const namespace = db
+      .prepare(
+        `INSERT INTO cache_namespaces (name, serve_drafts, normalization, guards, created_at, updated_at) VALUES ('strict', 0, '{}', '{}', ?, ?)`,
+      )
+      .run(now, now).lastInsertRowid
+    db.prepare(`INSERT INTO request_log (at, namespace_id, key_hash, hit_kind) VALUES (?, ?, 'k', 'miss')`).run(
+      now,
+      namespace,
+    )
+    db.prepare(
+      `INSERT INTO models (name, path, source, size_bytes, file_modified_at, summary, added_at, updated_at) VALUES ('m', '/m.gguf', 'quantized', 1, ?, '{}', ?, ?)`,
+    ).run(now, now, now)
+    migrate(db, migrations, 11)
+    expect(db.prepare('SELECT reason FROM request_log').pluck().get()).toBeNull()
+    expect(db.prepare('SELECT serve_drafts FROM cache_namespaces').pluck().get()).toBe(0)
+    expect(db.prepare('SELECT quality FROM models').pluck().get()).toBeNull()
+    const log = db.prepare(
+      `INSERT INTO request_log (at, namespace_id, key_hash, hit_kind, reason) VALUES (?, ?, 'k', 'miss', ?)`,
+    )
+    for (const reason of [
+      'no-entry',
+      'draft-not-served',
+      'rejected',
+      'expired',
+      'guard-refused',
+      'params-differ',
+      'bypass',
+    ])
+      log.run(now, namespace, reason)
+    expect(() => log.run(now, namespace, 'because')).toThrowError(/CHECK/)
+    db.prepare('UPDATE models SET quality = ?').run('{"top1Agreement": 0.84}')
+    expect(() => db.prepare(`UPDATE models SET quality = 'not json'`).run()).toThrowError(/CHECK/)
+    // The prompt lookup uses the new index.
+    const plan = db
+      .prepare(
+        `EXPLAIN QUERY PLAN SELECT id FROM cache_entries WHERE namespace_id = ? AND substr(prompt_text, 1, 120) = substr(?, 1, 120)`,
+      )
+      .all(namespace, 'p') as { detail: string }[]
+    expect(plan.map((row) => row.detail).join(' ')).toMatch(/cache_entries_by_prompt/)
+  })
+})

@@ -9,7 +9,7 @@ import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { DistillRun, Job, Model, RunResult } from '../../shared/contract'
-import { qualityVerdict } from '../../shared/quality'
+import { qualityLevel } from '../../shared/quality-verdict'
 import { ApiError } from '../../shared/errors'
 import { tempDir } from '../../../test/helpers'
 import { Backend } from '../backend'
@@ -133,10 +133,7 @@ describe('distillation with the built-in trainer', () => {
 
       // The Q8_0 copy passes the quality report (the console's verdict: good or excellent).
       expect(result.quantized).not.toBeNull()
-      const verdict = qualityVerdict({
-        meanKlDivergence: result.quantized!.meanKlDivergence!,
-        top1Agreement: result.quantized!.top1Agreement!,
-      })
+      const verdict = qualityLevel(result.quantized!.meanKlDivergence!, result.quantized!.top1Agreement!)
       expect(['excellent', 'good']).toContain(verdict)
     },
     15 * 60_000,

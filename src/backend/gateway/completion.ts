@@ -5,6 +5,8 @@
  *   parse (requests.ts, responses-api.ts) -> lookUp -> serveHit
  *                                                   -> serveMiss -> generate -> storeAnswer -> (answer) -> logRequest
  *
+ * Every answer that is not a hit says why (`x-larder-cache-reason`, and the log's `reason`: cache/service.ts).
+ *
  * A hit is answered without a promise when no embedding is needed (the hot path). A miss joins the generation of
  * an identical miss already under way (in-flight.ts) or starts one: a slot in the live queue (429 when full), the
  * provider (streamed or whole), a timeout (504), stopped when every waiting client has gone. Acknowledged means
@@ -200,7 +202,13 @@ export class Completions {
       served.controls.ttlSeconds,
     ].join('\u0000')
     const { shared, leader } = this.inFlight.share(key, (generation) => this.generate(served, generation))
-    const headers = { 'x-larder-cache': hitKind, ...(leader ? {} : { 'x-larder-coalesced': '1' }), ...served.headers }
+    const reason = served.lookup.missReason
+    const headers = {
+      'x-larder-cache': hitKind,
+      ...(reason ? { 'x-larder-cache-reason': reason } : {}),
+      ...(leader ? {} : { 'x-larder-coalesced': '1' }),
+      ...served.headers,
+    }
     const reply = replyFor(response, served.format, headers)
     let streamed = ''
     const waiting = shared.join(
@@ -336,6 +344,8 @@ export class Completions {
       canonical: lookup.canonicalJson,
       promptText: lookup.promptText,
       hitKind,
+      // Why it was not a hit (also for a miss whose generation failed); null for hits.
+      reason: hitKind === 'hit-exact' || hitKind === 'hit-semantic' ? null : lookup.missReason,
       similarity: lookup.similarity,
       entryId: extra.entryId ?? lookup.entry?.id ?? null,
       latencyMs: performance.now() - served.started,

@@ -94,14 +94,25 @@ describe('OpenAI-compatible gateway', () => {
     expect(body.data.map((m) => m.id)).toEqual(expect.arrayContaining(['upstream', 'slow']))
   })
 
-  it('misses, stores a draft, serves it once approved (exact hit), also streamed', async () => {
+  it('misses, stores a draft and serves it (the default), serves approved only when strict, also streamed', async () => {
     const first = await chat('Where is my parcel?')
     expect(first.headers.get('x-larder-cache')).toBe('miss')
+    expect(first.headers.get('x-larder-cache-reason')).toBe('no-entry')
     expect(await answerOf(first)).toBe('upstream says: Where is my parcel?')
     const ns = await namespaceNamed('default')
-    expect(ns.entryCounts.draft).toBe(1)
-    // Drafts are not served unless the namespace says so.
-    expect((await chat('Where is my parcel?')).headers.get('x-larder-cache')).toBe('miss')
+    expect(ns).toMatchObject({ serveDrafts: true, entryCounts: { draft: 1 } })
+    // A new namespace serves what it stored until it is curated: the same request again is a hit.
+    const again = await chat('Where is my parcel?')
+    expect(again.headers.get('x-larder-cache')).toBe('hit-exact')
+    expect(again.headers.get('x-larder-cache-reason')).toBeNull()
+    // Approved only (the strict mode): the draft is not served, and says so; regenerating the same answer adds no
+    // version to the draft.
+    await call('cache.namespaces.save', { id: ns.id, tenant: 'acme', name: 'default', serveDrafts: false })
+    const strict = await chat('Where is my parcel?')
+    expect(strict.headers.get('x-larder-cache')).toBe('miss')
+    expect(strict.headers.get('x-larder-cache-reason')).toBe('draft-not-served')
+    const draft = (await call<{ items: CacheEntry[] }>('cache.entries.list', { namespaceId: ns.id })).items[0]!
+    expect((await call<{ versions: unknown[] }>('cache.entries.get', { id: draft.id })).versions).toHaveLength(1)
     await call('cache.entries.bulk', { filter: { namespaceId: ns.id }, action: 'approve' })
     const before = upstream.handled
     const hit = await chat('  Where is   my parcel?')
@@ -123,7 +134,71 @@ describe('OpenAI-compatible gateway', () => {
     expect(pieces.join('')).toBe('upstream says: Where is my parcel?')
     expect(text.trim().endsWith('data: [DONE]')).toBe(true)
     const { items } = await call<{ items: CacheEntry[] }>('cache.entries.list', { namespaceId: ns.id })
-    expect(items[0]!.hitCount).toBe(2)
+    expect(items[0]!.hitCount).toBe(3)
+    const logged = await call<{ items: { hitKind: string; reason: string | null }[] }>('cache.log.list', {
+      namespaceId: ns.id,
+    })
+    expect(logged.items.map((row) => [row.hitKind, row.reason]).reverse()).toEqual([
+      ['miss', 'no-entry'],
+      ['hit-exact', null],
+      ['miss', 'draft-not-served'],
+      ['hit-exact', null],
+      ['hit-exact', null],
+    ])
+  })
+
+  it('says why each request missed: params differ, expired, rejected, bypass', async () => {
+    const { namespace } = await call<{ namespace: CacheNamespace }>('cache.namespaces.save', {
+      tenant: 'acme',
+      name: 'reasons',
+    })
+    const headers = { 'x-larder-namespace': 'reasons' }
+    const ask = (content: string, extra: Record<string, unknown> = {}, more: Record<string, string> = {}) =>
+      fetch(`${server.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${keyA}`, 'content-type': 'application/json', ...headers, ...more },
+        body: JSON.stringify({ model: 'upstream', messages: [{ role: 'user', content }], ...extra }),
+      })
+    const reasonOf = async (response: Promise<Response>) => {
+      const answered = await response
+      await answered.text()
+      return [answered.headers.get('x-larder-cache'), answered.headers.get('x-larder-cache-reason')]
+    }
+    expect(await reasonOf(ask('Opening hours?', { max_tokens: 50 }))).toEqual(['miss', 'no-entry'])
+    // The same prompt with another max_tokens is another entry: the miss says the parameters differ.
+    expect(await reasonOf(ask('Opening hours?', { max_tokens: 80 }))).toEqual(['miss', 'params-differ'])
+    expect(await reasonOf(ask('Opening hours?', { max_tokens: 80 }))).toEqual(['hit-exact', null])
+    const { items } = await call<{ items: CacheEntry[] }>('cache.entries.list', { namespaceId: namespace.id })
+    const short = items.find((entry) => (entry.params as { max_tokens?: number }).max_tokens === 50)!
+    const long = items.find((entry) => (entry.params as { max_tokens?: number }).max_tokens === 80)!
+    // The entry drawer lists the other entry for the same prompt, with its parameters.
+    const drawer = await call<{ siblings: { id: number; params: unknown }[] }>('cache.entries.get', { id: short.id })
+    expect(drawer.siblings).toEqual([expect.objectContaining({ id: long.id, params: { max_tokens: 80 } })])
+    await call('cache.entries.update', { id: short.id, expiresAt: '2000-01-01T00:00:00.000Z' })
+    expect(await reasonOf(ask('Opening hours?', { max_tokens: 50 }))).toEqual(['miss', 'expired'])
+    // The same answer came back: kept for another TTL (none here), not added as a version.
+    const refreshed = await call<{ entry: CacheEntry; versions: unknown[] }>('cache.entries.get', { id: short.id })
+    expect(refreshed.entry.expiresAt).toBeNull()
+    expect(refreshed.versions).toHaveLength(1)
+    await call('cache.entries.update', { id: long.id, state: 'rejected' })
+    expect(await reasonOf(ask('Opening hours?', { max_tokens: 80 }))).toEqual(['miss', 'rejected'])
+    // Regenerated identically, a rejected answer stays rejected.
+    expect((await call<{ entry: CacheEntry }>('cache.entries.get', { id: long.id })).entry.state).toBe('rejected')
+    expect(await reasonOf(ask('Opening hours?', { max_tokens: 50 }, { 'cache-control': 'no-cache' }))).toEqual([
+      'bypass',
+      'bypass',
+    ])
+    const logged = await call<{ items: { reason: string | null }[] }>('cache.log.list', {
+      namespaceId: namespace.id,
+      hitKind: ['miss', 'bypass'],
+    })
+    expect(logged.items.map((row) => row.reason).reverse()).toEqual([
+      'no-entry',
+      'params-differ',
+      'expired',
+      'rejected',
+      'bypass',
+    ])
   })
 
   it('streams a miss from the upstream and stores it', async () => {
@@ -179,6 +254,7 @@ describe('OpenAI-compatible gateway', () => {
     expect(await answerOf(paraphrase)).toBe('upstream says: How do I enable 2FA?')
     const opposite = await chat('How do I disable 2FA?', { headers })
     expect(opposite.headers.get('x-larder-cache')).toBe('miss')
+    expect(opposite.headers.get('x-larder-cache-reason')).toBe('guard-refused')
     expect(await answerOf(opposite)).toBe('upstream says: How do I disable 2FA?')
     const lookup = await call<{ hitKind: string; refusedBy: string | null }>('cache.lookup', {
       namespaceId: namespace.id,
@@ -219,9 +295,17 @@ describe('OpenAI-compatible gateway', () => {
     await call('settings.update', { pricing: { inputPer1kTokens: 1, outputPer1kTokens: 2, currency: 'USD' } })
     const ns = await namespaceNamed('default')
     expect((await chat('Where is my parcel?')).headers.get('x-larder-cache')).toBe('hit-exact')
-    const analytics = await call<{ saved: { cost: number | null } }>('cache.analytics', { namespaceId: ns.id })
+    const analytics = await call<{ saved: { cost: number | null; prices: unknown } }>('cache.analytics', {
+      namespaceId: ns.id,
+    })
     // The cached entry recorded its tokens (prompt 19, answer 34 characters from the upstream's usage).
-    expect(analytics.saved.cost).toBeCloseTo((19 * 1 + 34 * 2) / 1000, 6)
+    // Every hit so far is priced at today's prices, also those served before the prices were set.
+    const hits = (await call<{ items: { hitKind: string }[] }>('cache.log.list', { namespaceId: ns.id })).items.filter(
+      (row) => row.hitKind === 'hit-exact',
+    ).length
+    expect(hits).toBeGreaterThan(1)
+    expect(analytics.saved.cost).toBeCloseTo((hits * (19 * 1 + 34 * 2)) / 1000, 6)
+    expect(analytics.saved).toMatchObject({ prices: { inputPer1kTokens: 1, outputPer1kTokens: 2, currency: 'USD' } })
     await call('settings.update', { pricing: { inputPer1kTokens: null, outputPer1kTokens: null, currency: 'USD' } })
   })
 

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { workBudget } from '../../../test/helpers'
 
 import { readImportanceMatrix, writeGgufImatrix } from './imatrix.js'
 import { QUANTIZATION_FILE_TYPES } from './quant-plan.js'
@@ -71,7 +72,7 @@ const entry = pathToFileURL(createRequire(import.meta.url).resolve('node-llama-c
 function runLoader(modelPaths: string[]): ReturnType<typeof spawnSync> {
   return spawnSync(process.execPath, [scriptPath, ...modelPaths], {
     encoding: 'utf8',
-    timeout: 20_000,
+    timeout: workBudget({ loads: modelPaths.length, processes: 1, tokens: 4 * modelPaths.length }),
     // An aborting llama.cpp may leave a core file in the working directory: keep it in the temp dir.
     cwd: directory,
     env: { ...process.env, NODE_LLAMA_CPP_ENTRY: entry },
@@ -89,76 +90,84 @@ afterAll(async () => {
 })
 
 describe('tiny llama models', () => {
-  it('node-llama-cpp loads the F32 and F16 models and every file type we write (64- and 256-wide models), and generates', async () => {
-    const f32 = join(directory, 'tiny-f32.gguf')
-    const f16 = join(directory, 'tiny-f16.gguf')
-    const wide = join(directory, 'wide-f32.gguf')
-    await writeTinyLlamaGguf(f32, { seed: 1 })
-    await writeTinyLlamaGguf(f16, { seed: 1, weightType: 'F16' })
-    await writeTinyLlamaGguf(wide, { seed: 1, embeddingLength: 256, feedForwardLength: 512 })
-    const quantized: string[] = []
-    for (const source of [f32, wide]) {
-      const imatrixPath = `${source}.imatrix.gguf`
-      await writeGgufImatrix(imatrixPath, syntheticImatrix(await readGgufFile(source), 7))
-      const imatrix = await readImportanceMatrix(imatrixPath)
-      for (const fileType of QUANTIZATION_FILE_TYPES) {
-        const path = `${source}-${fileType}.gguf`
-        await quantizeGgufFile(source, path, { fileType, ...(fileType.startsWith('Q2_K') && { imatrix }) })
-        quantized.push(path)
+  it(
+    'node-llama-cpp loads the F32 and F16 models and every file type we write (64- and 256-wide models), and generates',
+    { timeout: workBudget({ loads: 2 * QUANTIZATION_FILE_TYPES.length + 3, processes: 1, megabytes: 20 }) },
+    async () => {
+      const f32 = join(directory, 'tiny-f32.gguf')
+      const f16 = join(directory, 'tiny-f16.gguf')
+      const wide = join(directory, 'wide-f32.gguf')
+      await writeTinyLlamaGguf(f32, { seed: 1 })
+      await writeTinyLlamaGguf(f16, { seed: 1, weightType: 'F16' })
+      await writeTinyLlamaGguf(wide, { seed: 1, embeddingLength: 256, feedForwardLength: 512 })
+      const quantized: string[] = []
+      for (const source of [f32, wide]) {
+        const imatrixPath = `${source}.imatrix.gguf`
+        await writeGgufImatrix(imatrixPath, syntheticImatrix(await readGgufFile(source), 7))
+        const imatrix = await readImportanceMatrix(imatrixPath)
+        for (const fileType of QUANTIZATION_FILE_TYPES) {
+          const path = `${source}-${fileType}.gguf`
+          await quantizeGgufFile(source, path, { fileType, ...(fileType.startsWith('Q2_K') && { imatrix }) })
+          quantized.push(path)
+        }
       }
-    }
-    const paths = [f32, f16, wide, ...quantized]
-    for (const path of paths) expect(validateGguf(await readGgufFile(path)), path).toEqual([])
+      const paths = [f32, f16, wide, ...quantized]
+      for (const path of paths) expect(validateGguf(await readGgufFile(path)), path).toEqual([])
 
-    const run = runLoader(paths)
-    expect(run.status, `loader failed (signal ${run.signal}):\n${String(run.stderr)}`).toBe(0)
-    const results = JSON.parse(String(run.stdout).trim().split('\n').at(-1) ?? '[]') as LoadResult[]
-    expect(results.map((result) => result.modelPath)).toEqual(paths)
-    const vocabularySize = tinyByteVocabulary().tokens.length
-    for (const result of results) {
-      expect(result.trainContextSize, result.modelPath).toBe(256)
-      expect(result.roundTrip, result.modelPath).toBe('Hello, larder!')
-      // "▁" + 5 bytes + "," + "▁" + 7 bytes: bytes fall back to byte tokens (id = byte + 3).
-      expect(result.promptTokens.slice(0, 6), result.modelPath).toEqual([
-        259,
-        ...Buffer.from('Hello').map((byte) => byte + 3),
-      ])
-      expect(result.generated, result.modelPath).toHaveLength(4)
-      for (const token of result.generated) {
-        expect(token).toBeGreaterThanOrEqual(0)
-        expect(token).toBeLessThan(vocabularySize)
+      const run = runLoader(paths)
+      expect(run.status, `loader failed (signal ${run.signal}):\n${String(run.stderr)}`).toBe(0)
+      const results = JSON.parse(String(run.stdout).trim().split('\n').at(-1) ?? '[]') as LoadResult[]
+      expect(results.map((result) => result.modelPath)).toEqual(paths)
+      const vocabularySize = tinyByteVocabulary().tokens.length
+      for (const result of results) {
+        expect(result.trainContextSize, result.modelPath).toBe(256)
+        expect(result.roundTrip, result.modelPath).toBe('Hello, larder!')
+        // "▁" + 5 bytes + "," + "▁" + 7 bytes: bytes fall back to byte tokens (id = byte + 3).
+        expect(result.promptTokens.slice(0, 6), result.modelPath).toEqual([
+          259,
+          ...Buffer.from('Hello').map((byte) => byte + 3),
+        ])
+        expect(result.generated, result.modelPath).toHaveLength(4)
+        for (const token of result.generated) {
+          expect(token).toBeGreaterThanOrEqual(0)
+          expect(token).toBeLessThan(vocabularySize)
+        }
       }
-    }
-  })
+    },
+  )
 
-  it('llama.cpp really aborts the process on a file that validateGguf rejects (missing feed_forward_length)', async () => {
-    const good = join(directory, 'good.gguf')
-    const broken = join(directory, 'no-ffn-length.gguf')
-    await writeTinyLlamaGguf(good)
-    const file = await readGgufFile(good)
-    const handle = await open(good, 'r')
-    try {
-      const tensors = []
-      for (const tensor of file.tensors)
-        tensors.push({
-          name: tensor.name,
-          dims: tensor.dims,
-          type: tensor.type,
-          data: await readTensorBytes(handle, tensor),
-        })
-      const metadata = [...file.metadata].filter(([key]) => key !== 'llama.feed_forward_length')
-      await writeGgufFile(broken, { metadata, tensors })
-    } finally {
-      await handle.close()
-    }
-    expect(validateGguf(await readGgufFile(broken)).map((problem) => problem.code)).toEqual(['MISSING_KEY'])
-    const run = runLoader([broken])
-    // A native abort (SIGABRT on Linux/macOS), not a JS exception: nothing is printed on stdout.
-    expect(run.signal !== null || run.status !== 0, `status ${run.status}, signal ${run.signal}`).toBe(true)
-    if (process.platform !== 'win32') expect(run.signal === 'SIGABRT' || run.status === 134).toBe(true)
-    expect(String(run.stdout).trim()).toBe('')
-    expect(String(run.stderr)).toMatch(/GGML_ASSERT/)
-  })
+  it(
+    'llama.cpp really aborts the process on a file that validateGguf rejects (missing feed_forward_length)',
+    { timeout: workBudget({ loads: 1, processes: 1 }) },
+    async () => {
+      const good = join(directory, 'good.gguf')
+      const broken = join(directory, 'no-ffn-length.gguf')
+      await writeTinyLlamaGguf(good)
+      const file = await readGgufFile(good)
+      const handle = await open(good, 'r')
+      try {
+        const tensors = []
+        for (const tensor of file.tensors)
+          tensors.push({
+            name: tensor.name,
+            dims: tensor.dims,
+            type: tensor.type,
+            data: await readTensorBytes(handle, tensor),
+          })
+        const metadata = [...file.metadata].filter(([key]) => key !== 'llama.feed_forward_length')
+        await writeGgufFile(broken, { metadata, tensors })
+      } finally {
+        await handle.close()
+      }
+      expect(validateGguf(await readGgufFile(broken)).map((problem) => problem.code)).toEqual(['MISSING_KEY'])
+      const run = runLoader([broken])
+      // A native abort (SIGABRT on Linux/macOS), not a JS exception: nothing is printed on stdout.
+      expect(run.signal !== null || run.status !== 0, `status ${run.status}, signal ${run.signal}`).toBe(true)
+      if (process.platform !== 'win32') expect(run.signal === 'SIGABRT' || run.status === 134).toBe(true)
+      expect(String(run.stdout).trim()).toBe('')
+      expect(String(run.stderr)).toMatch(/GGML_ASSERT/)
+    },
+  )
 
   it('is deterministic for a seed and different across seeds', async () => {
     const first = join(directory, 'seed-a.gguf')

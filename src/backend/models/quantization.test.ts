@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { workBudget } from '../../../test/helpers'
 import type { Job, MethodOutput, Model } from '../../shared/contract'
 import { Backend } from '../backend'
 import { metadataString, readGgufFile, writeGgufImatrix, writeTinyLlamaGguf } from '../gguf/index'
@@ -66,32 +67,36 @@ describe('gguf.plan', () => {
 })
 
 describe('gguf.quantize with k-quants', () => {
-  it('quantizes to Q4_K_M with an importance matrix, records what it used, and the result generates', async () => {
-    const job = await runJob('gguf.quantize', { id: wide.id, type: 'Q4_K_M', imatrixPath, evaluate: true })
-    expect(job.error).toBeNull()
-    const result = job.result as {
-      modelId: number
-      bitsPerWeight: number
-      imatrix: { entries: number; tensorsWithoutData: string[] }
-      quality: { meanKlDivergence: number; top1Agreement: number }
-      warnings: string[]
-    }
-    expect(result.bitsPerWeight).toBeGreaterThan(4.5)
-    expect(result.imatrix.tensorsWithoutData).toEqual(['token_embd.weight'])
-    expect(result.quality.meanKlDivergence).toBeLessThan(0.1)
-    const model = await call<Model>('models.get', { id: result.modelId })
-    expect(model).toMatchObject({ fileType: 'MOSTLY_Q4_K_M', source: 'quantized', name: 'wide-Q4_K_M' })
-    const file = await readGgufFile(model.path)
-    expect(metadataString(file.metadata, 'quantize.imatrix.file')).toBe('wide.imatrix.gguf')
-    await call('models.load', { id: model.id, threads: 1, contextSize: 64 })
-    const out = await call<{ tokensOut: number }>('models.generate', {
-      target: { model: model.id },
-      prompt: 'Hi',
-      sampling: { maxTokens: 4, temperature: 0 },
-    })
-    expect(out.tokensOut).toBeGreaterThan(0)
-    await call('models.unload', { id: model.id })
-  })
+  it(
+    'quantizes to Q4_K_M with an importance matrix, records what it used, and the result generates',
+    { timeout: workBudget({ loads: 3, megabytes: 4, tokens: 300 }) },
+    async () => {
+      const job = await runJob('gguf.quantize', { id: wide.id, type: 'Q4_K_M', imatrixPath, evaluate: true })
+      expect(job.error).toBeNull()
+      const result = job.result as {
+        modelId: number
+        bitsPerWeight: number
+        imatrix: { entries: number; tensorsWithoutData: string[] }
+        quality: { meanKlDivergence: number; top1Agreement: number }
+        warnings: string[]
+      }
+      expect(result.bitsPerWeight).toBeGreaterThan(4.5)
+      expect(result.imatrix.tensorsWithoutData).toEqual(['token_embd.weight'])
+      expect(result.quality.meanKlDivergence).toBeLessThan(0.1)
+      const model = await call<Model>('models.get', { id: result.modelId })
+      expect(model).toMatchObject({ fileType: 'MOSTLY_Q4_K_M', source: 'quantized', name: 'wide-Q4_K_M' })
+      const file = await readGgufFile(model.path)
+      expect(metadataString(file.metadata, 'quantize.imatrix.file')).toBe('wide.imatrix.gguf')
+      await call('models.load', { id: model.id, threads: 1, contextSize: 64 })
+      const out = await call<{ tokensOut: number }>('models.generate', {
+        target: { model: model.id },
+        prompt: 'Hi',
+        sampling: { maxTokens: 4, temperature: 0 },
+      })
+      expect(out.tokensOut).toBeGreaterThan(0)
+      await call('models.unload', { id: model.id })
+    },
+  )
 
   it('refuses bad input with a 4xx before any job starts', async () => {
     const before = (await call<{ total: number }>('jobs.list', { kind: 'gguf.quantize' })).total

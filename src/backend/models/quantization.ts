@@ -18,6 +18,7 @@ import {
   type QuantizationType,
 } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
+import { qualityVerdict, VERDICT_WORDS } from '../../shared/quality-verdict'
 import {
   imatrixLabelFor,
   isGgufError,
@@ -235,8 +236,12 @@ export class QuantizationJobs {
         )
         steps.log(
           'info',
-          `Quality: mean KL ${quality.meanKlDivergence.toFixed(5)}, top-1 agreement ${(quality.top1Agreement * 100).toFixed(1)}%, perplexity ${quality.original.perplexity.toFixed(3)} -> ${quality.quantized.perplexity.toFixed(3)}.`,
+          `Quality: mean KL ${quality.meanKlDivergence.toFixed(5)}, top-1 agreement ${(quality.top1Agreement * 100).toFixed(1)}%, perplexity ${quality.original.perplexity.toFixed(3)} -> ${quality.quantized.perplexity.toFixed(3)}: ${VERDICT_WORDS[qualityVerdict(quality).level]}.`,
         )
+        this.models.recordQuality(model.id, source, quality, {
+          fileSizes: { original: result.sourceFileSize, quantized: result.destinationFileSize },
+          text: 'sample',
+        })
       }
       return {
         quality,

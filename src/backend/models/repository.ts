@@ -1,5 +1,5 @@
 /** SQL for the model library and the provider list. */
-import type { Model, ProviderConfig } from '../../shared/contract'
+import type { Model, ModelQuality, ProviderConfig } from '../../shared/contract'
 import type { Db } from '../db/database'
 
 interface ModelRow {
@@ -18,11 +18,12 @@ interface ModelRow {
   summary: string
   problems: string
   provenance: string | null
+  quality: string | null
   added_at: string
 }
 
 export type StoredModel = Omit<Model, 'loaded'>
-export type ModelRecord = Omit<StoredModel, 'id' | 'addedAt' | 'sha256' | 'provenance'>
+export type ModelRecord = Omit<StoredModel, 'id' | 'addedAt' | 'sha256' | 'provenance' | 'quality'>
 
 function toModel(row: ModelRow): StoredModel {
   return {
@@ -41,6 +42,7 @@ function toModel(row: ModelRow): StoredModel {
     summary: JSON.parse(row.summary) as StoredModel['summary'],
     problems: JSON.parse(row.problems) as StoredModel['problems'],
     provenance: row.provenance === null ? null : (JSON.parse(row.provenance) as Record<string, unknown>),
+    quality: row.quality === null ? null : (JSON.parse(row.quality) as StoredModel['quality']),
     addedAt: row.added_at,
   }
 }
@@ -113,6 +115,9 @@ export class ModelsRepository {
            -- A changed file has a new hash; the hash job computes it again.
            sha256 = CASE WHEN models.size_bytes = excluded.size_bytes AND models.file_modified_at = excluded.file_modified_at
                          THEN models.sha256 ELSE NULL END,
+           -- So is its quality report: it described the old file.
+           quality = CASE WHEN models.size_bytes = excluded.size_bytes AND models.file_modified_at = excluded.file_modified_at
+                          THEN models.quality ELSE NULL END,
            architecture = excluded.architecture, parameter_count = excluded.parameter_count,
            context_length = excluded.context_length, file_type = excluded.file_type, summary = excluded.summary,
            problems = excluded.problems, updated_at = excluded.updated_at
@@ -133,6 +138,15 @@ export class ModelsRepository {
       this.db
         .prepare('UPDATE models SET sha256 = ? WHERE id = ? AND file_modified_at = ?')
         .run(sha256, id, fileModifiedAt).changes > 0
+    )
+  }
+
+  /** Keeps a quality report on the model it describes (the quantized one). */
+  setQuality(id: number, quality: ModelQuality): boolean {
+    return (
+      this.db
+        .prepare('UPDATE models SET quality = ?, updated_at = ? WHERE id = ?')
+        .run(JSON.stringify(quality), new Date().toISOString(), id).changes > 0
     )
   }
 

@@ -13,6 +13,7 @@ import { createServer as createTcpServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { workBudget } from '../../../test/helpers'
 import type { Job, Model } from '../../shared/contract'
 import { Backend } from '../backend'
 import { gguf, writeGgufFile, writeTinyLlamaGguf } from '../gguf/index'
@@ -110,70 +111,109 @@ describe('model library', () => {
 })
 
 describe('loading and generating', () => {
-  it('loads on the CPU, generates with streaming events, and unloads', async () => {
-    const { items } = await call<{ items: Model[] }>('models.list')
-    const tiny = items.find((m) => m.path === tinyPath)!
-    await expect(call('models.generate', { target: { model: tiny.id }, prompt: 'x' })).rejects.toMatchObject({
-      code: 'conflict',
-      message: expect.stringMatching(/not loaded/),
-    })
-    const loaded = await call<Model>('models.load', { id: tiny.id, threads: 1, contextSize: 128 })
-    expect(loaded.loaded).toMatchObject({ gpuLayers: 0, threads: 1, contextSize: 128 })
-    const streamed: string[] = []
-    let done = false
-    const unsubscribe = backend.events.subscribe((name, payload) => {
-      if (name !== 'stream.token') return
-      const token = payload as { streamId: string; text: string; done: boolean }
-      if (token.streamId !== 's1') return
-      if (token.done) done = true
-      else streamed.push(token.text)
-    })
-    const result = await call<{ text: string; tokensOut: number; tokensPerSecond: number }>('models.generate', {
-      target: { model: tiny.id },
-      prompt: 'Once upon a time',
-      sampling: { maxTokens: 16, temperature: 0.7, seed: 1 },
-      streamId: 's1',
-    })
-    unsubscribe()
-    expect(result.tokensOut).toBeGreaterThan(0)
-    expect(result.tokensPerSecond).toBeGreaterThan(0)
-    expect(streamed.join('')).toBe(result.text)
-    expect(done).toBe(true)
-    await expect(call('models.generate', { target: { model: tiny.id } })).rejects.toMatchObject({
-      code: 'invalid_input',
-    })
-    expect((await call<Model>('models.unload', { id: tiny.id })).loaded).toBeNull()
-  })
+  it(
+    'loads on the CPU, generates with streaming events, and unloads',
+    { timeout: workBudget({ loads: 1, processes: 1, tokens: 16 }) },
+    async () => {
+      const { items } = await call<{ items: Model[] }>('models.list')
+      const tiny = items.find((m) => m.path === tinyPath)!
+      await expect(call('models.generate', { target: { model: tiny.id }, prompt: 'x' })).rejects.toMatchObject({
+        code: 'conflict',
+        message: expect.stringMatching(/not loaded/),
+      })
+      const loaded = await call<Model>('models.load', { id: tiny.id, threads: 1, contextSize: 128 })
+      expect(loaded.loaded).toMatchObject({ gpuLayers: 0, threads: 1, contextSize: 128 })
+      const streamed: string[] = []
+      let done = false
+      const unsubscribe = backend.events.subscribe((name, payload) => {
+        if (name !== 'stream.token') return
+        const token = payload as { streamId: string; text: string; done: boolean }
+        if (token.streamId !== 's1') return
+        if (token.done) done = true
+        else streamed.push(token.text)
+      })
+      const result = await call<{ text: string; tokensOut: number; tokensPerSecond: number }>('models.generate', {
+        target: { model: tiny.id },
+        prompt: 'Once upon a time',
+        sampling: { maxTokens: 16, temperature: 0.7, seed: 1 },
+        streamId: 's1',
+      })
+      unsubscribe()
+      expect(result.tokensOut).toBeGreaterThan(0)
+      expect(result.tokensPerSecond).toBeGreaterThan(0)
+      expect(streamed.join('')).toBe(result.text)
+      expect(done).toBe(true)
+      await expect(call('models.generate', { target: { model: tiny.id } })).rejects.toMatchObject({
+        code: 'invalid_input',
+      })
+      expect((await call<Model>('models.unload', { id: tiny.id })).loaded).toBeNull()
+    },
+  )
+})
+
+describe('token counts', () => {
+  it(
+    'counts the prompt of every turn of a conversation (the Playground), the same each time it is asked',
+    { timeout: workBudget({ loads: 1, tokens: 64 }) },
+    async () => {
+      const { items } = await call<{ items: Model[] }>('models.list')
+      const tiny = items.find((m) => m.path === tinyPath)!
+      await call('models.load', { id: tiny.id, threads: 1, contextSize: 512 })
+      type Result = { text: string; tokensIn: number; tokensOut: number }
+      const ask = (messages: { role: string; content: string }[]) =>
+        call<Result>('models.generate', {
+          target: { model: tiny.id },
+          messages,
+          sampling: { maxTokens: 8, temperature: 0 },
+        })
+      const first = await ask([{ role: 'user', content: 'Hello there' }])
+      expect(first.tokensIn).toBeGreaterThan(0)
+      const history = [
+        { role: 'user', content: 'Hello there' },
+        { role: 'assistant', content: first.text },
+        { role: 'user', content: 'And again' },
+      ]
+      const second = await ask(history)
+      // Turn two sends the whole conversation: more prompt tokens than turn one, never 0.
+      expect(second.tokensIn).toBeGreaterThan(first.tokensIn)
+      expect((await ask(history)).tokensIn).toBe(second.tokensIn)
+      await call('models.unload', { id: tiny.id })
+    },
+  )
 })
 
 describe('stopping and testing', () => {
-  it('stops a streamed generation on request, returning what was generated so far', async () => {
-    const { items } = await call<{ items: Model[] }>('models.list')
-    const tiny = items.find((m) => m.path === tinyPath)!
-    await call('models.load', { id: tiny.id, threads: 1, contextSize: 256 })
-    let pieces = 0
-    const unsubscribe = backend.events.subscribe((name, payload) => {
-      if (
-        name === 'stream.token' &&
-        (payload as { streamId: string }).streamId === 'stop-me' &&
-        (payload as { text: string }).text
-      ) {
-        pieces++
-        if (pieces === 3) void call('models.stop', { streamId: 'stop-me' })
-      }
-    })
-    const result = await call<{ finishReason: string; tokensOut: number }>('models.generate', {
-      target: { model: tiny.id },
-      prompt: 'Tell a long story',
-      sampling: { maxTokens: 200, temperature: 0.9, seed: 3 },
-      streamId: 'stop-me',
-    })
-    unsubscribe()
-    expect(result.finishReason).toBe('aborted')
-    expect(result.tokensOut).toBeLessThan(200)
-    expect((await call<{ stopped: boolean }>('models.stop', { streamId: 'stop-me' })).stopped).toBe(false)
-    await call('models.unload', { id: tiny.id })
-  })
+  it(
+    'stops a streamed generation on request, returning what was generated so far',
+    { timeout: workBudget({ loads: 1, tokens: 200 }) },
+    async () => {
+      const { items } = await call<{ items: Model[] }>('models.list')
+      const tiny = items.find((m) => m.path === tinyPath)!
+      await call('models.load', { id: tiny.id, threads: 1, contextSize: 256 })
+      let pieces = 0
+      const unsubscribe = backend.events.subscribe((name, payload) => {
+        if (
+          name === 'stream.token' &&
+          (payload as { streamId: string }).streamId === 'stop-me' &&
+          (payload as { text: string }).text
+        ) {
+          pieces++
+          if (pieces === 3) void call('models.stop', { streamId: 'stop-me' })
+        }
+      })
+      const result = await call<{ finishReason: string; tokensOut: number }>('models.generate', {
+        target: { model: tiny.id },
+        prompt: 'Tell a long story',
+        sampling: { maxTokens: 200, temperature: 0.9, seed: 3 },
+        streamId: 'stop-me',
+      })
+      unsubscribe()
+      expect(result.finishReason).toBe('aborted')
+      expect(result.tokensOut).toBeLessThan(200)
+      expect((await call<{ stopped: boolean }>('models.stop', { streamId: 'stop-me' })).stopped).toBe(false)
+      await call('models.unload', { id: tiny.id })
+    },
+  )
 
   it('tests a provider connection', async () => {
     const { startFakeEndpoint } = await import('../../../test/fixtures/openai-server')
@@ -200,43 +240,56 @@ describe('stopping and testing', () => {
 })
 
 describe('quantization job', () => {
-  it('quantizes to Q8_0 with progress, registers the result, and the result generates', async () => {
-    const { items } = await call<{ items: Model[] }>('models.list')
-    const tiny = items.find((m) => m.path === tinyPath)!
-    const progress: number[] = []
-    const unsubscribe = backend.events.subscribe((name, payload) => {
-      if (name === 'job.updated' && (payload as Job).kind === 'gguf.quantize' && (payload as Job).progress !== null) {
-        progress.push((payload as Job).progress!)
+  it(
+    'quantizes to Q8_0 with progress, registers the result, and the result generates',
+    { timeout: workBudget({ loads: 3, megabytes: 2, tokens: 200 }) },
+    async () => {
+      const { items } = await call<{ items: Model[] }>('models.list')
+      const tiny = items.find((m) => m.path === tinyPath)!
+      const progress: number[] = []
+      const unsubscribe = backend.events.subscribe((name, payload) => {
+        if (name === 'job.updated' && (payload as Job).kind === 'gguf.quantize' && (payload as Job).progress !== null) {
+          progress.push((payload as Job).progress!)
+        }
+      })
+      const job = await runJob('gguf.quantize', { id: tiny.id, type: 'Q8_0' })
+      unsubscribe()
+      expect(job.status).toBe('succeeded')
+      const result = job.result as {
+        modelId: number
+        ratio: number
+        quantizedTensors: number
+        quality: { meanKlDivergence: number; top1Agreement: number } | null
       }
-    })
-    const job = await runJob('gguf.quantize', { id: tiny.id, type: 'Q8_0' })
-    unsubscribe()
-    expect(job.status).toBe('succeeded')
-    const result = job.result as {
-      modelId: number
-      ratio: number
-      quantizedTensors: number
-      quality: { meanKlDivergence: number; top1Agreement: number } | null
-    }
-    expect(result.ratio).toBeLessThan(0.5)
-    expect(result.quality!.meanKlDivergence).toBeLessThan(0.01)
-    expect(result.quality!.top1Agreement).toBeGreaterThan(0.5)
-    expect(result.quantizedTensors).toBeGreaterThan(0)
-    expect(progress.at(-1)).toBe(1)
-    const quantized = await call<Model>('models.get', { id: result.modelId })
-    expect(quantized).toMatchObject({ source: 'quantized', fileType: 'MOSTLY_Q8_0', name: 'tiny-f32-Q8_0' })
-    await call('models.load', { id: quantized.id, threads: 1, contextSize: 64 })
-    const out = await call<{ tokensOut: number }>('models.generate', {
-      target: { model: quantized.id },
-      prompt: 'Hi',
-      sampling: { maxTokens: 4, temperature: 0 },
-    })
-    expect(out.tokensOut).toBeGreaterThan(0)
-    await call('models.unload', { id: quantized.id })
-    const again = await runJob('gguf.quantize', { id: tiny.id, type: 'Q8_0' })
-    expect(again.status).toBe('failed')
-    expect(again.error).toMatch(/already exists/)
-  })
+      expect(result.ratio).toBeLessThan(0.5)
+      expect(result.quality!.meanKlDivergence).toBeLessThan(0.01)
+      expect(result.quality!.top1Agreement).toBeGreaterThan(0.5)
+      expect(result.quantizedTensors).toBeGreaterThan(0)
+      expect(progress.at(-1)).toBe(1)
+      const quantized = await call<Model>('models.get', { id: result.modelId })
+      expect(quantized).toMatchObject({ source: 'quantized', fileType: 'MOSTLY_Q8_0', name: 'tiny-f32-Q8_0' })
+      // The report stays on the quantized model (the drawer and the table read it), not only in the job's result.
+      expect(quantized.quality).toMatchObject({
+        meanKlDivergence: result.quality!.meanKlDivergence,
+        top1Agreement: result.quality!.top1Agreement,
+        originalModel: { id: tiny.id, name: tiny.name },
+        text: 'sample',
+      })
+      expect(quantized.quality!.fileSizes!.quantized).toBe(quantized.sizeBytes)
+      expect((await call<Model>('models.get', { id: tiny.id })).quality).toBeNull()
+      await call('models.load', { id: quantized.id, threads: 1, contextSize: 64 })
+      const out = await call<{ tokensOut: number }>('models.generate', {
+        target: { model: quantized.id },
+        prompt: 'Hi',
+        sampling: { maxTokens: 4, temperature: 0 },
+      })
+      expect(out.tokensOut).toBeGreaterThan(0)
+      await call('models.unload', { id: quantized.id })
+      const again = await runJob('gguf.quantize', { id: tiny.id, type: 'Q8_0' })
+      expect(again.status).toBe('failed')
+      expect(again.error).toMatch(/already exists/)
+    },
+  )
 })
 
 describe('downloads', () => {
@@ -309,28 +362,38 @@ describe('downloads', () => {
 })
 
 describe('quality report', () => {
-  it('compares a quantized model with its original as a job', async () => {
-    const { items } = await call<{ items: Model[] }>('models.list')
-    const original = items.find((m) => m.path === tinyPath)!
-    const quantized = items.find((m) => m.name === 'tiny-f32-Q8_0')!
-    const job = await runJob('gguf.compare', { originalId: original.id, quantizedId: quantized.id, maxPositions: 64 })
-    expect(job.status).toBe('succeeded')
-    const report = job.result as {
-      positions: number
-      meanKlDivergence: number
-      top1Agreement: number
-      original: { perplexity: number; sizeBytes: number }
-      quantized: { perplexity: number; sizeBytes: number }
-    }
-    expect(report.positions).toBe(64)
-    expect(report.meanKlDivergence).toBeGreaterThanOrEqual(0)
-    // Q8_0 of a small random model stays very close to the original.
-    expect(report.meanKlDivergence).toBeLessThan(0.01)
-    expect(report.top1Agreement).toBeGreaterThan(0.5)
-    expect(report.original.perplexity).toBeGreaterThan(1)
-    expect(Math.abs(report.quantized.perplexity / report.original.perplexity - 1)).toBeLessThan(0.05)
-    expect(report.quantized.sizeBytes).toBeLessThan(report.original.sizeBytes)
-  })
+  it(
+    'compares a quantized model with its original as a job',
+    { timeout: workBudget({ loads: 2, tokens: 128 }) },
+    async () => {
+      const { items } = await call<{ items: Model[] }>('models.list')
+      const original = items.find((m) => m.path === tinyPath)!
+      const quantized = items.find((m) => m.name === 'tiny-f32-Q8_0')!
+      const job = await runJob('gguf.compare', { originalId: original.id, quantizedId: quantized.id, maxPositions: 64 })
+      expect(job.status).toBe('succeeded')
+      const report = job.result as {
+        positions: number
+        meanKlDivergence: number
+        top1Agreement: number
+        original: { perplexity: number; sizeBytes: number }
+        quantized: { perplexity: number; sizeBytes: number }
+      }
+      expect(report.positions).toBe(64)
+      expect(report.meanKlDivergence).toBeGreaterThanOrEqual(0)
+      // Q8_0 of a small random model stays very close to the original.
+      expect(report.meanKlDivergence).toBeLessThan(0.01)
+      expect(report.top1Agreement).toBeGreaterThan(0.5)
+      expect(report.original.perplexity).toBeGreaterThan(1)
+      expect(Math.abs(report.quantized.perplexity / report.original.perplexity - 1)).toBeLessThan(0.05)
+      expect(report.quantized.sizeBytes).toBeLessThan(report.original.sizeBytes)
+      // The fuller comparison replaces the report kept on the quantized model.
+      expect((await call<Model>('models.get', { id: quantized.id })).quality).toMatchObject({
+        positions: 64,
+        meanKlDivergence: report.meanKlDivergence,
+        originalModel: { name: original.name },
+      })
+    },
+  )
 })
 
 describe('model file hashes', () => {

@@ -8,7 +8,7 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, rmSync, statSync,
 import { cpus } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { z } from 'zod'
-import type { LoadedModel, Model, MethodOutput, ParsedInput } from '../../shared/contract'
+import type { LoadedModel, Model, MethodOutput, ModelQuality, ParsedInput } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import type { EventBus } from '../events'
 import { checkModelFile, hasErrors, summarizeGguf } from '../gguf/index'
@@ -20,6 +20,7 @@ import { OpenAiCompatibleProvider } from './providers/openai-compatible'
 import { ProviderError, type Provider } from './providers/types'
 import { SAMPLE_EVALUATION_TEXT } from './sample-text'
 import { ModelsRepository, type StoredModel } from './repository'
+import type { CompareResult } from './worker/compare'
 
 export const PULL_JOB = 'models.pull'
 export const COMPARE_JOB = 'gguf.compare'
@@ -479,9 +480,29 @@ export class ModelsService {
           },
           (done, total) => context.progress(done / total, `Scoring ${done} of ${total} tokens`),
         )
+        this.recordQuality(quantized.id, original, report, {
+          fileSizes: { original: original.sizeBytes, quantized: quantized.sizeBytes },
+          text: context.params.text ? 'custom' : 'sample',
+        })
         return { originalName: original.name, quantizedName: quantized.name, ...report }
       },
     }
+  }
+
+  /** Keeps a comparison's report on the quantized model, so it outlives the job (details drawer, models table). */
+  recordQuality(
+    modelId: number,
+    original: { id: number; name: string },
+    report: CompareResult,
+    extra: Pick<ModelQuality, 'fileSizes' | 'text'>,
+  ): void {
+    const quality: ModelQuality = {
+      ...report,
+      originalModel: { id: original.id, name: original.name },
+      ...extra,
+      measuredAt: new Date().toISOString(),
+    }
+    if (this.repo.setQuality(modelId, quality)) this.events.emit('models.changed', { id: modelId, removed: false })
   }
 
   async close(): Promise<void> {

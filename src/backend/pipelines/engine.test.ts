@@ -155,6 +155,45 @@ describe('pipeline engine', () => {
     expect(result.failedNode).toBe('review')
     expect(result.error).toMatch(/review: The judge's answer is not JSON/)
     expect(result.trace.nodes.review!.inputs).toEqual({ draft: 'a draft' })
+    // The node after the failure never ran, and says so (not "pending").
+    expect(result.trace.nodes.output!.status).toBe('not-run')
+  })
+
+  it('asks the judge for an integer score from 0 to 10, and retries with another seed, not greedily', async () => {
+    const drafter = new ScriptedProvider('drafter', () => 'a draft')
+    const reviewer = new ScriptedProvider('reviewer', (_request, call) =>
+      call === 1 ? '{"score": 7.000000000000000000000000001' : '{"score": 8, "reason": "fine"}',
+    )
+    const graph = pipeline(
+      [
+        node('input', 'input'),
+        node('draft', 'llm', { target: { model: 1 }, prompt: '{{input}}' }),
+        node('check', 'judge', {
+          target: { model: 2 },
+          rubric: 'Is it fine?',
+          threshold: 5,
+          retries: 1,
+          sampling: { temperature: 0, seed: 3 },
+        }),
+        node('output', 'output'),
+      ],
+      [
+        ['input', 'draft'],
+        ['draft', 'check'],
+        ['check', 'output', 'pass'],
+      ],
+    )
+    const result = await runPipeline(graph, 'x', services({ 1: drafter, 2: reviewer }))
+    expect(result.status).toBe('succeeded')
+    expect(result.trace.nodes.check!.outputs.score).toBe(8)
+    const schema = reviewer.calls[0]!.jsonSchema as { properties: { score: Record<string, unknown> } }
+    expect(schema.properties.score).toMatchObject({ type: 'integer', minimum: 0, maximum: 10 })
+    expect(schema.properties.score.enum).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    expect(reviewer.calls.map((call) => [call.seed, call.temperature])).toEqual([
+      [3, 0],
+      [3 + 7919, 0.3],
+    ])
+    expect(result.trace.nodes.check!.calls.map((call) => call.attempt)).toEqual([undefined, 2])
   })
 
   it('routes by rules and runs only the branch taken', async () => {

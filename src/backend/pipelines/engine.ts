@@ -18,7 +18,8 @@ import {
 } from '../../shared/pipeline-definition'
 import type { GenerateRequest, GenerateResult, Provider } from '../models/providers/types'
 
-export type Target = { model: number } | { provider: number }
+/** A model or provider, by id (its `name`, when the definition carries it, is what resolves it: service.ts). */
+export type Target = { model: number; name?: string | undefined } | { provider: number; name?: string | undefined }
 
 export interface EngineServices {
   provider(target: Target | null): Promise<{ provider: Provider; label: string }>
@@ -34,9 +35,12 @@ export interface ModelCall {
   tokensOut: number
   latencyMs: number
   iteration?: number
+  /** The node's attempt (2, 3... on retries, which sample with another seed). */
+  attempt?: number
 }
 
-export type NodeStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped'
+/** 'not-run': the run ended (a failure, a cancel) before this node's turn came. */
+export type NodeStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'not-run'
 
 export interface NodeTrace {
   nodeId: string
@@ -87,10 +91,33 @@ class NodeError extends Error {}
 
 class BudgetExceeded extends Error {}
 
-const JUDGE_SCHEMA = {
+/**
+ * What a judge may answer: an integer score from 0 to 10 (an enum, so a local model's grammar allows exactly those
+ * eleven numbers; providers read the bounds) and a short reason (bounded, so max_tokens cannot cut the JSON off).
+ */
+const JUDGE_REASON_MAX = 200
+export const JUDGE_SCHEMA = {
   type: 'object',
-  properties: { score: { type: 'number', minimum: 0, maximum: 10 }, reason: { type: 'string' } },
+  properties: {
+    score: { type: 'integer', minimum: 0, maximum: 10, enum: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10] },
+    reason: { type: 'string', maxLength: JUDGE_REASON_MAX },
+  },
   required: ['score', 'reason'],
+}
+/**
+ * Tokens a judge's answer may take at most under that schema (a character is at most 4 byte tokens, plus the JSON
+ * around it): the judge always gets at least this many, so max_tokens never cuts its JSON short.
+ */
+const JUDGE_MAX_TOKENS = 4 * JUDGE_REASON_MAX + 64
+
+/** Sampling for attempt 2, 3...: another seed, and not greedy (a greedy retry repeats what failed, token for token). */
+export function retrySampling(request: GenerateRequest, attempt: number): GenerateRequest {
+  if (attempt <= 1) return request
+  return {
+    ...request,
+    seed: (request.seed ?? 0) + 7919 * (attempt - 1),
+    temperature: request.temperature === undefined || request.temperature === 0 ? 0.3 : request.temperature,
+  }
 }
 
 function render(template: string, variables: (name: string) => string | undefined): string {
@@ -116,8 +143,9 @@ function parseJudgement(text: string): { score: number; reason: string } {
   if (typeof candidate.score !== 'number' || !Number.isFinite(candidate.score)) {
     throw new NodeError(`The judge's answer has no numeric "score": ${text.slice(0, 200)}`)
   }
+  // A provider that does not enforce the schema may still answer 7.5 or 12: the nearest score on the scale.
   return {
-    score: Math.max(0, Math.min(10, candidate.score)),
+    score: Math.max(0, Math.min(10, Math.round(candidate.score))),
     reason: typeof candidate.reason === 'string' ? candidate.reason : '',
   }
 }
@@ -177,13 +205,14 @@ export async function runPipeline(
     signal: AbortSignal,
     iteration?: number,
   ): Promise<GenerateResult> => {
+    const attempt = nodeTrace.attempts
     if (tokensIn + tokensOut >= definition.maxTokensPerRun) {
       throw new BudgetExceeded(
         `The run used its token budget (${definition.maxTokensPerRun} tokens) before ${nodeTrace.nodeId} could call its model.`,
       )
     }
     const { provider, label } = await services.provider(target)
-    const result = await provider.generate({ ...request, signal })
+    const result = await provider.generate({ ...retrySampling(request, attempt), signal })
     tokensIn += result.tokensIn
     tokensOut += result.tokensOut
     nodeTrace.calls.push({
@@ -193,6 +222,7 @@ export async function runPipeline(
       tokensOut: result.tokensOut,
       latencyMs: result.durationMs,
       ...(iteration !== undefined ? { iteration } : {}),
+      ...(attempt > 1 ? { attempt } : {}),
     })
     if (tokensIn + tokensOut > definition.maxTokensPerRun) {
       throw new BudgetExceeded(
@@ -222,6 +252,7 @@ export async function runPipeline(
           { role: 'user', content: `Rubric:\n${render(config.rubric, variable)}\n\nText:\n${candidate}` },
         ],
         ...config.sampling,
+        maxTokens: Math.max(config.sampling.maxTokens, JUDGE_MAX_TOKENS),
         jsonSchema: JUDGE_SCHEMA,
       },
       'judge',
@@ -480,6 +511,12 @@ export async function runPipeline(
     }
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort)
+  }
+  // Nodes whose turn never came (after a failure or a cancel) say so, rather than waiting forever.
+  for (const nodeTrace of Object.values(trace.nodes)) {
+    if (nodeTrace.status !== 'pending') continue
+    nodeTrace.status = 'not-run'
+    options.onNode?.(nodeTrace)
   }
   const outputNode = definition.nodes.find(
     (node) => node.type === 'output' && trace.nodes[node.id]!.status === 'succeeded',

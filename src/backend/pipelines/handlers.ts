@@ -14,7 +14,7 @@ export function pipelineHandlers(backend: Backend): AreaHandlers<typeof pipeline
     'pipelines.versions': ({ id }) => ({ items: pipelines.versions(id) }),
     'pipelines.diff': ({ id, from, to }) => pipelines.diff(id, from, to),
     'pipelines.restore': ({ id, version }) => pipelines.restore(id, version),
-    'pipelines.export': ({ id, version }) => ({ definition: pipelines.definition(id, version) }),
+    'pipelines.export': ({ id, version }) => ({ definition: pipelines.exportDefinition(id, version) }),
     'pipelines.import': ({ definition, note, tenant }) =>
       pipelines.save(definition, { note: note ?? 'imported', tenant }),
     'pipelines.starters': () => ({ items: pipelines.starters() }),

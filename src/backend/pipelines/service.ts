@@ -208,11 +208,49 @@ export class PipelinesService {
   }
 
   /**
+   * Model and provider targets by name: each named target gets the id its name has in this workspace (the id in the
+   * file is only a cache), and each target without a name (older files) gets the name of its id. A name this
+   * workspace does not know is a problem, never a fall-back to the file's id (which may be another model here).
+   */
+  resolveTargets(definition: PipelineDefinition): { definition: PipelineDefinition; problems: ValidationProblem[] } {
+    const problems: ValidationProblem[] = []
+    const nodes = definition.nodes.map((node) => {
+      const target = node.config.target as Target | null | undefined
+      if (!target) return node
+      const kind = 'model' in target ? 'model' : 'provider'
+      const table = kind === 'model' ? 'models' : 'providers'
+      const currentId = 'model' in target ? target.model : target.provider
+      if (target.name) {
+        const found = this.db.prepare(`SELECT id FROM ${table} WHERE name = ?`).pluck().get(target.name) as
+          number | undefined
+        if (found === undefined) {
+          problems.push({
+            nodeId: node.id,
+            message: `${node.id}: there is no ${kind} named "${target.name}" in this workspace; ${kind === 'model' ? 'register it' : 'add it'} or choose another.`,
+          })
+          return node
+        }
+        if (found === currentId) return node
+        return { ...node, config: { ...node.config, target: { [kind]: found, name: target.name } } }
+      }
+      const name = this.db.prepare(`SELECT name FROM ${table} WHERE id = ?`).pluck().get(currentId) as
+        string | undefined
+      return name === undefined ? node : { ...node, config: { ...node.config, target: { ...target, name } } }
+    })
+    return { definition: { ...definition, nodes }, problems }
+  }
+
+  /** A version as a file for another workspace: models and providers named. */
+  exportDefinition(id: number, version?: number): PipelineDefinition {
+    return this.resolveTargets(this.definition(id, version)).definition
+  }
+
+  /**
    * Structural problems, references to models or providers that do not exist, and cache nodes whose namespace is
    * missing or belongs to a tenant other than `tenant` (the pipeline's owner): such a pipeline cannot run.
    */
   problems(definition: PipelineDefinition, tenant: string): ValidationProblem[] {
-    const problems = validatePipeline(definition)
+    const problems = [...validatePipeline(definition), ...this.resolveTargets(definition).problems]
     for (const node of definition.nodes) {
       if (node.type === 'cache-lookup' || node.type === 'cache-store') {
         const namespaceId = node.config.namespaceId
@@ -228,7 +266,8 @@ export class PipelinesService {
           })
       }
       const target = node.config.target as Target | null | undefined
-      if (!target) continue
+      // A named target is checked by name (resolveTargets); an unnamed one by id.
+      if (!target || target.name) continue
       const exists =
         'model' in target
           ? this.db.prepare('SELECT 1 FROM models WHERE id = ?').get(target.model)
@@ -265,7 +304,8 @@ export class PipelinesService {
     rawDefinition: unknown,
     options: { id?: number | undefined; note?: string | undefined; tenant?: string | undefined },
   ): MethodOutput<'pipelines.save'> {
-    const definition = parseDefinition(rawDefinition)
+    // Stored with every target named and its id refreshed from the name.
+    const definition = this.resolveTargets(parseDefinition(rawDefinition)).definition
     const now = new Date().toISOString()
     const clash = this.byName(definition.name)
     if (clash && clash.id !== options.id) {
@@ -403,7 +443,7 @@ export class PipelinesService {
     if (options.tenant !== undefined && options.tenant !== row.tenant)
       throw new ApiError({ code: 'not_found', message: `There is no pipeline named "${row.name}".` })
     const tenant = row.tenant
-    const definition = this.definition(id)
+    const definition = this.resolveTargets(this.definition(id)).definition
     const problems = this.problems(definition, tenant)
     if (problems.length > 0) {
       throw new ApiError({
@@ -575,7 +615,8 @@ export class PipelinesService {
         })
         try {
           const run = await this.execute(context.params.id, context.params.input, {
-            source: 'console',
+            // Who asked for the run: the console, or `larder pipelines run`.
+            source: context.params.source,
             jobId: context.jobId,
             signal: context.signal,
           })

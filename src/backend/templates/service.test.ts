@@ -223,10 +223,47 @@ describe('generation', () => {
     expect(finished.status).toBe('failed')
     expect(finished.error).toMatch(/^Stopped: the first 3 calls failed\. Last error: .*answered 400/)
     expect(broken.requests.length).toBe(3)
-    const failed = (await variants(['rejected'])).filter((v) => v.rejection![0]!.code === 'generation_failed')
-    expect(failed).toHaveLength(2)
+    // Failed calls are the job's error, not rejected variants.
+    expect((await variants(['rejected'])).filter((v) => v.rejection![0]!.code === 'generation_failed')).toEqual([])
+    const logs = await call<{ items: { level: string; message: string }[] }>('jobs.logs', { id: job.id })
+    expect(
+      logs.items.filter((line) => line.level === 'error' && /failed: .*answered 400/.test(line.message)),
+    ).toHaveLength(3)
     const { items } = await call<{ items: GenerationRun[] }>('templates.runs.list', { familyId })
     expect(items[0]).toMatchObject({ status: 'failed', target: 'provider broken-writer' })
+  })
+
+  it('fails the job when some model calls fail, keeping the answers received and no rejected stand-ins', async () => {
+    const family = JSON.parse(familyText) as Record<string, unknown>
+    const { family: imported } = await call<{ family: TemplateFamily }>('templates.import', {
+      text: JSON.stringify({ ...family, name: 'flaky-family', variantsPerSegment: 2 }),
+    })
+    // The second variant of every segment fails (after the first ones succeeded: no early stop).
+    const flaky = await startTemplateWriter((request) =>
+      request.variantNumber === 2 ? { status: 503 } : script(request),
+    )
+    const provider = await call<{ id: number }>('providers.save', {
+      name: 'flaky-writer',
+      baseUrl: flaky.baseUrl,
+      model: 'w',
+      concurrency: 1,
+    })
+    try {
+      const { job } = await call<{ job: Job }>('templates.generate', {
+        familyId: imported.id,
+        target: { provider: provider.id },
+      })
+      const finished = await backend.runner.waitFor(job.id)
+      expect(finished.status).toBe('failed')
+      expect(finished.error).toMatch(
+        /^4 of 8 model calls failed \(last error: .*503.*\)\. The 4 answers received are saved/,
+      )
+      const saved = await call<{ items: TemplateVariant[] }>('templates.variants.list', { familyId: imported.id })
+      expect(saved.items).toHaveLength(4)
+      expect(saved.items.every((variant) => variant.rejection?.[0]?.code !== 'generation_failed')).toBe(true)
+    } finally {
+      await flaky.close()
+    }
   })
 
   it('fills only what is missing on the next run, with new seeds', async () => {

@@ -159,7 +159,55 @@ export class TemplatesService {
           : null,
       }
     })
-    return { ...this.summary(family), definition, segments }
+    return { ...this.summary(family), definition, segments, publish: this.publishReadiness(family).state }
+  }
+
+  /** What publishing now would snapshot, and whether it may (the checks `publish` enforces). */
+  private publishReadiness(family: StoredFamily): {
+    state: TemplateFamily['publish']
+    variants: ReturnType<TemplatesService['workingSnapshot']>
+    contentHash: string
+  } {
+    const notReady = (code: NonNullable<TemplateFamily['publish']['code']>, reason: string) => ({
+      state: { ready: false, code, reason },
+      variants: [],
+      contentHash: '',
+    })
+    const invalid = this.repo
+      .listVariants({ familyId: family.id, states: ['approved'] })
+      .items.map((variant) => ({ variant, problems: problemsOf(variant, family.definition) }))
+      .filter((entry) => entry.problems.length > 0)
+    if (invalid.length > 0) {
+      return notReady(
+        'invalid',
+        `Approved variants no longer fit the family definition: ${invalid
+          .slice(0, 5)
+          .map((entry) => `variant ${entry.variant.id} (${entry.problems[0]!.message})`)
+          .join('; ')}. Edit or reject them, then publish.`,
+      )
+    }
+    const variants = this.workingSnapshot(family)
+    const runtime = runtimeOf(family.name, family.definition, null)
+    const covered = new Set(variants.filter((v) => v.weight > 0).map((variant) => variant.segmentKey))
+    const empty = listSegments(family.definition.segments).filter(
+      (segment) => !covered.has(segment.key) && !matchingFallback(runtime, segment),
+    )
+    if (empty.length > 0) {
+      return notReady(
+        'uncovered',
+        `${empty.length} segment${empty.length > 1 ? 's have' : ' has'} no approved variant and no fallback: ${empty
+          .slice(0, 5)
+          .map((segment) => segment.key || '(all)')
+          .join('; ')}${empty.length > 5 ? '; ...' : ''}. Approve variants there or add a fallback, then publish.`,
+      )
+    }
+    const contentHash = sha256(JSON.stringify({ definition: family.definition, variants }))
+    const latest =
+      family.publishedVersion !== null ? this.repo.getVersion(family.id, family.publishedVersion) : undefined
+    if (latest && latest.contentHash === contentHash) {
+      return notReady('unchanged', `Nothing changed since version ${latest.version}; there is nothing to publish.`)
+    }
+    return { state: { ready: true, code: null, reason: null }, variants, contentHash }
   }
 
   create(definition: FamilyDefinition): TemplateFamily {
@@ -587,43 +635,8 @@ export class TemplatesService {
   /** Snapshots the approved variants as the next version; refuses a version the edge could not serve in full. */
   publish(familyId: number, note: string | undefined): MethodOutput<'templates.publish'> {
     const family = this.mustGetFamily(familyId, ['familyId'])
-    const invalid = this.repo
-      .listVariants({ familyId, states: ['approved'] })
-      .items.map((variant) => ({ variant, problems: problemsOf(variant, family.definition) }))
-      .filter((entry) => entry.problems.length > 0)
-    if (invalid.length > 0) {
-      throw new ApiError({
-        code: 'conflict',
-        message: `Approved variants no longer fit the family definition: ${invalid
-          .slice(0, 5)
-          .map((entry) => `variant ${entry.variant.id} (${entry.problems[0]!.message})`)
-          .join('; ')}. Edit or reject them, then publish.`,
-      })
-    }
-    const variants = this.workingSnapshot(family)
-    const runtime = runtimeOf(family.name, family.definition, null)
-    const covered = new Set(variants.filter((v) => v.weight > 0).map((variant) => variant.segmentKey))
-    const empty = listSegments(family.definition.segments).filter(
-      (segment) => !covered.has(segment.key) && !matchingFallback(runtime, segment),
-    )
-    if (empty.length > 0) {
-      throw new ApiError({
-        code: 'conflict',
-        message: `${empty.length} segment${empty.length > 1 ? 's have' : ' has'} no approved variant and no fallback: ${empty
-          .slice(0, 5)
-          .map((segment) => segment.key || '(all)')
-          .join('; ')}${empty.length > 5 ? '; ...' : ''}. Approve variants there or add a fallback, then publish.`,
-      })
-    }
-    const contentHash = sha256(JSON.stringify({ definition: family.definition, variants }))
-    const latest =
-      family.publishedVersion !== null ? this.repo.getVersion(family.id, family.publishedVersion) : undefined
-    if (latest && latest.contentHash === contentHash) {
-      throw new ApiError({
-        code: 'conflict',
-        message: `Nothing changed since version ${latest.version}; there is nothing to publish.`,
-      })
-    }
+    const { state, variants, contentHash } = this.publishReadiness(family)
+    if (!state.ready) throw new ApiError({ code: 'conflict', message: state.reason! })
     const stored = this.workspace.db.transaction(() =>
       this.repo.insertVersion({
         familyId,
@@ -804,18 +817,13 @@ export class TemplatesService {
     const segmentStarted = new Map<string, number>()
     const started = performance.now()
 
-    const commit = (planned: PlannedRequest, item: BatchItemResult): void => {
+    /** An answer the model gave, judged: a draft variant or a rejected one (a failed call is not an answer). */
+    const commit = (planned: PlannedRequest, item: Extract<BatchItemResult, { ok: true }>): void => {
       const key = planned.segment.key
       const siblings = repo
         .listVariants({ familyId: family.id, segmentKey: key, states: ['draft', 'approved'] })
         .items.map((variant) => ({ id: variant.id, template: variant.template }))
-      const judged = item.ok
-        ? judgeOutput(definition, item.result, siblings)
-        : {
-            accepted: false,
-            template: '',
-            problems: [{ code: 'generation_failed' as const, message: `The model call failed: ${item.error}` }],
-          }
+      const judged = judgeOutput(definition, item.result, siblings)
       if (judged.accepted) accepted++
       else rejected++
       const remaining = (remainingBySegment.get(key) ?? 1) - 1
@@ -826,15 +834,15 @@ export class TemplatesService {
           familyId: family.id,
           segmentKey: key,
           template: judged.template,
-          rawOutput: item.ok ? item.result.text : null,
+          rawOutput: item.result.text,
           state: judged.accepted ? 'draft' : 'rejected',
           rejection: judged.accepted ? null : judged.problems,
           origin: 'generated',
           runId: checkpoint.runId,
           seed: planned.seed,
-          tokensIn: item.ok ? item.result.tokensIn : null,
-          tokensOut: item.ok ? item.result.tokensOut : null,
-          generationMs: item.ok ? item.result.durationMs : null,
+          tokensIn: item.result.tokensIn,
+          tokensOut: item.result.tokensOut,
+          generationMs: item.result.durationMs,
         })
         if (remaining === 0) {
           const totals = repo.segmentTotals(checkpoint.runId, key)
@@ -875,18 +883,19 @@ export class TemplatesService {
             signal,
             onItemDone: (item) => {
               const planned = pending[item.index]!
-              if (item.ok) successes++
-              else {
-                failures++
-                lastFailure = item.error
-              }
-              // A provider that fails everything (wrong URL, model missing) should stop the job, not fill the
-              // review grid with failures.
-              if (successes === 0 && failures >= 3) {
-                stopEarly.abort(new Error(`Stopped: the first ${failures} calls failed. Last error: ${lastFailure}`))
+              if (item.ok) {
+                successes++
+                commit(planned, item)
                 return
               }
-              commit(planned, item)
+              // A failed model call is the job's error, never a rejected variant: nothing is saved for it, so the
+              // next run asks for it again.
+              failures++
+              lastFailure = item.error
+              context.log('error', `A call for ${planned.segment.key || 'the family'} failed: ${item.error}`)
+              // A provider that fails everything (wrong URL, model missing) stops the job at once.
+              if (successes === 0 && failures >= 3)
+                stopEarly.abort(new Error(`Stopped: the first ${failures} calls failed. Last error: ${lastFailure}`))
             },
           },
         )
@@ -894,6 +903,11 @@ export class TemplatesService {
         if (stopEarly.signal.aborted && !context.signal.aborted) throw stopEarly.signal.reason
         throw error
       }
+    }
+    if (failures > 0) {
+      throw new Error(
+        `${failures} of ${pending.length} model calls failed (last error: ${lastFailure}). The ${successes} answers received are saved; generate again to ask only for the missing ones.`,
+      )
     }
     const seconds = (performance.now() - started) / 1000
     const segments = repo.runSegments(checkpoint.runId)

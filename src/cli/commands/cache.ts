@@ -7,6 +7,7 @@ import type { Backend } from '../../backend/backend'
 import { EXIT } from '../exit-codes'
 import type { CliContext } from '../main'
 import { CliExit, positiveInt } from '../options'
+import { registerCacheCurationCommands } from './cache-curate'
 import { registerCachePlanCommand } from './cache-plan'
 
 /** "support" or "acme/support"; created on first use when it is the default namespace. */
@@ -26,7 +27,11 @@ const percent = (value: number | null): string => (value === null ? '-' : `${(va
 
 export function registerCacheCommands(program: Command, context: CliContext): void {
   const { io } = context
-  const cache = program.command('cache').description('The response cache: stats, logs, pre-warm, import/export.')
+  const cache = program
+    .command('cache')
+    .description(
+      'The response cache: curation (list, show, approve...), namespaces, stats, logs, pre-warm, import/export.',
+    )
 
   const { withBackend } = context
   const runJob = async (backend: Backend, method: string, input: object, json: boolean): Promise<void> => {
@@ -81,6 +86,7 @@ export function registerCacheCommands(program: Command, context: CliContext): vo
     )
 
   registerCachePlanCommand(cache, context, resolveNamespace)
+  registerCacheCurationCommands(cache, context)
 
   cache
     .command('import-log')

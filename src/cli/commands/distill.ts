@@ -183,7 +183,7 @@ export function registerDistillCommands(program: Command, context: CliContext): 
           backend,
           async () => ((await backend.call('distill.train', input)) as { job: Job }).job,
           options.json ?? false,
-          describeRunResult,
+          { describe: describeRunResult },
         )
         if (code !== EXIT.ok) throw new CliExit(code)
       } finally {
@@ -239,7 +239,7 @@ export function registerDemoCommand(program: Command, context: CliContext): void
           backend,
           async () => ((await backend.call('demo.load', { quick: options.quick ?? false })) as { job: Job }).job,
           options.json ?? false,
-          describeDemo(home),
+          { describe: describeDemo(home) },
         )
         if (code !== EXIT.ok) throw new CliExit(code)
       } finally {

@@ -4,6 +4,7 @@ import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
 import type { Job, Model } from '../../shared/contract'
+import { qualityVerdict, VERDICT_WORDS } from '../../shared/quality-verdict'
 import { QUANTIZATION_TYPES, TENSOR_TYPES, type QuantizationType } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import { benchModel } from '../../backend/models/bench'
@@ -119,8 +120,11 @@ export function registerModelCommands(program: Command, context: CliContext): vo
             ? `${(m.parameterCount / 1e6).toFixed(m.parameterCount < 1e7 ? 2 : 0)}M params`
             : ''
           const problems = m.problems.some((p) => p.severity === 'error') ? '  [cannot load: see models show]' : ''
+          const quality = m.quality
+            ? `  quality vs ${m.quality.originalModel.name}: ${VERDICT_WORDS[qualityVerdict(m.quality).level]} (top-1 ${(m.quality.top1Agreement * 100).toFixed(1)}%)`
+            : ''
           io.out(
-            `${String(m.id).padStart(4)}  ${m.name.padEnd(32)} ${(m.fileType ?? '?').padEnd(14)} ${formatBytes(m.sizeBytes).padStart(9)}  ${params}${problems}\n`,
+            `${String(m.id).padStart(4)}  ${m.name.padEnd(32)} ${(m.fileType ?? '?').padEnd(14)} ${formatBytes(m.sizeBytes).padStart(9)}  ${params}${problems}${quality}\n`,
           )
         }
       } finally {
@@ -637,6 +641,9 @@ export function registerGgufCommands(program: Command, context: CliContext): voi
               report.quantized.tokensPerSecond.toFixed(1),
             ),
           )
+          const verdict = qualityVerdict(report)
+          io.out(`\nVerdict: ${VERDICT_WORDS[verdict.level]}.\n`)
+          for (const reason of verdict.reasons) io.out(`  - ${reason.message}\n`)
         } finally {
           await host.stop()
         }

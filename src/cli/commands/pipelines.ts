@@ -134,6 +134,8 @@ export function registerPipelineCommands(program: Command, context: CliContext):
             return job
           },
           false,
+          // With --json, stdout carries the run's JSON and nothing else.
+          { statusToStderr: options.json === true },
         )
         const runId = backend.pipelines.runIdForJob(jobId)
         if (runId !== undefined) {

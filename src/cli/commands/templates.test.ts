@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { workBudget } from '../../../test/helpers'
 import { startTemplateWriter, type TemplateWriter } from '../../../test/fixtures/template-writer-server'
 import { suiteTempDir } from '../../../test/fixtures/suite-dir'
 import { Backend } from '../../backend/backend'
@@ -172,34 +173,38 @@ describe('larder templates and export (CLI)', () => {
     }
   })
 
-  it('generates on a local model with --model, loading it in this process', async () => {
-    const modelPath = join(root, 'tiny.gguf')
-    await writeTinyLlamaGguf(modelPath, { seed: 7 })
-    const at = ['--home', join(root, 'home-local')]
-    expect((await larder([...at, 'models', 'add', modelPath, '--name', 'tiny'])).code).toBe(EXIT.ok)
-    const family = JSON.parse(readFileSync(familyFile, 'utf8')) as Record<string, unknown>
-    const file = join(root, 'one-each.json')
-    const { writeFileSync } = await import('node:fs')
-    writeFileSync(file, JSON.stringify({ ...family, variantsPerSegment: 1, generation: { maxTokens: 400 } }))
-    expect((await larder([...at, 'templates', 'import', file])).code).toBe(EXIT.ok)
-    const noTarget = await larder([...at, 'templates', 'generate', 'order-shipped'])
-    expect(noTarget.code).toBe(EXIT.usage)
-    expect(noTarget.err).toMatch(/names no model or provider \(generation\.target\); choose one/)
-    const generated = await larder([
-      ...at,
-      'templates',
-      'generate',
-      'order-shipped',
-      '--model',
-      'tiny',
-      '--threads',
-      '1',
-      '--json',
-    ])
-    expect(generated.code, generated.err).toBe(EXIT.ok)
-    expect(JSON.parse(generated.out)).toMatchObject({ status: 'succeeded', result: { calls: 4, segments: 4 } })
-    expect((await larder([...at, 'templates', 'generate', 'order-shipped', '--model', 'nope'])).code).toBe(
-      EXIT.notFound,
-    )
-  })
+  it(
+    'generates on a local model with --model, loading it in this process',
+    { timeout: workBudget({ loads: 1, processes: 2, tokens: 1600 }) },
+    async () => {
+      const modelPath = join(root, 'tiny.gguf')
+      await writeTinyLlamaGguf(modelPath, { seed: 7 })
+      const at = ['--home', join(root, 'home-local')]
+      expect((await larder([...at, 'models', 'add', modelPath, '--name', 'tiny'])).code).toBe(EXIT.ok)
+      const family = JSON.parse(readFileSync(familyFile, 'utf8')) as Record<string, unknown>
+      const file = join(root, 'one-each.json')
+      const { writeFileSync } = await import('node:fs')
+      writeFileSync(file, JSON.stringify({ ...family, variantsPerSegment: 1, generation: { maxTokens: 400 } }))
+      expect((await larder([...at, 'templates', 'import', file])).code).toBe(EXIT.ok)
+      const noTarget = await larder([...at, 'templates', 'generate', 'order-shipped'])
+      expect(noTarget.code).toBe(EXIT.usage)
+      expect(noTarget.err).toMatch(/names no model or provider \(generation\.target\); choose one/)
+      const generated = await larder([
+        ...at,
+        'templates',
+        'generate',
+        'order-shipped',
+        '--model',
+        'tiny',
+        '--threads',
+        '1',
+        '--json',
+      ])
+      expect(generated.code, generated.err).toBe(EXIT.ok)
+      expect(JSON.parse(generated.out)).toMatchObject({ status: 'succeeded', result: { calls: 4, segments: 4 } })
+      expect((await larder([...at, 'templates', 'generate', 'order-shipped', '--model', 'nope'])).code).toBe(
+        EXIT.notFound,
+      )
+    },
+  )
 })

@@ -7,6 +7,23 @@ import { chatMessageSchema, generationTargetSchema } from './models'
 export const ENTRY_STATES = ['draft', 'approved', 'rejected'] as const
 export const entryStateSchema = z.enum(ENTRY_STATES)
 export const HIT_KINDS = ['hit-exact', 'hit-semantic', 'miss', 'bypass', 'error'] as const
+/**
+ * Why a request was not answered from the cache (`x-larder-cache-reason`, the request log): nothing stored for it; a
+ * draft the namespace does not serve (approved only); a rejected or expired entry; a semantic match a false-hit guard
+ * refused; an entry for the same prompt with other answer-changing parameters (max_tokens, temperature...); the
+ * client asked to bypass the cache (Cache-Control: no-cache).
+ */
+export const MISS_REASONS = [
+  'no-entry',
+  'draft-not-served',
+  'rejected',
+  'expired',
+  'guard-refused',
+  'params-differ',
+  'bypass',
+] as const
+export const missReasonSchema = z.enum(MISS_REASONS)
+export type MissReason = z.infer<typeof missReasonSchema>
 
 export const normalizationSchema = z.object({
   whitespace: z.boolean(),
@@ -97,6 +114,8 @@ export const requestLogSchema = z.object({
   keyHash: z.string(),
   promptText: z.string().nullable(),
   hitKind: z.enum(HIT_KINDS),
+  /** Why it missed (null for hits, errors, imported lines and rows logged before reasons were recorded). */
+  reason: missReasonSchema.nullable(),
   similarity: z.number().nullable(),
   entryId: z.int().nullable(),
   latencyMs: z.number().nullable(),
@@ -190,7 +209,17 @@ export const cacheMethods = {
   },
   'cache.entries.get': {
     input: z.object({ id }).strict(),
-    output: z.object({ entry: cacheEntrySchema, versions: z.array(entryVersionSchema) }),
+    output: z.object({
+      entry: cacheEntrySchema,
+      versions: z.array(entryVersionSchema),
+      /**
+       * Other entries for the same prompt (model and messages) whose answer-changing parameters differ: each
+       * parameter set is its own entry, because it can change the answer.
+       */
+      siblings: z.array(
+        z.object({ id, params: z.unknown(), state: entryStateSchema, hitCount: z.int().nonnegative() }),
+      ),
+    }),
   },
   'cache.entries.create': {
     input: z
@@ -212,6 +241,11 @@ export const cacheMethods = {
         pinned: z.boolean().optional(),
         expiresAt: timestamp.nullable().optional(),
         note: z.string().max(1000).optional(),
+        /**
+         * Approve although the answer contains U+FFFD (broken UTF-8 from a model's byte tokens); without it such an
+         * approval is refused with the reason.
+         */
+        acceptBrokenText: z.boolean().optional(),
       })
       .strict(),
     output: cacheEntrySchema,
@@ -224,7 +258,11 @@ export const cacheMethods = {
     input: z
       .object({ filter: entryFilterSchema, action: z.enum(['approve', 'reject', 'draft', 'delete', 'pin', 'unpin']) })
       .strict(),
-    output: z.object({ affected: z.int().nonnegative() }),
+    output: z.object({
+      affected: z.int().nonnegative(),
+      /** Entries a bulk approval left as they were: their answers contain U+FFFD (broken UTF-8); edit them first. */
+      skippedBrokenText: z.int().nonnegative(),
+    }),
   },
   'cache.lookup': {
     input: z.object({ namespaceId: id, request: requestSchema }).strict(),
@@ -234,6 +272,8 @@ export const cacheMethods = {
       entry: cacheEntrySchema.nullable(),
       similarity: z.number().nullable(),
       refusedBy: z.string().nullable(),
+      /** Why it would miss (null for a hit). */
+      reason: missReasonSchema.nullable(),
     }),
   },
   'cache.log.list': {
@@ -279,10 +319,21 @@ export const cacheMethods = {
         gpuSeconds: z.number().nonnegative(),
         meanMissLatencyMs: z.number().nullable(),
         meanHitLatencyMs: z.number().nullable(),
-        /** Sum of the cost estimates of hits (null when no prices are set in Settings). */
+        /**
+         * What the hits' tokens would have cost to generate, at the prices set in Settings now (null when none are
+         * set): recomputed from the stored token counts, so prices set after the traffic was logged apply to it.
+         */
         cost: z.number().nullable(),
-        /** What the misses cost to generate. */
+        /** What the misses' tokens cost, at the same prices. */
         spent: z.number().nullable(),
+        /** The prices `cost` and `spent` apply (today's), or null when none are set. */
+        prices: z
+          .object({
+            inputPer1kTokens: z.number().nullable(),
+            outputPer1kTokens: z.number().nullable(),
+            currency: z.string(),
+          })
+          .nullable(),
       }),
       topUncached: z.array(z.object({ keyHash: z.string(), promptText: z.string().nullable(), count: z.int() })),
     }),

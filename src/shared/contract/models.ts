@@ -21,6 +21,24 @@ export const loadedModelSchema = z.object({
 })
 export type LoadedModel = z.infer<typeof loadedModelSchema>
 
+/** A quantized model's quality report against its original, kept on the model (the quantize or compare job's). */
+export const modelQualitySchema = z.object({
+  positions: z.int().nonnegative(),
+  meanKlDivergence: z.number(),
+  maxKlDivergence: z.number(),
+  top1Agreement: z.number(),
+  original: z.object({ perplexity: z.number(), tokensPerSecond: z.number(), sizeBytes: z.number() }),
+  quantized: z.object({ perplexity: z.number(), tokensPerSecond: z.number(), sizeBytes: z.number() }),
+  /** The model it was measured against (its name, and its id while it exists). */
+  originalModel: z.object({ id: z.int().nullable(), name: z.string() }),
+  /** File sizes on disk (original, quantized). */
+  fileSizes: z.object({ original: z.number(), quantized: z.number() }).nullable(),
+  /** "sample": the built-in evaluation text; "custom": text the operator gave. */
+  text: z.enum(['sample', 'custom']),
+  measuredAt: timestamp,
+})
+export type ModelQuality = z.infer<typeof modelQualitySchema>
+
 export const modelSchema = z.object({
   id,
   name: z.string(),
@@ -49,6 +67,8 @@ export const modelSchema = z.object({
   problems: z.array(modelProblemSchema),
   /** Where Larder made this model from (a distillation run: base, dataset hash, hyperparameters, metrics). */
   provenance: z.record(z.string(), z.unknown()).nullable(),
+  /** The latest quality report against its original (quantized models), or null. */
+  quality: modelQualitySchema.nullable(),
   loaded: loadedModelSchema.nullable(),
   addedAt: timestamp,
 })

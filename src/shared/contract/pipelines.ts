@@ -27,7 +27,8 @@ export const problemSchema = z.object({
 export const nodeTraceSchema = z.object({
   nodeId: z.string(),
   type: z.string(),
-  status: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped']),
+  /** "not-run": the run ended (a failure, a cancel) before this node's turn came. */
+  status: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped', 'not-run']),
   inputs: z.record(z.string(), z.unknown()),
   outputs: z.record(z.string(), z.unknown()),
   calls: z.array(
@@ -38,6 +39,8 @@ export const nodeTraceSchema = z.object({
       tokensOut: z.number(),
       latencyMs: z.number(),
       iteration: z.number().optional(),
+      /** The node's attempt, on retries (which sample with another seed). */
+      attempt: z.int().optional(),
     }),
   ),
   attempts: z.int(),

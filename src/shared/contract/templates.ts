@@ -278,6 +278,16 @@ export type TemplateFamilySummary = z.infer<typeof familySummarySchema>
 export const familySchema = familySummarySchema.extend({
   definition: familyDefinitionSchema,
   segments: z.array(segmentSummarySchema),
+  /**
+   * Whether publishing now would make a new version, and if not why: `unchanged` (the same as the live version),
+   * `invalid` (approved variants no longer fit the definition), `uncovered` (segments with no approved variant and no
+   * fallback). The console disables Publish and says the reason; `templates.publish` refuses with it.
+   */
+  publish: z.object({
+    ready: z.boolean(),
+    code: z.enum(['unchanged', 'invalid', 'uncovered']).nullable(),
+    reason: z.string().nullable(),
+  }),
 })
 export type TemplateFamily = z.infer<typeof familySchema>
 

@@ -83,4 +83,10 @@ describe('template analysis against slots', () => {
     const missing = checkVariant('{{name}}: {{product}}', slots, { ...constraints, mustInclude: ['Thanks'] })
     expect(missing.problems.map((p) => p.message)).toEqual(['It must include "Thanks".'])
   })
+
+  it('refuses text with U+FFFD (broken UTF-8 from byte tokens), so it cannot be approved unedited', () => {
+    const broken = checkVariant('Hi {{name}}, your {{product}} caf\uFFFD ships.', slots, constraints)
+    expect(broken.problems.map((p) => p.code)).toEqual(['broken_text'])
+    expect(broken.problems[0]!.message).toMatch(/U\+FFFD .*edit the text before approving it/)
+  })
 })

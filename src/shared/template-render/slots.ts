@@ -51,6 +51,7 @@ export const PROBLEM_CODES = [
   'truncated_output',
   'generation_failed',
   'operator',
+  'broken_text',
 ] as const
 export type ProblemCode = (typeof PROBLEM_CODES)[number]
 
@@ -246,12 +247,20 @@ export function longestExampleData(slots: SlotDefinition[]): Record<string, stri
   return data
 }
 
+/** U+FFFD: what a decoder writes for bytes that are not UTF-8, e.g. a model's byte tokens cut mid-character. */
+export const REPLACEMENT_CHARACTER = '\uFFFD'
+export const BROKEN_TEXT_MESSAGE =
+  'It contains U+FFFD (\uFFFD), the character that stands for broken UTF-8 (the model produced byte tokens that do not form a character): edit the text before approving it.'
+
 export function checkConstraints(
   canonical: string,
   slots: SlotDefinition[],
   constraints: TemplateConstraints,
 ): TemplateProblem[] {
   const problems: TemplateProblem[] = []
+  if (canonical.includes(REPLACEMENT_CHARACTER)) {
+    problems.push({ code: 'broken_text', message: BROKEN_TEXT_MESSAGE })
+  }
   const filled = compileTemplate(canonical).render(longestExampleData(slots))
   const length = codePointLength(filled)
   if (constraints.maxLength !== undefined && length > constraints.maxLength) {

@@ -194,7 +194,7 @@ describe('budget', () => {
   it('counts what to pre-warm and approve, costs it at measured speed, and labels missing prices', async () => {
     const namespace = await namespaceWith(
       drawTraffic({ requests: 2000, questions: 100, seed: 9, days: 10, model: 'upstream' }),
-      { name: 'budget' },
+      { name: 'budget', serveDrafts: false },
     )
     const first = await plan(namespace.id, { target: 0.8 })
     const entries = first.target.entries!

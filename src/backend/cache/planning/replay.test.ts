@@ -57,13 +57,17 @@ async function replay(lines: LogLine[], namespace: string): Promise<Record<strin
   return seen
 }
 
-/** A namespace of tenant acme that stores nothing on a miss (so the approved set stays what the plan chose). */
+/**
+ * A namespace of tenant acme that stores nothing on a miss and serves approved entries only (so the served set stays
+ * what the plan chose).
+ */
 async function namespaceWithLog(name: string, lines: LogLine[]): Promise<CacheNamespace> {
   const provider = (await call<{ items: { id: number; name: string }[] }>('providers.list')).items[0]!
   const { namespace } = await call<{ namespace: CacheNamespace }>('cache.namespaces.save', {
     tenant: 'acme',
     name,
     storeAs: 'none',
+    serveDrafts: false,
     generationTarget: { provider: provider.id },
   })
   await runJob('cache.log.import', { namespaceId: namespace.id, path: writeLog(join(dir, `${name}.jsonl`), lines) })

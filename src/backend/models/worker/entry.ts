@@ -26,21 +26,35 @@ const send = (message: WorkerReply): void => {
   process.send?.(message)
 }
 
-let llamaPromise: Promise<Llama> | undefined
-let llamaGpu: LoadOptions['gpu'] | undefined
+/**
+ * One Llama instance per GPU setting, kept for the worker's life. A model, its contexts and the grammars used with it
+ * must all come from the same instance, so an instance is never replaced: a load with another GPU setting (or the
+ * quality comparison, which runs on the CPU) gets its own, and generation uses the model's own (`model.llama`).
+ */
+const llamas = new Map<string, Promise<Llama>>()
+let lastGpu: LoadOptions['gpu'] | undefined
 const loaded = new Map<string, Loaded>()
 const running = new Map<number, AbortController>()
 
 async function getLlamaFor(gpu: LoadOptions['gpu']): Promise<Llama> {
-  if (!llamaPromise || llamaGpu !== gpu) {
+  const key = String(gpu)
+  let llama = llamas.get(key)
+  if (!llama) {
     const { getLlama } = await import('node-llama-cpp')
-    llamaGpu = gpu
     // Never compile or download llama.cpp at run time: offline installs rely on the prebuilt binaries.
-    llamaPromise = getLlama({ gpu, build: 'never', skipDownload: true, logLevel: 'error' } as unknown as Parameters<
+    llama = getLlama({ gpu, build: 'never', skipDownload: true, logLevel: 'error' } as unknown as Parameters<
       typeof getLlama
     >[0])
+    llamas.set(key, llama)
+    llama.catch(() => llamas.delete(key))
   }
-  return llamaPromise
+  return llama
+}
+
+/** An instance that exists already (the comparison loads its models with no GPU layers on any), else a CPU one. */
+async function anyLlama(): Promise<Llama> {
+  const existing = llamas.values().next().value
+  return existing ?? getLlamaFor(false)
 }
 
 async function acquire(entry: Loaded): Promise<LlamaContextSequence> {
@@ -64,6 +78,7 @@ function entryFor(handle: string): Loaded {
 async function load(handle: string, path: string, options: LoadOptions): Promise<LoadedInfo> {
   const previous = loaded.get(handle)
   if (previous) await unload(handle)
+  lastGpu = options.gpu
   const llama = await getLlamaFor(options.gpu)
   const model = await llama.loadModel({
     modelPath: path,
@@ -106,7 +121,8 @@ async function generate(id: number, handle: string, request: WorkerGenerateReque
   const sequence = await acquire(entry)
   const started = performance.now()
   try {
-    const llama = await getLlamaFor(llamaGpu ?? false)
+    // The model's own instance: grammars made on another one are refused by llama.cpp's bindings.
+    const llama = entry.model.llama
     const onText = request.stream ? (text: string) => send({ id, type: 'text', text }) : undefined
     const result = await generateOn(llama, sequence, request, controller.signal, onText)
     return { ...result, durationMs: performance.now() - started }
@@ -126,7 +142,7 @@ async function embed(handle: string, texts: string[]): Promise<number[][]> {
 }
 
 async function system(): Promise<unknown> {
-  const llama = await getLlamaFor(llamaGpu ?? 'auto')
+  const llama = await getLlamaFor(lastGpu ?? 'auto')
   const vram = llama.gpu ? await llama.getVramState() : null
   return {
     gpu: llama.gpu,
@@ -152,7 +168,7 @@ async function handle(message: WorkerRequest): Promise<unknown> {
       return system()
     case 'compare': {
       const { compareModels } = await import('./compare')
-      const llama = await getLlamaFor(false)
+      const llama = await anyLlama()
       return compareModels(llama, message.request, (done, total) =>
         send({ id: message.id, type: 'progress', done, total }),
       )

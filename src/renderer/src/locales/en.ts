@@ -3,8 +3,10 @@
  * vue-i18n message syntax: {name} interpolates; avoid the special characters @ $ | in plain text.
  */
 import cacheAnswers from './en/cache-answers'
+import cacheExplained from './en/cache-explained'
 import cdnExport from './en/cdn-export'
 import pipelines from './en/pipelines'
+import modelQuality from './en/model-quality'
 import plan from './en/plan'
 import quantization from './en/quantization'
 import templates from './en/templates'
@@ -20,6 +22,8 @@ const en = {
   cacheAnswers,
   distillation,
   demo,
+  cacheExplained,
+  modelQuality,
   app: {
     name: 'Larder',
     loading: 'Connecting to the Larder backend…',

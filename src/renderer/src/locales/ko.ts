@@ -1,7 +1,9 @@
 import type { MessageSchema } from './en'
 import cacheAnswers from './ko/cache-answers'
+import cacheExplained from './ko/cache-explained'
 import cdnExport from './ko/cdn-export'
 import pipelines from './ko/pipelines'
+import modelQuality from './ko/model-quality'
 import plan from './ko/plan'
 import quantization from './ko/quantization'
 import templates from './ko/templates'
@@ -18,6 +20,8 @@ const ko: MessageSchema = {
   cacheAnswers,
   distillation,
   demo,
+  cacheExplained,
+  modelQuality,
   app: {
     name: 'Larder',
     loading: 'Larder 백엔드에 연결하는 중…',

@@ -134,6 +134,7 @@ const pipelines = {
     succeeded: 'Done',
     failed: 'Failed',
     skipped: 'Skipped',
+    'not-run': 'Not run',
   },
   portType: {
     text: 'text',

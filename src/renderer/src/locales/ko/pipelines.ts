@@ -131,6 +131,7 @@ const pipelines: typeof enPipelines = {
     succeeded: '완료',
     failed: '실패',
     skipped: '건너뜀',
+    'not-run': '실행 안 됨',
   },
   portType: {
     text: '텍스트',

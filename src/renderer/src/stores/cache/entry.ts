@@ -1,15 +1,18 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
-import type { CacheEntry, EntryVersion, MethodInput } from '../../../../shared/contract'
+import type { CacheEntry, EntryVersion, MethodInput, MethodOutput } from '../../../../shared/contract'
 import { api } from '../../api'
 
 export type EntryPatch = Omit<MethodInput<'cache.entries.update'>, 'id'>
+/** Other entries for the same prompt with other answer-changing parameters. */
+export type EntrySibling = MethodOutput<'cache.entries.get'>['siblings'][number]
 
 /** The entry drawer: one entry with its version history, edited in place. */
 export const useCacheEntryStore = defineStore('cache-entry', () => {
   const entryId = ref<number | null>(null)
   const entry = ref<CacheEntry | null>(null)
   const versions = ref<EntryVersion[]>([])
+  const siblings = ref<EntrySibling[]>([])
   const loading = ref(false)
   const loadError = ref<string | null>(null)
   const saving = ref(false)
@@ -25,6 +28,7 @@ export const useCacheEntryStore = defineStore('cache-entry', () => {
       if (current !== generation) return
       entry.value = result.entry
       versions.value = [...result.versions].sort((a, b) => b.version - a.version)
+      siblings.value = result.siblings
       loadError.value = null
     } catch (error) {
       if (current === generation) loadError.value = (error as Error).message
@@ -42,6 +46,7 @@ export const useCacheEntryStore = defineStore('cache-entry', () => {
     entryId.value = id
     entry.value = known ?? null
     versions.value = []
+    siblings.value = []
     loadError.value = null
     return refresh()
   }
@@ -51,6 +56,7 @@ export const useCacheEntryStore = defineStore('cache-entry', () => {
     entryId.value = null
     entry.value = null
     versions.value = []
+    siblings.value = []
   }
 
   async function update(patch: EntryPatch): Promise<CacheEntry> {
@@ -79,5 +85,5 @@ export const useCacheEntryStore = defineStore('cache-entry', () => {
     }
   }
 
-  return { entryId, entry, versions, loading, loadError, saving, open, close, refresh, update, revert }
+  return { entryId, entry, versions, siblings, loading, loadError, saving, open, close, refresh, update, revert }
 })
