@@ -19,7 +19,7 @@ import { CacheService } from './cache/service'
 import { planEmbedJob } from './cache/planning/embed-job'
 import { planningHandlers } from './cache/planning/handlers'
 import { pipelineHandlers } from './pipelines/handlers'
-import { cdnExportJob, exportHandlers } from './export/handlers'
+import { cdnDeployJob, cdnExportJob, exportHandlers } from './export/handlers'
 import { templateHandlers, templatesGenerateJob } from './templates/handlers'
 import { PipelinesService } from './pipelines/service'
 import { DistillService } from './distill/service'
@@ -90,6 +90,7 @@ export class Backend {
     this.runner.register(this.pipelines.runJob())
     this.runner.register(templatesGenerateJob(this))
     this.runner.register(cdnExportJob(this))
+    this.runner.register(cdnDeployJob(this))
     this.distill = new DistillService(workspace, this.events, this.runner, this.models, this.quantization)
     this.runner.register(this.distill.job())
     this.demo = new DemoService({

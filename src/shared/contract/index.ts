@@ -15,6 +15,7 @@ import { planningMethods } from './planning'
 import { exportMethods, templateEvents, templateMethods } from './templates'
 import { distillEvents, distillMethods } from './distill'
 import { demoMethods } from './demo'
+import { deployMethods } from './deploy'
 
 export * from './common'
 export * from './core'
@@ -25,6 +26,7 @@ export * from './planning'
 export * from './templates'
 export * from './distill'
 export * from './demo'
+export * from './deploy'
 
 export const methodSpecs = {
   ...coreMethods,
@@ -34,6 +36,7 @@ export const methodSpecs = {
   ...pipelineMethods,
   ...templateMethods,
   ...exportMethods,
+  ...deployMethods,
   ...distillMethods,
   ...demoMethods,
 } as const
