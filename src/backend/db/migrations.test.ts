@@ -434,3 +434,27 @@ describe('0011_explained_defaults', () => {
     expect(plan.map((row) => row.detail).join(' ')).toMatch(/cache_entries_by_prompt/)
   })
 })
+
+describe('0012_deployments', () => {
+  it('adds deployments (checked action and JSON) and saved targets with unique names, keeping export history', () => {
+    const db = freshDb()
+    migrate(db, migrations, 11)
+    const exportsBefore = db.prepare('SELECT count(*) FROM cdn_exports').pluck().get()
+    migrate(db, migrations, 12)
+    expect(db.prepare('SELECT count(*) FROM cdn_exports').pluck().get()).toBe(exportsBefore)
+    const now = new Date().toISOString()
+    const insert = db.prepare(
+      `INSERT INTO cdn_deployments (target, action, version, manifest_hash, objects, counts, deployed_by, deployed_at)
+       VALUES ('s3://b/p', ?, 1, 'h', ?, '{}', 'me@host', ?)`,
+    )
+    insert.run('deploy', '["a"]', now)
+    insert.run('rollback', '[]', now)
+    expect(() => insert.run('upload', '[]', now)).toThrowError(/CHECK/)
+    expect(() => insert.run('deploy', 'not json', now)).toThrowError(/CHECK/)
+    const target = db.prepare(
+      `INSERT INTO cdn_targets (name, url, secret_encrypted, created_at, updated_at) VALUES (?, 's3://b/p', 'v1:x:y:z', ?, ?)`,
+    )
+    target.run('prod', now, now)
+    expect(() => target.run('prod', now, now)).toThrowError(/UNIQUE/)
+  })
+})

@@ -197,8 +197,9 @@ export class DeployService {
       .all(target.url) as { objects: string; at: string }[]
     // A manifest stopped being live when the next one was written; within the grace period its readers still count.
     rows.forEach((row, index) => {
-      const replacedAt = rows[index + 1]?.at
-      if (replacedAt === undefined || replacedAt > cutoff)
+      // The newest row is the manifest this deploy replaces: its grace period starts now.
+      const replacedAt = rows[index + 1]?.at ?? new Date(now).toISOString()
+      if (replacedAt > cutoff)
         for (const hash of JSON.parse(row.objects) as string[]) keep.add(hash)
     })
     return state.stored
