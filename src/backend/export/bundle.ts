@@ -58,42 +58,74 @@ export interface BuiltBundle {
   manifestText: string
   /** Every object, by hash. */
   objects: Map<string, string>
-  /** The objects this folder must contain (all, or the new ones). */
+  /** The objects this folder must contain (all, or the new ones), under public/. */
   toWrite: string[]
   files: { path: string; text: string }[]
 }
 
+const tenantVars = (tenant: string | null): string =>
+  tenant === null
+    ? '# This bundle has no cache (templates only).\n'
+    : `# The tenant this deployment serves: the worker refuses a bundle of any other tenant.\nLARDER_TENANT = ${JSON.stringify(tenant)}\n`
+
+/**
+ * Static-assets mode: public/ is both the worker's folder and the assets directory, so wrangler's own .wrangler/ state
+ * (created beside this file) is never inside the watched assets and never counted as an asset.
+ */
 const wranglerToml = (
   tenant: string | null,
-): string => `# Deploy this folder as a Cloudflare Worker with its static assets: \`npx wrangler deploy\`.
-# Other Fetch-API edges: serve this folder from a bucket or CDN and set BUNDLE_URL to its address.
+): string => `# Deploy as a Cloudflare Worker with the bundle as its static assets: \`npx wrangler deploy\` (\`npx wrangler dev\`
+# to try it). Other modes: wrangler.r2.toml (an R2 bucket that \`larder export deploy\` uploads to), or any host serving
+# public/ with BUNDLE_URL set (see README.md).
 name = "larder-edge"
-main = "worker.js"
+main = "public/worker.js"
 compatibility_date = "2025-01-01"
 
 [assets]
-directory = "."
+directory = "public"
 binding = "ASSETS"
 run_worker_first = true
 
 [vars]
 MANIFEST_TTL_SECONDS = "60"
-${
-  tenant === null
-    ? '# This bundle has no cache (templates only).\n'
-    : `# The tenant this deployment serves: the worker refuses a bundle of any other tenant.\nLARDER_TENANT = ${JSON.stringify(tenant)}\n`
-}# UPSTREAM_URL = "https://your-larder-gateway.example/v1"
+# Origins allowed to call the worker from a browser (comma-separated, or "*").
+# CORS_ORIGINS = "https://app.example.com"
+${tenantVars(tenant)}# UPSTREAM_URL = "https://your-larder-gateway.example/v1"
 `
+
+/** R2 mode: the worker alone; the bundle lives in a bucket (\`larder export deploy public --to s3://BUCKET/PREFIX\`). */
+const wranglerR2Toml = (
+  tenant: string | null,
+): string => `# The worker reading the bundle from an R2 bucket that \`larder export deploy\` uploads to:
+#   larder export deploy . --to s3://larder-bundles/prod --endpoint https://<account>.r2.cloudflarestorage.com --region auto
+#   npx wrangler deploy -c wrangler.r2.toml
+name = "larder-edge"
+main = "public/worker.js"
+compatibility_date = "2025-01-01"
+
+[[r2_buckets]]
+binding = "BUNDLE"
+bucket_name = "larder-bundles"
+
+[vars]
+# The prefix of the deploy target inside the bucket (s3://larder-bundles/prod -> "prod/").
+BUNDLE_PREFIX = "prod/"
+MANIFEST_TTL_SECONDS = "60"
+${tenantVars(tenant)}`
 
 const README = `# Larder CDN bundle
 
-- \`manifest.json\`: what this bundle holds (version, counts, object hashes, the previous manifest's hash,
+- \`public/manifest.json\`: what this bundle holds (version, counts, object hashes, the previous manifest's hash,
   objects to delete).
-- \`objects/<sha256>.json\`: content-addressed objects; each name is the sha256 of the file's bytes.
-- \`worker.js\`: the edge worker (standard Fetch-API module). Bind the bundle as \`ASSETS\` or set \`BUNDLE_URL\`.
+- \`public/objects/<sha256>.json\`: content-addressed objects; each name is the sha256 of the file's bytes.
+- \`public/worker.js\`: the edge worker (standard Fetch-API module). It reads the bundle from a static-assets binding
+  (\`ASSETS\`, wrangler.toml), an R2 bucket (\`BUNDLE\` + \`BUNDLE_PREFIX\`, wrangler.r2.toml), a KV namespace
+  (\`BUNDLE_KV\`, keys as the paths under public/) or a URL (\`BUNDLE_URL\`: any host serving public/).
 
-Deploy order for an incremental bundle: upload the new objects, then \`manifest.json\` and \`worker.js\`, then
-delete the objects listed under \`deleted\`. See docs/templates.md in Larder for the worker's API.
+Object storage (S3, R2, MinIO): \`larder export deploy <this folder> --to s3://bucket/prefix\` uploads the objects the
+target lacks, then the worker, then the manifest last, and keeps earlier manifests for \`larder export rollback\`.
+By hand: upload the new objects first, then \`worker.js\`, then \`manifest.json\`; delete the objects listed under
+\`deleted\` only after readers of the old manifest are done. See docs/export.md in Larder.
 `
 
 export function buildBundle(input: BundleInput): BuiltBundle {
@@ -218,8 +250,9 @@ export function buildBundle(input: BundleInput): BuiltBundle {
     objects,
     toWrite,
     files: [
-      { path: 'worker.js', text: EDGE_WORKER_SOURCE },
+      { path: 'public/worker.js', text: EDGE_WORKER_SOURCE },
       { path: 'wrangler.toml', text: wranglerToml(input.tenant) },
+      { path: 'wrangler.r2.toml', text: wranglerR2Toml(input.tenant) },
       { path: 'README.md', text: README },
     ],
   }

@@ -197,7 +197,7 @@ describe('export deploy to S3-compatible storage', () => {
     })
     expect(events.slice(before)).toEqual(['put prod/manifest.json'])
     const live = await liveManifest(url)
-    expect(live).toEqual(JSON.parse(readFileSync(join(first.dir, 'manifest.json'), 'utf8')))
+    expect(live).toEqual(JSON.parse(readFileSync(join(first.dir, 'public', 'manifest.json'), 'utf8')))
     const { items } = await call<MethodOutput<'export.deployments'>>('export.deployments', { target: url })
     expect(items[0]).toMatchObject({ action: 'rollback', version: first.manifest.version, live: true })
     await expect(call('export.rollback', { to: url, endpoint, version: 99 })).rejects.toMatchObject({

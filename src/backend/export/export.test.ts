@@ -40,7 +40,7 @@ async function addEntry(namespace: string, question: string, answer: string, sta
 }
 
 function readManifest(dir: string): BundleManifest {
-  return JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BundleManifest
+  return JSON.parse(readFileSync(join(dir, 'public', 'manifest.json'), 'utf8')) as BundleManifest
 }
 
 function filesIn(dir: string): string[] {
@@ -109,21 +109,22 @@ describe('CDN export', () => {
     })
     expect(Date.parse(manifest.created)).toBeGreaterThan(Date.now() - 60_000)
     // Every object's name is the sha256 of its bytes, and the manifest lists exactly the objects present.
-    const objects = readdirSync(join(first, 'objects')).sort()
-    for (const file of objects) expect(`${sha256(readFileSync(join(first, 'objects', file)))}.json`).toBe(file)
+    const objects = readdirSync(join(first, 'public', 'objects')).sort()
+    for (const file of objects) expect(`${sha256(readFileSync(join(first, 'public', 'objects', file)))}.json`).toBe(file)
     expect(manifest.objects.map((hash) => `${hash}.json`)).toEqual(objects)
     expect(manifest.counts.objects).toBe(objects.length)
-    expect(manifest.worker.sha256).toBe(sha256(readFileSync(join(first, 'worker.js'))))
-    expect(filesIn(first).filter((file) => !file.startsWith('objects'))).toEqual([
+    expect(manifest.worker.sha256).toBe(sha256(readFileSync(join(first, 'public', 'worker.js'))))
+    expect(filesIn(first).filter((file) => !file.startsWith('public/objects'))).toEqual([
       'README.md',
-      'manifest.json',
-      'worker.js',
+      'public/manifest.json',
+      'public/worker.js',
+      'wrangler.r2.toml',
       'wrangler.toml',
     ])
     // Only published templates and approved entries.
     expect(Object.keys(manifest.templates)).toEqual(['order-shipped'])
     expect(Object.keys(manifest.cache)).toEqual(['default/sales', 'default/support'])
-    const everything = objects.map((file) => readFileSync(join(first, 'objects', file), 'utf8')).join('\n')
+    const everything = objects.map((file) => readFileSync(join(first, 'public', 'objects', file), 'utf8')).join('\n')
     expect(everything).not.toMatch(/DRAFT ANSWER|never-published/)
     expect(everything).toMatch(/Use Settings > Security\./)
 
@@ -148,7 +149,7 @@ describe('CDN export', () => {
     expect(Object.keys(manifest.cache)).toEqual(['default/sales'])
     expect(manifest.filters).toEqual({ namespaces: ['sales'], families: ['order-shipped'] })
     expect(manifest.counts.cacheEntries).toBe(1)
-    expect(manifest.previousManifestHash).toBe(sha256(readFileSync(join(first, 'manifest.json'))))
+    expect(manifest.previousManifestHash).toBe(sha256(readFileSync(join(first, 'public', 'manifest.json'))))
   })
 
   it('writes only what changed since a manifest, and lists what to delete', async () => {
@@ -166,12 +167,12 @@ describe('CDN export', () => {
 
     const before = readManifest(first)
     const dir = join(root, 'bundle-2')
-    const job = await runJob('export.cdn', { outDir: dir, tenant: 'default', since: join(first, 'manifest.json') })
+    const job = await runJob('export.cdn', { outDir: dir, tenant: 'default', since: join(first, 'public', 'manifest.json') })
     expect(job.error).toBeNull()
     const manifest = readManifest(dir)
     expect(manifest).toMatchObject({ incremental: true, version: 3 })
-    expect(manifest.previousManifestHash).toBe(sha256(readFileSync(join(first, 'manifest.json'))))
-    const written = readdirSync(join(dir, 'objects'))
+    expect(manifest.previousManifestHash).toBe(sha256(readFileSync(join(first, 'public', 'manifest.json'))))
+    const written = readdirSync(join(dir, 'public', 'objects'))
       .map((file) => file.replace('.json', ''))
       .sort()
     const previous = new Set(before.objects)
@@ -185,7 +186,8 @@ describe('CDN export', () => {
     // The first bundle plus this one hold every object the new manifest names.
     for (const hash of manifest.objects) {
       expect(
-        existsSync(join(dir, 'objects', `${hash}.json`)) || existsSync(join(first, 'objects', `${hash}.json`)),
+        existsSync(join(dir, 'public', 'objects', `${hash}.json`)) ||
+          existsSync(join(first, 'public', 'objects', `${hash}.json`)),
       ).toBe(true)
     }
     const { items } = await call<{ items: CdnExport[] }>('export.list')
@@ -193,7 +195,7 @@ describe('CDN export', () => {
     expect(items[0]!.namespaces).toEqual(['default/sales', 'default/support'])
     // An incremental export continues the same tenant's deployment.
     await expect(
-      call('export.cdn', { outDir: join(root, 'y'), since: join(first, 'manifest.json') }),
+      call('export.cdn', { outDir: join(root, 'y'), since: join(first, 'public', 'manifest.json') }),
     ).rejects.toMatchObject({ code: 'invalid_input', path: ['since'] })
     expect(items[0]!.counts.deleted).toBe(4)
   })
@@ -234,13 +236,13 @@ describe('CDN export', () => {
     expect((await other.runner.waitFor(job.id)).status).toBe('succeeded')
     await other.close()
     await expect(
-      call('export.cdn', { outDir: join(root, 'x'), since: join(otherBundle, 'manifest.json') }),
+      call('export.cdn', { outDir: join(root, 'x'), since: otherBundle }),
     ).rejects.toMatchObject({
       code: 'invalid_input',
       message: expect.stringMatching(/was written by another workspace .* export in full \(without --since\)/),
     })
     await expect(
-      call('export.cdn', { outDir: join(root, 'x'), since: join(first, 'worker.js') }),
+      call('export.cdn', { outDir: join(root, 'x'), since: join(first, 'public', 'worker.js') }),
     ).rejects.toMatchObject({
       message: expect.stringMatching(/is not JSON, so it is not a Larder manifest/),
     })

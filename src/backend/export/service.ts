@@ -51,6 +51,12 @@ interface PreviousManifest {
   objects: string[]
 }
 
+function manifestIn(path: string): string {
+  if (!existsSync(path) || !statSync(path).isDirectory()) return path
+  const inPublic = join(path, 'public', 'manifest.json')
+  return existsSync(inPublic) ? inPublic : join(path, 'manifest.json')
+}
+
 function stagingFolder(outDir: string, jobId: number): string {
   return join(dirname(outDir), `.${basename(outDir)}.partial-${jobId}`)
 }
@@ -174,7 +180,9 @@ export class ExportService {
     }
   }
 
-  private readPreviousManifest(path: string): PreviousManifest {
+  /** `since` may name the manifest or the bundle folder holding it (public/manifest.json, or manifest.json before). */
+  private readPreviousManifest(given: string): PreviousManifest {
+    const path = manifestIn(given)
     let text: string
     try {
       text = readFileSync(path, 'utf8')
@@ -354,20 +362,20 @@ export class ExportService {
         }
         let tarWritten = false
         try {
-          mkdirSync(join(staging, 'objects'), { recursive: true })
+          mkdirSync(join(staging, 'public', 'objects'), { recursive: true })
           for (const file of built.files) {
             await writeFile(join(staging, file.path), file.text)
             step(file.path)
           }
           for (const [index, hash] of built.toWrite.entries()) {
             context.throwIfAborted()
-            await writeFile(join(staging, objectPath(hash)), built.objects.get(hash)!)
+            await writeFile(join(staging, 'public', objectPath(hash)), built.objects.get(hash)!)
             step(`${index + 1} of ${built.toWrite.length} objects`)
           }
           context.throwIfAborted()
           // The manifest goes last: a folder with a manifest has everything the manifest names.
-          await writeFile(join(staging, 'manifest.json'), built.manifestText)
-          step('manifest.json')
+          await writeFile(join(staging, 'public', 'manifest.json'), built.manifestText)
+          step('public/manifest.json')
           if (params.tarPath) {
             await writeTarball(staging, params.tarPath, new Date(manifest.created))
             tarWritten = true

@@ -29,11 +29,11 @@ const question = (content: string) => ({ model: 'tiny', messages: [{ role: 'user
 function workerFor(dir: string, bindings: Record<string, string> = {}): Miniflare {
   return new Miniflare({
     modules: true,
-    script: readFileSync(join(dir, 'worker.js'), 'utf8'),
+    script: readFileSync(join(dir, 'public', 'worker.js'), 'utf8'),
     compatibilityDate: '2025-01-01',
     bindings,
     assets: {
-      directory: dir,
+      directory: join(dir, 'public'),
       binding: 'ASSETS',
       routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
     },
@@ -94,16 +94,16 @@ describe('per-tenant CDN export', () => {
     // Without a tenant and without namespaces, the bundle carries templates only.
     const job = await runJob({ outDir: join(root, 'templates-only') })
     expect(job.status).toBe('succeeded')
-    const manifest = JSON.parse(readFileSync(join(root, 'templates-only', 'manifest.json'), 'utf8')) as BundleManifest
+    const manifest = JSON.parse(readFileSync(join(root, 'templates-only', 'public', 'manifest.json'), 'utf8')) as BundleManifest
     expect(manifest.cache).toEqual({})
     expect(manifest.tenant).toBeNull()
   })
 
   it('exports only the named tenant (its "default", never the others\')', () => {
-    const manifest = JSON.parse(readFileSync(join(acmeBundle, 'manifest.json'), 'utf8')) as BundleManifest
+    const manifest = JSON.parse(readFileSync(join(acmeBundle, 'public', 'manifest.json'), 'utf8')) as BundleManifest
     expect(manifest.tenant).toBe('acme')
     expect(Object.keys(manifest.cache)).toEqual(['acme/default'])
-    const objects = manifest.objects.map((hash) => readFileSync(join(acmeBundle, 'objects', `${hash}.json`), 'utf8'))
+    const objects = manifest.objects.map((hash) => readFileSync(join(acmeBundle, 'public', 'objects', `${hash}.json`), 'utf8'))
     expect(objects.join('\n')).not.toMatch(/4711|ETC TENANT/)
     expect(readFileSync(join(acmeBundle, 'wrangler.toml'), 'utf8')).toMatch(/^LARDER_TENANT = "acme"$/m)
   })
@@ -128,9 +128,9 @@ describe('the exported worker serves only the tenant it is bound to', () => {
     // still serves only its bound tenant.
     const mixedDir = join(root, 'mixed')
     cpSync(acmeBundle, mixedDir, { recursive: true })
-    const manifest = JSON.parse(readFileSync(join(mixedDir, 'manifest.json'), 'utf8')) as BundleManifest
+    const manifest = JSON.parse(readFileSync(join(mixedDir, 'public', 'manifest.json'), 'utf8')) as BundleManifest
     manifest.cache['globex/default'] = { ...manifest.cache['acme/default']!, tenant: 'globex' }
-    writeFileSync(join(mixedDir, 'manifest.json'), JSON.stringify(manifest))
+    writeFileSync(join(mixedDir, 'public', 'manifest.json'), JSON.stringify(manifest))
     mixed = workerFor(mixedDir, { LARDER_TENANT: 'acme' })
     wrongBinding = workerFor(acmeBundle, { LARDER_TENANT: 'globex' })
     await Promise.all([worker.ready, mixed.ready, wrongBinding.ready])

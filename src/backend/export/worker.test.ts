@@ -68,13 +68,13 @@ function serveFolder(root: string): Promise<Server> {
 function workerFor(dir: string, bindings: Record<string, string>, withAssets: boolean): Miniflare {
   return new Miniflare({
     modules: true,
-    script: readFileSync(join(dir, 'worker.js'), 'utf8'),
+    script: readFileSync(join(dir, 'public', 'worker.js'), 'utf8'),
     compatibilityDate: '2025-01-01',
     bindings,
     ...(withAssets
       ? {
           assets: {
-            directory: dir,
+            directory: join(dir, 'public'),
             binding: 'ASSETS',
             routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
           },
@@ -114,7 +114,7 @@ beforeAll(async () => {
   bundleDir = join(suiteTempDir('larder-edge-bundle-'), 'bundle')
   const exported = await runJob('export.cdn', { outDir: bundleDir, tenant: 'default' })
   expect(exported.status, exported.error ?? '').toBe('succeeded')
-  origin = await serveFolder(bundleDir)
+  origin = await serveFolder(join(bundleDir, 'public'))
   assetsWorker = workerFor(bundleDir, {}, true)
   originWorker = workerFor(
     bundleDir,
@@ -310,10 +310,10 @@ describe('exported worker in workerd', () => {
 
     const tampered = join(tempDir('larder-edge-tampered-'), 'bundle')
     cpSync(bundleDir, tampered, { recursive: true })
-    const manifest = JSON.parse(readFileSync(join(tampered, 'manifest.json'), 'utf8')) as {
+    const manifest = JSON.parse(readFileSync(join(tampered, 'public', 'manifest.json'), 'utf8')) as {
       templates: Record<string, { object: string }>
     }
-    const familyObject = join(tampered, 'objects', `${manifest.templates['order-shipped']!.object}.json`)
+    const familyObject = join(tampered, 'public', 'objects', `${manifest.templates['order-shipped']!.object}.json`)
     writeFileSync(familyObject, readFileSync(familyObject, 'utf8').replace('"version":1', '"version":9'))
     const worker = workerFor(tampered, {}, true)
     try {

@@ -11,7 +11,14 @@
  *        (also /v1/cache/<tenant>/<namespace>/<keyHash>, for the bound tenant only)
  *   POST /v1/chat/completions, /v1/completions                       OpenAI-style; answered from the cache by
  *        the same key the gateway computes (header x-larder-namespace); misses go to UPSTREAM_URL when set, else 404
+ *   GET  /manifest.json, /objects/<sha256>.json                      the bundle itself: objects immutable for a
+ *        year, the manifest for MANIFEST_TTL_SECONDS, both with ETag (If-None-Match -> 304)
  *   GET  /healthz                                                    up or not, and the bundle version: no names
+ *
+ * The bundle comes from an R2 bucket binding (BUNDLE, keys under BUNDLE_PREFIX: what `larder export deploy` writes),
+ * a KV namespace (BUNDLE_KV, keys as the paths under public/), a static-assets binding (ASSETS) or a URL
+ * (BUNDLE_URL), tried in that order. A bundle format this worker does not understand is refused with 503 saying
+ * which. Browsers on the origins in CORS_ORIGINS (comma-separated, or "*") may call it; preflights are answered.
  *
  * Tenants: a deployment serves one tenant, the one in its LARDER_TENANT variable (the exported wrangler.toml sets
  * it), else the bundle's. Callers cannot choose another (x-larder-tenant and ?tenant= are ignored), a namespace of any
@@ -23,6 +30,7 @@ import { cacheKey } from '../../../shared/cache-key'
 import { personalise, resolveSegment, type FamilyRuntime } from '../../../shared/template-render/index'
 import {
   BUNDLE_FORMAT,
+  BUNDLE_FORMAT_VERSION,
   objectPath,
   shardOf,
   type BundleManifest,
@@ -38,7 +46,23 @@ interface Fetcher {
   fetch(input: Request): Promise<Response>
 }
 
+interface R2Like {
+  get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>
+}
+
+interface KvLike {
+  get(key: string, type: 'arrayBuffer'): Promise<ArrayBuffer | null>
+}
+
 export interface EdgeEnv {
+  /** An R2 bucket holding the bundle (what `larder export deploy` uploads), keys under BUNDLE_PREFIX. */
+  BUNDLE?: R2Like
+  /** The deploy target's prefix in the bucket, e.g. "prod/" (default: none). */
+  BUNDLE_PREFIX?: string
+  /** A KV namespace holding the bundle: keys are the paths under public/ ("manifest.json", "objects/<sha256>.json"). */
+  BUNDLE_KV?: KvLike
+  /** Origins allowed to call this worker from a browser: comma-separated, or "*". */
+  CORS_ORIGINS?: string
   /** Static-assets (or any service) binding serving the bundle folder. */
   ASSETS?: Fetcher
   /** Where the bundle folder is served from, when there is no ASSETS binding. */
@@ -74,17 +98,31 @@ function errorResponse(error: HttpError): Response {
 }
 
 // Per-isolate memory: the manifest for a while, objects for good (their names are their content hashes).
-let manifestCache: { manifest: BundleManifest; fetchedAt: number } | undefined
+let manifestCache: { manifest: BundleManifest; text: string; etag: string; fetchedAt: number } | undefined
+/** The oldest bundle format this worker reads (1: bundles before tenants; it serves them as before). */
+const OLDEST_FORMAT_VERSION = 1
 const objectCache = new Map<string, unknown>()
 const OBJECT_CACHE_LIMIT = 5000
 
 async function fetchBundleFile(env: EdgeEnv, path: string): Promise<Response> {
+  if (env.BUNDLE) {
+    const object = await env.BUNDLE.get(`${env.BUNDLE_PREFIX ?? ''}${path}`)
+    return object ? new Response(await object.arrayBuffer()) : new Response(null, { status: 404 })
+  }
+  if (env.BUNDLE_KV) {
+    const value = await env.BUNDLE_KV.get(path, 'arrayBuffer')
+    return value ? new Response(value) : new Response(null, { status: 404 })
+  }
   if (env.ASSETS) return env.ASSETS.fetch(new Request(`https://bundle.invalid/${path}`))
   if (env.BUNDLE_URL) {
     const base = env.BUNDLE_URL.endsWith('/') ? env.BUNDLE_URL : `${env.BUNDLE_URL}/`
     return fetch(new URL(path, base).toString())
   }
-  throw new HttpError(500, 'not_configured', 'This worker has no bundle: bind ASSETS or set BUNDLE_URL.')
+  throw new HttpError(
+    500,
+    'not_configured',
+    'This worker has no bundle: bind BUNDLE (R2), BUNDLE_KV or ASSETS, or set BUNDLE_URL.',
+  )
 }
 
 async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
@@ -92,32 +130,109 @@ async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
   return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, '0')).join('')
 }
 
+function manifestTtl(env: EdgeEnv): number {
+  const ttl = Number(env.MANIFEST_TTL_SECONDS ?? '60')
+  return Number.isFinite(ttl) && ttl >= 0 ? ttl : 60
+}
+
 async function loadManifest(env: EdgeEnv): Promise<BundleManifest> {
-  const ttlMs = Number(env.MANIFEST_TTL_SECONDS ?? '60') * 1000
-  if (manifestCache && Date.now() - manifestCache.fetchedAt < ttlMs) return manifestCache.manifest
+  return (await loadManifestFile(env)).manifest
+}
+
+/** A manifest of a format version this worker was not built for is refused (503), never half-understood. */
+function checkFormatVersion(manifest: BundleManifest): void {
+  const version = (manifest as { formatVersion?: unknown }).formatVersion
+  if (typeof version === 'number' && version >= OLDEST_FORMAT_VERSION && version <= BUNDLE_FORMAT_VERSION) return
+  throw new HttpError(
+    503,
+    'bundle_version_unsupported',
+    `This worker understands bundle format versions ${OLDEST_FORMAT_VERSION} to ${BUNDLE_FORMAT_VERSION}; the bundle (version ${String(manifest.version)}) is format version ${String(version)}. Deploy the worker.js exported with that bundle.`,
+    { formatVersion: version, supported: [OLDEST_FORMAT_VERSION, BUNDLE_FORMAT_VERSION] },
+  )
+}
+
+async function loadManifestFile(
+  env: EdgeEnv,
+): Promise<{ manifest: BundleManifest; text: string; etag: string; fetchedAt: number }> {
+  const ttlMs = manifestTtl(env) * 1000
+  if (manifestCache && Date.now() - manifestCache.fetchedAt < ttlMs) return manifestCache
   let response: Response
   try {
     response = await fetchBundleFile(env, 'manifest.json')
   } catch (error) {
     if (error instanceof HttpError) throw error
-    if (manifestCache) return manifestCache.manifest // Keep serving the last good bundle while the origin is away.
+    if (manifestCache) return manifestCache // Keep serving the last good bundle while the origin is away.
     throw new HttpError(502, 'bundle_unavailable', `Cannot fetch manifest.json: ${(error as Error).message}`)
   }
   if (!response.ok) {
-    if (manifestCache) return manifestCache.manifest
+    if (manifestCache) return manifestCache
     throw new HttpError(502, 'bundle_unavailable', `manifest.json answered ${response.status}.`)
   }
-  const manifest = (await response.json()) as BundleManifest
-  if (manifest.format !== BUNDLE_FORMAT) {
+  const bytes = await response.arrayBuffer()
+  const text = new TextDecoder().decode(bytes)
+  let manifest: BundleManifest
+  try {
+    manifest = JSON.parse(text) as BundleManifest
+  } catch {
+    throw new HttpError(502, 'bundle_invalid', 'manifest.json is not JSON.')
+  }
+  if (manifest === null || typeof manifest !== 'object' || manifest.format !== BUNDLE_FORMAT) {
     throw new HttpError(502, 'bundle_invalid', 'manifest.json is not a Larder CDN bundle manifest.')
   }
-  manifestCache = { manifest, fetchedAt: Date.now() }
-  return manifest
+  checkFormatVersion(manifest)
+  manifestCache = { manifest, text, etag: `"${await sha256Hex(bytes)}"`, fetchedAt: Date.now() }
+  return manifestCache
+}
+
+/** 304 when the client already has this version (If-None-Match), else the body with its validators. */
+function conditional(request: Request, etag: string, cacheControl: string, build: () => Response): Response {
+  const given = request.headers.get('if-none-match')
+  if (given !== null && given.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag || tag.trim() === '*')) {
+    return new Response(null, { status: 304, headers: { etag, 'cache-control': cacheControl } })
+  }
+  const response = build()
+  response.headers.set('etag', etag)
+  response.headers.set('cache-control', cacheControl)
+  return response
+}
+
+async function bundleObject(request: Request, env: EdgeEnv, hash: string): Promise<Response> {
+  const manifest = await loadManifest(env)
+  if (!manifest.objects.includes(hash)) throw new HttpError(404, 'not_found', `The live bundle has no object ${hash}.`)
+  const etag = `"${hash}"`
+  const immutable = 'public, max-age=31536000, immutable'
+  if (request.headers.get('if-none-match')?.includes(etag))
+    return conditional(request, etag, immutable, () => new Response())
+  const bytes = await rawObject(env, hash)
+  return conditional(
+    request,
+    etag,
+    immutable,
+    () => new Response(bytes, { headers: { 'content-type': 'application/json; charset=utf-8' } }),
+  )
+}
+
+async function manifestFile(request: Request, env: EdgeEnv): Promise<Response> {
+  const { text, etag } = await loadManifestFile(env)
+  return conditional(
+    request,
+    etag,
+    `public, max-age=${manifestTtl(env)}`,
+    () => new Response(text, { headers: { 'content-type': 'application/json; charset=utf-8' } }),
+  )
 }
 
 async function loadObject<T>(env: EdgeEnv, hash: string): Promise<T> {
   const cached = objectCache.get(hash)
   if (cached !== undefined) return cached as T
+  const bytes = await rawObject(env, hash)
+  const value = JSON.parse(new TextDecoder().decode(bytes)) as T
+  if (objectCache.size >= OBJECT_CACHE_LIMIT) objectCache.clear()
+  objectCache.set(hash, value)
+  return value
+}
+
+async function rawObject(env: EdgeEnv, hash: string): Promise<ArrayBuffer> {
   const response = await fetchBundleFile(env, objectPath(hash))
   if (!response.ok) {
     throw new HttpError(
@@ -131,10 +246,7 @@ async function loadObject<T>(env: EdgeEnv, hash: string): Promise<T> {
   if ((await sha256Hex(bytes)) !== hash) {
     throw new HttpError(502, 'bundle_corrupt', `Object ${hash} does not match its hash; upload it again.`)
   }
-  const value = JSON.parse(new TextDecoder().decode(bytes)) as T
-  if (objectCache.size >= OBJECT_CACHE_LIMIT) objectCache.clear()
-  objectCache.set(hash, value)
-  return value
+  return bytes
 }
 
 function wantsJson(request: Request, url: URL): boolean {
@@ -418,12 +530,24 @@ async function route(request: Request, env: EdgeEnv): Promise<Response> {
   if (render) {
     if (request.method !== 'GET' && request.method !== 'POST')
       throw new HttpError(405, 'method_not_allowed', 'Use GET or POST.')
-    return renderTemplate(request, env, url, pathPart(render[1]!))
+    const rendered = await renderTemplate(request, env, url, pathPart(render[1]!))
+    // A GET render is a function of its URL and the bundle: revalidate with an ETag instead of rendering blind.
+    if (request.method !== 'GET' || rendered.status !== 200) return rendered
+    return withValidator(request, rendered, `private, max-age=${manifestTtl(env)}`)
   }
   const byKey = /^\/v1\/cache\/(?:([^/]+)\/)?([^/]+)\/([^/]+)$/.exec(path)
   if (byKey && request.method === 'GET') {
-    return cacheEntryByKey(env, byKey[1] !== undefined ? pathPart(byKey[1]) : null, pathPart(byKey[2]!), byKey[3]!)
+    const entry = await cacheEntryByKey(
+      env,
+      byKey[1] !== undefined ? pathPart(byKey[1]) : null,
+      pathPart(byKey[2]!),
+      byKey[3]!,
+    )
+    return withValidator(request, entry, `public, max-age=${manifestTtl(env)}`)
   }
+  if (path === '/manifest.json' && request.method === 'GET') return manifestFile(request, env)
+  const object = /^\/objects\/([0-9a-f]{64})\.json$/.exec(path)
+  if (object && request.method === 'GET') return bundleObject(request, env, object[1]!)
   if ((path === '/v1/chat/completions' || path === '/v1/completions') && request.method === 'POST') {
     return completions(request, env, url)
   }
@@ -433,6 +557,60 @@ async function route(request: Request, env: EdgeEnv): Promise<Response> {
     return json(200, { ok: true, bundleVersion: manifest.version, created: manifest.created })
   }
   throw new HttpError(404, 'not_found', `Nothing at ${request.method} ${path}.`)
+}
+
+/** An ETag from the answer's bytes and the headers that describe it; 304 when the client has the same. */
+async function withValidator(request: Request, response: Response, cacheControl: string): Promise<Response> {
+  const body = await response.arrayBuffer()
+  const described = ['content-type', 'x-larder-variant', 'x-larder-segment', 'x-larder-family-version']
+    .map((name) => response.headers.get(name) ?? '')
+    .join('\n')
+  const etag = `"${await sha256Hex(await new Blob([described, '\n', body]).arrayBuffer())}"`
+  return conditional(request, etag, cacheControl, () => new Response(body, response))
+}
+
+function allowedOrigin(env: EdgeEnv, origin: string | null): string | null {
+  if (origin === null || !env.CORS_ORIGINS) return null
+  const allowed = env.CORS_ORIGINS.split(',').map((item) => item.trim())
+  if (allowed.includes('*')) return '*'
+  return allowed.includes(origin) ? origin : null
+}
+
+/** Answers a CORS preflight: the configured origins may call; any other is told so (403). */
+function preflight(request: Request, env: EdgeEnv): Response {
+  const origin = request.headers.get('origin')
+  const allowed = allowedOrigin(env, origin)
+  if (allowed === null) {
+    throw new HttpError(
+      403,
+      'origin_not_allowed',
+      `The origin ${origin ?? '(none)'} may not call this worker; add it to CORS_ORIGINS.`,
+    )
+  }
+  return new Response(null, {
+    status: 204,
+    headers: {
+      'access-control-allow-origin': allowed,
+      'access-control-allow-methods': 'GET, POST, OPTIONS',
+      'access-control-allow-headers': 'content-type, authorization, x-larder-namespace, if-none-match',
+      'access-control-expose-headers':
+        'etag, x-larder-cache, x-larder-key, x-larder-variant, x-larder-segment, x-larder-family-version',
+      'access-control-max-age': '86400',
+      vary: 'Origin',
+    },
+  })
+}
+
+function withCors(request: Request, env: EdgeEnv, response: Response): Response {
+  const allowed = allowedOrigin(env, request.headers.get('origin'))
+  if (allowed === null) return response
+  response.headers.set('access-control-allow-origin', allowed)
+  response.headers.set(
+    'access-control-expose-headers',
+    'etag, x-larder-cache, x-larder-key, x-larder-variant, x-larder-segment, x-larder-family-version',
+  )
+  response.headers.append('vary', 'Origin')
+  return response
 }
 
 /** Browsers must take every answer as the type it says (a filled template is text, never HTML to sniff). */
@@ -447,13 +625,19 @@ function withNosniff(response: Response): Response {
   }
 }
 
-export default {
-  async fetch(request: Request, env: EdgeEnv): Promise<Response> {
-    try {
-      return withNosniff(await route(request, env))
-    } catch (error) {
-      if (error instanceof HttpError) return withNosniff(errorResponse(error))
-      return withNosniff(errorResponse(new HttpError(500, 'internal', (error as Error).message ?? String(error))))
-    }
-  },
+/** The whole worker as one Fetch-API handler: the edge runs it, and so does `larder replica` on Node. */
+export async function handleRequest(request: Request, env: EdgeEnv): Promise<Response> {
+  let response: Response
+  try {
+    if (request.method === 'OPTIONS' && request.headers.has('access-control-request-method'))
+      return preflight(request, env)
+    response = withNosniff(await route(request, env))
+  } catch (error) {
+    if (error instanceof HttpError) response = withNosniff(errorResponse(error))
+    else
+      response = withNosniff(errorResponse(new HttpError(500, 'internal', (error as Error).message ?? String(error))))
+  }
+  return withCors(request, env, response)
 }
+
+export default { fetch: handleRequest }
