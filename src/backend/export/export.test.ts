@@ -110,7 +110,8 @@ describe('CDN export', () => {
     expect(Date.parse(manifest.created)).toBeGreaterThan(Date.now() - 60_000)
     // Every object's name is the sha256 of its bytes, and the manifest lists exactly the objects present.
     const objects = readdirSync(join(first, 'public', 'objects')).sort()
-    for (const file of objects) expect(`${sha256(readFileSync(join(first, 'public', 'objects', file)))}.json`).toBe(file)
+    for (const file of objects)
+      expect(`${sha256(readFileSync(join(first, 'public', 'objects', file)))}.json`).toBe(file)
     expect(manifest.objects.map((hash) => `${hash}.json`)).toEqual(objects)
     expect(manifest.counts.objects).toBe(objects.length)
     expect(manifest.worker.sha256).toBe(sha256(readFileSync(join(first, 'public', 'worker.js'))))
@@ -167,7 +168,11 @@ describe('CDN export', () => {
 
     const before = readManifest(first)
     const dir = join(root, 'bundle-2')
-    const job = await runJob('export.cdn', { outDir: dir, tenant: 'default', since: join(first, 'public', 'manifest.json') })
+    const job = await runJob('export.cdn', {
+      outDir: dir,
+      tenant: 'default',
+      since: join(first, 'public', 'manifest.json'),
+    })
     expect(job.error).toBeNull()
     const manifest = readManifest(dir)
     expect(manifest).toMatchObject({ incremental: true, version: 3 })
@@ -235,9 +240,7 @@ describe('CDN export', () => {
     const { job } = (await other.call('export.cdn', { outDir: otherBundle })) as { job: Job }
     expect((await other.runner.waitFor(job.id)).status).toBe('succeeded')
     await other.close()
-    await expect(
-      call('export.cdn', { outDir: join(root, 'x'), since: otherBundle }),
-    ).rejects.toMatchObject({
+    await expect(call('export.cdn', { outDir: join(root, 'x'), since: otherBundle })).rejects.toMatchObject({
       code: 'invalid_input',
       message: expect.stringMatching(/was written by another workspace .* export in full \(without --since\)/),
     })

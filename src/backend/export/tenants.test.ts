@@ -94,7 +94,9 @@ describe('per-tenant CDN export', () => {
     // Without a tenant and without namespaces, the bundle carries templates only.
     const job = await runJob({ outDir: join(root, 'templates-only') })
     expect(job.status).toBe('succeeded')
-    const manifest = JSON.parse(readFileSync(join(root, 'templates-only', 'public', 'manifest.json'), 'utf8')) as BundleManifest
+    const manifest = JSON.parse(
+      readFileSync(join(root, 'templates-only', 'public', 'manifest.json'), 'utf8'),
+    ) as BundleManifest
     expect(manifest.cache).toEqual({})
     expect(manifest.tenant).toBeNull()
   })
@@ -103,7 +105,9 @@ describe('per-tenant CDN export', () => {
     const manifest = JSON.parse(readFileSync(join(acmeBundle, 'public', 'manifest.json'), 'utf8')) as BundleManifest
     expect(manifest.tenant).toBe('acme')
     expect(Object.keys(manifest.cache)).toEqual(['acme/default'])
-    const objects = manifest.objects.map((hash) => readFileSync(join(acmeBundle, 'public', 'objects', `${hash}.json`), 'utf8'))
+    const objects = manifest.objects.map((hash) =>
+      readFileSync(join(acmeBundle, 'public', 'objects', `${hash}.json`), 'utf8'),
+    )
     expect(objects.join('\n')).not.toMatch(/4711|ETC TENANT/)
     expect(readFileSync(join(acmeBundle, 'wrangler.toml'), 'utf8')).toMatch(/^LARDER_TENANT = "acme"$/m)
   })
