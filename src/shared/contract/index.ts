@@ -15,6 +15,7 @@ import { planningMethods } from './planning'
 import { exportMethods, templateEvents, templateMethods } from './templates'
 import { distillEvents, distillMethods } from './distill'
 import { demoMethods } from './demo'
+import { distillDatasetMethods } from './distill-datasets'
 
 export * from './common'
 export * from './core'
@@ -25,6 +26,7 @@ export * from './planning'
 export * from './templates'
 export * from './distill'
 export * from './demo'
+export * from './distill-datasets'
 
 export const methodSpecs = {
   ...coreMethods,
@@ -36,6 +38,7 @@ export const methodSpecs = {
   ...exportMethods,
   ...distillMethods,
   ...demoMethods,
+  ...distillDatasetMethods,
 } as const
 
 export type MethodSpecs = typeof methodSpecs
