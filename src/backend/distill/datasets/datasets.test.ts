@@ -58,7 +58,12 @@ describe('dataset sources', () => {
       [
         chatLine('What is the capital of France?', 'Paris'),
         '{"messages": [ broken',
-        JSON.stringify({ conversations: [{ from: 'human', value: 'Name a prime number' }, { from: 'gpt', value: '7' }] }),
+        JSON.stringify({
+          conversations: [
+            { from: 'human', value: 'Name a prime number' },
+            { from: 'gpt', value: '7' },
+          ],
+        }),
         '',
         JSON.stringify({ instruction: 'Translate to German', input: 'good morning', output: 'guten Morgen' }),
         JSON.stringify({ conversations: [{ from: 'robot', value: 'x' }] }),
@@ -134,7 +139,13 @@ describe('dataset sources', () => {
     const a = join(dir, 'a.jsonl')
     const b = join(dir, 'b.jsonl')
     writeFileSync(a, prompts.map((prompt) => chatLine(prompt)).join('\n'))
-    writeFileSync(b, [...prompts.slice(20)].reverse().map((prompt) => chatLine(prompt)).join('\n'))
+    writeFileSync(
+      b,
+      [...prompts.slice(20)]
+        .reverse()
+        .map((prompt) => chatLine(prompt))
+        .join('\n'),
+    )
     const sides = async (name: string, path: string) => {
       const dataset = await createDataset(backend, name)
       await backend.call('distill.datasets.addSource', {
@@ -160,7 +171,9 @@ describe('dataset sources', () => {
   it('reads the request log (top N, stored only, by metadata) and approved cache entries, per tenant', async () => {
     const backend = openBackend()
     const db = backend.workspace.db
-    const namespace = (await backend.call('cache.namespaces.save', { name: 'support' })) as { namespace: { id: number } }
+    const namespace = (await backend.call('cache.namespaces.save', { name: 'support' })) as {
+      namespace: { id: number }
+    }
     const namespaceId = namespace.namespace.id
     const log = db.prepare(
       `INSERT INTO request_log (at, namespace_id, key_hash, canonical, hit_kind, stored, metadata) VALUES (?, ?, ?, ?, 'miss', ?, ?)`,
@@ -195,7 +208,16 @@ describe('dataset sources', () => {
       `INSERT INTO cache_entries (namespace_id, key_hash, canonical, prompt_text, answer, state, created_by, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, 'generated', ?, ?)`,
     )
-    entry.run(namespaceId, 'e1', canonical('Where is my order?'), 'Where is my order?', 'Track it here.', 'approved', at(1), at(1))
+    entry.run(
+      namespaceId,
+      'e1',
+      canonical('Where is my order?'),
+      'Where is my order?',
+      'Track it here.',
+      'approved',
+      at(1),
+      at(1),
+    )
     entry.run(namespaceId, 'e2', canonical('Refund?'), 'Refund?', 'Draft answer', 'draft', at(1), at(1))
     const cached = await createDataset(backend, 'cached')
     await backend.call('distill.datasets.addSource', { datasetId: cached.id, source: { kind: 'cache', namespaceId } })
@@ -216,10 +238,16 @@ describe('dataset versions', () => {
   async function answeredDataset(backend: Backend) {
     const dir = tempDir()
     const path = join(dir, 'answered.jsonl')
-    const rows = Array.from({ length: 30 }, (_, i) => chatLine(`Extract the number from: order ${i * 7} shipped`, `${i * 7}`))
+    const rows = Array.from({ length: 30 }, (_, i) =>
+      chatLine(`Extract the number from: order ${i * 7} shipped`, `${i * 7}`),
+    )
     writeFileSync(path, rows.join('\n'))
     const dataset = await createDataset(backend, 'orders')
-    await backend.call('distill.datasets.addSource', { datasetId: dataset.id, source: { kind: 'file', path }, evalPercent: 20 })
+    await backend.call('distill.datasets.addSource', {
+      datasetId: dataset.id,
+      source: { kind: 'file', path },
+      evalPercent: 20,
+    })
     const { items } = (await backend.call('distill.datasets.examples', { datasetId: dataset.id, limit: 100 })) as {
       items: { id: number; answer: string }[]
     }
@@ -239,7 +267,9 @@ describe('dataset versions', () => {
     const backend = openBackend()
     const { dataset, items, dir } = await answeredDataset(backend)
     const approve = items.slice(0, 20).map((item) => item.id)
-    expect(await backend.call('distill.datasets.review', { datasetId: dataset.id, ids: approve, action: 'approve' })).toEqual({
+    expect(
+      await backend.call('distill.datasets.review', { datasetId: dataset.id, ids: approve, action: 'approve' }),
+    ).toEqual({
       changed: 20,
     })
     await backend.call('distill.datasets.review', { datasetId: dataset.id, ids: [items[20]!.id], action: 'reject' })
@@ -248,7 +278,10 @@ describe('dataset versions', () => {
       originalAnswer: string
     }
     expect(edited).toMatchObject({ answer: 'edited answer', originalAnswer: '0' })
-    const version = (await backend.call('distill.datasets.freeze', { datasetId: dataset.id, note: 'first' })) as DatasetVersion
+    const version = (await backend.call('distill.datasets.freeze', {
+      datasetId: dataset.id,
+      note: 'first',
+    })) as DatasetVersion
     expect(version.version).toBe(1)
     expect(version.trainCount + version.evalCount).toBe(20)
     expect(version.card.counts.approved).toBe(20)
@@ -263,13 +296,18 @@ describe('dataset versions', () => {
     const again = (await backend.call('distill.datasets.export', { versionId: version.id })) as { path: string }
     expect(readFileSync(again.path, 'utf8')).toBe(text)
     expect(() =>
-      backend.workspace.db.prepare('UPDATE distill_version_examples SET messages = ? WHERE version_id = ?').run('[]', version.id),
+      backend.workspace.db
+        .prepare('UPDATE distill_version_examples SET messages = ? WHERE version_id = ?')
+        .run('[]', version.id),
     ).toThrowError(/immutable/)
     const second = (await backend.call('distill.datasets.freeze', { datasetId: dataset.id })) as DatasetVersion
     expect(second.version).toBe(2)
     expect(second.contentHash).not.toBe(version.contentHash)
 
-    const lines = text.trim().split('\n').map((line) => JSON.parse(line) as { messages: { role: string; content: string }[] })
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { messages: { role: string; content: string }[] })
     expect(lines).toHaveLength(20)
     expect(lines.some((line) => line.messages.at(-1)!.content === 'edited answer')).toBe(true)
     expect(lines.every((line) => line.messages.at(-1)!.role === 'assistant')).toBe(true)
@@ -281,7 +319,9 @@ describe('dataset versions', () => {
       path: join(dir, 'train.sharegpt.jsonl'),
     })) as { path: string; examples: number }
     expect(train.examples).toBe(version.trainCount)
-    const shareGpt = JSON.parse(readFileSync(train.path, 'utf8').split('\n')[0]!) as { conversations: { from: string }[] }
+    const shareGpt = JSON.parse(readFileSync(train.path, 'utf8').split('\n')[0]!) as {
+      conversations: { from: string }[]
+    }
     expect(shareGpt.conversations.map((turn) => turn.from)).toEqual(['human', 'gpt'])
     const alpaca = (await backend.call('distill.datasets.export', { versionId: version.id, format: 'alpaca' })) as {
       path: string
