@@ -24,6 +24,8 @@ import { templateHandlers, templatesGenerateJob } from './templates/handlers'
 import { PipelinesService } from './pipelines/service'
 import { DistillService } from './distill/service'
 import { distillHandlers } from './distill/handlers'
+import { datasetHandlers, datasetsArea } from './distill/datasets/handlers'
+import type { DatasetsService } from './distill/datasets/service'
 import { DEMO_JOB, DemoService } from './demo/service'
 import { Gateway } from './gateway/gateway'
 import {
@@ -53,6 +55,7 @@ export class Backend {
   readonly cache: CacheService
   readonly pipelines: PipelinesService
   readonly distill: DistillService
+  readonly datasets: DatasetsService
   readonly demo: DemoService
   readonly startedAt = new Date().toISOString()
   private closed = false
@@ -93,6 +96,7 @@ export class Backend {
     this.runner.register(cdnDeployJob(this))
     this.distill = new DistillService(workspace, this.events, this.runner, this.models, this.quantization)
     this.runner.register(this.distill.job())
+    this.datasets = datasetsArea({ workspace, cache: this.cache, models: this.models, pipelines: this.pipelines, runner: this.runner })
     this.demo = new DemoService({
       home: workspace.paths.home,
       call: (method, input) => this.call(method, input),
@@ -153,6 +157,7 @@ export class Backend {
       ...templateHandlers(this),
       ...exportHandlers(this),
       ...distillHandlers(this.distill),
+      ...datasetHandlers(this.datasets, this.runner),
       'demo.status': async () => this.demo.status(this.latestDemoJob()),
       'demo.load': ({ quick }) => {
         const latest = this.latestDemoJob()

@@ -458,3 +458,31 @@ describe('0012_deployments', () => {
     expect(() => target.run('prod', now, now)).toThrowError(/UNIQUE/)
   })
 })
+
+describe('0013_distill_datasets', () => {
+  it('marks stored gateway requests, and keeps dataset versions immutable', () => {
+    const db = freshDb()
+    migrate(db, migrations, 12)
+    const now = new Date().toISOString()
+    db.prepare(`INSERT INTO request_log (at, key_hash, hit_kind) VALUES (?, 'k', 'miss')`).run(now)
+    migrate(db, migrations, 13)
+    expect(db.prepare('SELECT stored, metadata FROM request_log').get()).toEqual({ stored: 0, metadata: null })
+    expect(() =>
+      db.prepare(`INSERT INTO request_log (at, key_hash, hit_kind, metadata) VALUES (?, 'k', 'miss', 'x')`).run(now),
+    ).toThrowError(/CHECK/)
+    const dataset = db
+      .prepare(`INSERT INTO distill_datasets (name, created_at, updated_at) VALUES ('d', ?, ?)`)
+      .run(now, now).lastInsertRowid
+    const version = db
+      .prepare(
+        `INSERT INTO distill_dataset_versions (dataset_id, version, content_hash, train_count, eval_count, with_logprobs, card, created_at) VALUES (?, 1, ?, 1, 0, 0, '{}', ?)`,
+      )
+      .run(dataset, 'a'.repeat(64), now).lastInsertRowid
+    const insert = db.prepare(
+      `INSERT INTO distill_version_examples (version_id, seq, split, messages) VALUES (?, ?, 'train', '[]')`,
+    )
+    insert.run(version, 1)
+    expect(() => db.prepare('UPDATE distill_dataset_versions SET train_count = 2').run()).toThrowError(/immutable/)
+    expect(() => db.prepare(`UPDATE distill_version_examples SET split = 'eval'`).run()).toThrowError(/immutable/)
+  })
+})

@@ -25,6 +25,7 @@ import { GatewayError, invalidParam, sendError } from './http'
 import { InFlight, type SharedGeneration } from './in-flight'
 import { type LiveQueue, QueueFullError } from './live-queue'
 import { answerOf, ChatReply, CompletionReply, type Answer, type Reply, type ReplyFormat } from './replies'
+import { answerLogprobs, logStoredRequest } from './dataset-material'
 import { generationOf, parseCompletion, type CompletionApi, type CompletionRequest } from './requests'
 import { parseResponsesRequest, responseId, ResponsesReply } from './responses-api'
 import type { ModelTargets, Target } from './targets'
@@ -97,6 +98,14 @@ const ID_PREFIX: Record<CompletionApi, string> = { chat: 'chatcmpl-', completion
 
 /** What a target cannot do with a request: a 400 that says so (never a provider failure that clients retry). */
 function checkTarget(target: Target, request: CompletionRequest): void {
+  if (request.logprobs !== undefined && (target.kind !== 'local' || request.prefill))
+    throw invalidParam(
+      'logprobs',
+      target.kind !== 'local'
+        ? `${target.label} is not a local model; logprobs are available from local models only.`
+        : 'logprobs are not available when continuing an assistant message.',
+      'unsupported_parameter',
+    )
   if (target.kind !== 'pipeline') return
   const params = request.cacheable.params
   if (params.tools !== undefined && params.tools !== null)
@@ -135,6 +144,8 @@ export class Completions {
     const parsed = parseRequest(api, rawBody)
     const namespace = namespaceOf(this.cache, tenant, request)
     const controls = cacheControls(request)
+    // Log-probs belong to a generation, not to a stored answer: such a request skips the lookup.
+    if (parsed.logprobs !== undefined) controls.noCache = true
     const found = this.lookUp(namespace, parsed, controls)
     const lookup = found instanceof Promise ? await found : found
     const served: Served = {
@@ -200,6 +211,7 @@ export class Completions {
       hitKind,
       served.controls.noStore,
       served.controls.ttlSeconds,
+      served.request.logprobs ?? '',
     ].join('\u0000')
     const { shared, leader } = this.inFlight.share(key, (generation) => this.generate(served, generation))
     const reason = served.lookup.missReason
@@ -266,6 +278,11 @@ export class Completions {
         toolCalls: generated.toolCalls ?? null,
         tokensIn: generated.tokensIn,
         tokensOut: generated.tokensOut,
+      }
+      if (served.request.logprobs !== undefined) {
+        const models = this.deps.backend.models
+        const top = served.request.logprobs
+        answer.logprobs = await answerLogprobs(models, target.modelId!, generationOf(served.request), answer.text, top)
       }
       return { answer, entry: this.storeAnswer(served, target, answer) }
     } finally {
@@ -336,7 +353,7 @@ export class Completions {
     extra: { tokensIn?: number | null; tokensOut?: number | null; entryId?: number | null },
   ): void {
     const { lookup } = served
-    this.cache.logServed({
+    const row = {
       at: isoNow(),
       namespaceId: served.namespace.id,
       tenant: served.tenant,
@@ -351,8 +368,10 @@ export class Completions {
       latencyMs: performance.now() - served.started,
       tokensIn: extra.tokensIn ?? null,
       tokensOut: extra.tokensOut ?? null,
-      source: 'gateway',
-    })
+      source: 'gateway' as const,
+    }
+    if (served.request.stored) logStoredRequest(this.deps.backend.workspace.db, row, served.request.stored)
+    else this.cache.logServed(row)
   }
 }
 

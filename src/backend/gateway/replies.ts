@@ -6,6 +6,7 @@
 import type { ServerResponse } from 'node:http'
 import type { CacheEntry } from '../../shared/contract'
 import type { ToolCall } from '../models/providers/types'
+import { chatLogprobsJson, completionLogprobsJson, type AnswerLogprobs } from './dataset-material'
 import { startEventStream } from './http'
 import type { CompletionApi } from './requests'
 
@@ -20,6 +21,8 @@ export interface Answer {
   toolCalls: ToolCall[] | null
   tokensIn: number
   tokensOut: number
+  /** Teacher-forced log-probs, when the client asked for them (dataset-material.ts). */
+  logprobs?: AnswerLogprobs
 }
 
 /** The shape of the reply: which API, under which id, for which model name. */
@@ -145,7 +148,7 @@ export class ChatReply extends Reply {
     const calls = answer.toolCalls ? `,"tool_calls":${json(answer.toolCalls)}` : ''
     const usage = `"usage":{"prompt_tokens":${answer.tokensIn},"completion_tokens":${answer.tokensOut},"total_tokens":${answer.tokensIn + answer.tokensOut}}`
     this.sendJsonText(
-      `{"id":${json(id)},"object":"chat.completion","created":${this.created()},"model":${json(model)},"choices":[{"index":0,"message":{"role":"assistant","content":${content}${calls}},"finish_reason":"${answer.finishReason}"}],${usage}}`,
+      `{"id":${json(id)},"object":"chat.completion","created":${this.created()},"model":${json(model)},"choices":[{"index":0,"message":{"role":"assistant","content":${content}${calls}},"finish_reason":"${answer.finishReason}"${answer.logprobs ? `,"logprobs":${chatLogprobsJson(answer.logprobs)}` : ''}}],${usage}}`,
     )
   }
 
@@ -195,7 +198,7 @@ export class CompletionReply extends Reply {
     const { id, model } = this.format
     const usage = `"usage":{"prompt_tokens":${answer.tokensIn},"completion_tokens":${answer.tokensOut},"total_tokens":${answer.tokensIn + answer.tokensOut}}`
     this.sendJsonText(
-      `{"id":${json(id)},"object":"text_completion","created":${this.created()},"model":${json(model)},"choices":[{"index":0,"text":${answer.textJson ?? json(answer.text)},"logprobs":null,"finish_reason":"${answer.finishReason}"}],${usage}}`,
+      `{"id":${json(id)},"object":"text_completion","created":${this.created()},"model":${json(model)},"choices":[{"index":0,"text":${answer.textJson ?? json(answer.text)},"logprobs":${answer.logprobs ? completionLogprobsJson(answer.logprobs) : 'null'},"finish_reason":"${answer.finishReason}"}],${usage}}`,
     )
   }
 

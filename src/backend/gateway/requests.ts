@@ -10,6 +10,7 @@ import { cacheableFrom } from '../cache/service'
 import type { GenerateRequest } from '../models/providers/types'
 import { GatewayError, invalidParam, paramPath } from './http'
 import { isPlainChat } from './plain-chat'
+import { logprobsOf, storedOf, type Stored } from './dataset-material'
 
 export type CompletionApi = 'chat' | 'completion' | 'responses'
 
@@ -25,6 +26,21 @@ export interface CompletionRequest {
   prefill: boolean
   /** Request fields a Responses API answer echoes back. */
   echo?: Record<string, unknown>
+  /** Log-probs asked for (alternatives per token), local models only: dataset-material.ts. */
+  logprobs?: number
+  /** `store: true`: the log row is marked as dataset material, with the request's metadata. */
+  stored?: Stored
+}
+
+/** The distillation fields of a body (`logprobs`, `store`, `metadata`), when present. */
+function materialOf(
+  api: 'chat' | 'completion',
+  body: Record<string, unknown>,
+  stream: boolean,
+): Partial<CompletionRequest> {
+  const logprobs = logprobsOf(api, body, stream)
+  const stored = storedOf(body)
+  return { ...(logprobs !== undefined ? { logprobs } : {}), ...(stored ? { stored } : {}) }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -204,9 +220,7 @@ function checkMessage(message: Message, index: number): void {
 }
 
 function checkTools(body: ChatBody): void {
-  if (!body.logprobs && !body.logit_bias && (body.tool_choice === undefined || body.tool_choice === null)) return
-  if (body.logprobs === true)
-    throw invalidParam('logprobs', 'logprobs are not supported by this gateway.', 'unsupported_parameter')
+  if (!body.logit_bias && (body.tool_choice === undefined || body.tool_choice === null)) return
   if (body.logit_bias && Object.keys(body.logit_bias).length > 0)
     throw invalidParam('logit_bias', 'logit_bias is not supported by this gateway.', 'unsupported_parameter')
   const choice = body.tool_choice
@@ -243,14 +257,13 @@ function parseChat(rawBody: unknown): CompletionRequest {
     includeUsage: body.stream === true && body.stream_options?.include_usage === true,
     cacheable: cacheableFrom({ model: body.model, messages, params: answerParams(body) }),
     prefill: messages.at(-1)!.role === 'assistant',
+    ...(plain ? {} : materialOf('chat', body, body.stream === true)),
   }
 }
 
 function parseCompletionBody(rawBody: unknown): CompletionRequest {
   const body = validate(completionBody, rawBody)
   if (body.echo === true) throw invalidParam('echo', 'echo is not supported by this gateway.', 'unsupported_parameter')
-  if (body.logprobs)
-    throw invalidParam('logprobs', 'logprobs are not supported by this gateway.', 'unsupported_parameter')
   if (body.suffix) throw invalidParam('suffix', 'suffix is not supported by this gateway.', 'unsupported_parameter')
   const prompt = Array.isArray(body.prompt) ? body.prompt[0]! : body.prompt
   return {
@@ -260,6 +273,7 @@ function parseCompletionBody(rawBody: unknown): CompletionRequest {
     includeUsage: body.stream === true && body.stream_options?.include_usage === true,
     cacheable: cacheableFrom({ model: body.model, prompt, params: answerParams(body) }),
     prefill: false,
+    ...materialOf('completion', body, body.stream === true),
   }
 }
 

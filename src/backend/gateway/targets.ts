@@ -10,6 +10,8 @@ export interface Target {
   provider: Provider
   /** The model name an entry records as its provenance. */
   label: string
+  /** A local target's registered model (log-probs are computed on it). */
+  modelId?: number
 }
 
 export function modelNotFound(message: string): GatewayError {
@@ -46,7 +48,8 @@ export class ModelTargets {
       throw modelNotFound(`The model "${model}" does not exist. GET /v1/models lists the models this gateway serves.`)
     if ('model' in target) await this.ensureLoaded(target.model)
     const { provider } = this.backend.models.providerFor(target)
-    if ('model' in target) return { kind: 'local', provider, label: this.backend.models.get(target.model).name }
+    if ('model' in target)
+      return { kind: 'local', provider, label: this.backend.models.get(target.model).name, modelId: target.model }
     return { kind: 'provider', provider, label: provider.id }
   }
 

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ProviderError } from './providers/types'
 import type { CompareRequest, CompareResult } from './worker/compare'
+import type { TeacherLogprobsRequest, TeacherLogprobsResult } from './worker/teacher-logprobs'
 import type {
   LoadedInfo,
   LoadOptions,
@@ -202,6 +203,11 @@ export class ModelHost {
 
   tokenize(handle: string, text: string): Promise<number[]> {
     return this.request({ type: 'tokenize', handle, text })
+  }
+
+  /** A loaded model's top-k next-token log-probs on a given answer (teacher forcing). */
+  teacherLogprobs(handle: string, request: TeacherLogprobsRequest): Promise<TeacherLogprobsResult> {
+    return this.request({ type: 'logprobs', handle, request })
   }
 
   system(): Promise<WorkerSystemInfo> {

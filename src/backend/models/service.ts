@@ -21,6 +21,7 @@ import { ProviderError, type Provider } from './providers/types'
 import { SAMPLE_EVALUATION_TEXT } from './sample-text'
 import { ModelsRepository, type StoredModel } from './repository'
 import type { CompareResult } from './worker/compare'
+import type { TeacherLogprobsRequest, TeacherLogprobsResult } from './worker/teacher-logprobs'
 
 export const PULL_JOB = 'models.pull'
 export const COMPARE_JOB = 'gguf.compare'
@@ -306,6 +307,15 @@ export class ModelsService {
       }),
       concurrency: config.concurrency,
     }
+  }
+
+  /** A loaded local model's top-k next-token log-probs on a given answer (teacher forcing in the worker). */
+  teacherLogprobs(id: number, request: TeacherLogprobsRequest): Promise<TeacherLogprobsResult> {
+    const model = this.mustGet(id)
+    if (!this.host.loadedModels.some((info) => info.handle === handleFor(model.id))) {
+      throw new ApiError({ code: 'conflict', message: `${model.name} is not loaded. Load it first.` })
+    }
+    return this.host.teacherLogprobs(handleFor(model.id), request)
   }
 
   private readonly generations = new Map<string, AbortController>()

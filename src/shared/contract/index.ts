@@ -16,6 +16,7 @@ import { exportMethods, templateEvents, templateMethods } from './templates'
 import { distillEvents, distillMethods } from './distill'
 import { demoMethods } from './demo'
 import { deployMethods } from './deploy'
+import { distillDatasetMethods } from './distill-datasets'
 
 export * from './common'
 export * from './core'
@@ -27,6 +28,7 @@ export * from './templates'
 export * from './distill'
 export * from './demo'
 export * from './deploy'
+export * from './distill-datasets'
 
 export const methodSpecs = {
   ...coreMethods,
@@ -39,6 +41,7 @@ export const methodSpecs = {
   ...deployMethods,
   ...distillMethods,
   ...demoMethods,
+  ...distillDatasetMethods,
 } as const
 
 export type MethodSpecs = typeof methodSpecs

@@ -13,7 +13,7 @@ export class LocalProvider implements Provider {
 
   async generate(request: GenerateRequest): Promise<GenerateResult> {
     validateRequest(request)
-    const { signal, onText, ...rest } = request
+    const { signal, onText, topLogprobs: _topLogprobs, ...rest } = request
     const result = await this.host.generate(this.handle, { ...rest, stream: onText !== undefined }, onText, signal)
     return { ...result, providerId: this.id }
   }

@@ -10,6 +10,7 @@ import {
   type FinishReason,
   type GenerateRequest,
   type GenerateResult,
+  type TokenLogprob,
   type Provider,
   type ToolCall,
 } from './types'
@@ -31,7 +32,14 @@ interface WireToolCall {
   function?: { name?: string; arguments?: string }
 }
 
+interface WireLogprob {
+  token?: string
+  logprob?: number
+  top_logprobs?: { token?: string; logprob?: number }[]
+}
+
 interface CompletionChoice {
+  logprobs?: { content?: WireLogprob[] | null } | null
   text?: string
   message?: { content?: string | null; tool_calls?: WireToolCall[] }
   delta?: { content?: string | null; tool_calls?: WireToolCall[] }
@@ -41,6 +49,21 @@ interface CompletionChoice {
 interface CompletionBody {
   choices?: CompletionChoice[]
   usage?: { prompt_tokens?: number; completion_tokens?: number }
+}
+
+/** OpenAI's `choices[].logprobs.content`, when an endpoint returned it whole. */
+function readLogprobs(content: WireLogprob[] | null | undefined): TokenLogprob[] | undefined {
+  if (!Array.isArray(content) || content.length === 0) return undefined
+  const tokens: TokenLogprob[] = []
+  for (const item of content) {
+    if (typeof item?.token !== 'string' || typeof item.logprob !== 'number') return undefined
+    const top = (item.top_logprobs ?? []).filter(
+      (entry): entry is { token: string; logprob: number } =>
+        typeof entry?.token === 'string' && typeof entry.logprob === 'number',
+    )
+    tokens.push({ token: item.token, logprob: item.logprob, top })
+  }
+  return tokens
 }
 
 function finishReasonOf(value: string | null | undefined): FinishReason {
@@ -142,6 +165,7 @@ export class OpenAiCompatibleProvider implements Provider {
       ...(request.tools ? { tools: request.tools } : {}),
       ...(request.toolChoice ? { tool_choice: request.toolChoice } : {}),
       ...(request.responseFormat ? { response_format: request.responseFormat } : {}),
+      ...(request.topLogprobs && isChat ? { logprobs: true, top_logprobs: request.topLogprobs } : {}),
       ...(request.jsonSchema
         ? {
             response_format: {
@@ -158,6 +182,7 @@ export class OpenAiCompatibleProvider implements Provider {
     let tokensIn = 0
     let tokensOut = 0
     const toolCalls = new ToolCallCollector()
+    let logprobs: TokenLogprob[] | undefined
     if (stream) {
       for await (const data of readServerSentData(response, request.signal)) {
         if (data === '[DONE]') break
@@ -183,11 +208,13 @@ export class OpenAiCompatibleProvider implements Provider {
       finish = finishReasonOf(choice?.finish_reason)
       tokensIn = parsed.usage?.prompt_tokens ?? 0
       tokensOut = parsed.usage?.completion_tokens ?? 0
+      logprobs = readLogprobs(choice?.logprobs?.content)
     }
     const calls = toolCalls.result
     return {
       text,
       ...(calls ? { toolCalls: calls } : {}),
+      ...(logprobs ? { logprobs } : {}),
       tokensIn,
       tokensOut,
       finishReason: request.signal?.aborted ? 'aborted' : finish,

@@ -57,6 +57,8 @@ export interface GenerateRequest extends SamplingOptions {
   /** Tools the model may call (function calling), and whether it must. */
   tools?: ToolDefinition[]
   toolChoice?: ToolChoice
+  /** Ask an OpenAI-compatible endpoint for this many top log-probs per answer token (`logprobs`/`top_logprobs`). */
+  topLogprobs?: number
   signal?: AbortSignal
   /** Called with each piece of text as it is generated (streaming). */
   onText?: (text: string) => void
@@ -74,6 +76,14 @@ export interface GenerateResult {
   durationMs: number
   /** Which provider answered (after fan-out and retries). */
   providerId: string
+  /** Per answer token, when `topLogprobs` was asked and the endpoint returned them (natural logs). */
+  logprobs?: TokenLogprob[]
+}
+
+export interface TokenLogprob {
+  token: string
+  logprob: number
+  top: { token: string; logprob: number }[]
 }
 
 export interface Provider {

@@ -12,6 +12,7 @@ import type {
   WorkerReply,
   WorkerRequest,
 } from './protocol'
+import type { TeacherLogprobsRequest } from './teacher-logprobs'
 
 interface Loaded {
   model: LlamaModel
@@ -133,6 +134,19 @@ async function generate(id: number, handle: string, request: WorkerGenerateReque
   }
 }
 
+/** The teacher's top-k next-token log-probs on a given answer (teacher forcing), on one of the model's sequences. */
+async function logprobs(handle: string, request: TeacherLogprobsRequest): Promise<unknown> {
+  const entry = entryFor(handle)
+  const sequence = await acquire(entry)
+  try {
+    const { teacherLogprobs } = await import('./teacher-logprobs')
+    return await teacherLogprobs(entry.model, sequence, request)
+  } finally {
+    await sequence.clearHistory()
+    release(entry, sequence)
+  }
+}
+
 async function embed(handle: string, texts: string[]): Promise<number[][]> {
   const entry = entryFor(handle)
   entry.embedding ??= await entry.model.createEmbeddingContext({ threads: entry.info.threads })
@@ -173,6 +187,8 @@ async function handle(message: WorkerRequest): Promise<unknown> {
         send({ id: message.id, type: 'progress', done, total }),
       )
     }
+    case 'logprobs':
+      return logprobs(message.handle, message.request)
     case 'cancel':
       running.get(message.target)?.abort()
       return null

@@ -1,0 +1,182 @@
+/**
+ * The gateway's distillation fields over real HTTP: `logprobs`/`top_logprobs` on chat and completions from a local
+ * model (real node-llama-cpp on a tiny GGUF this test writes), in OpenAI's response shapes; a clear 400 where they
+ * cannot be given; and `store: true` + `metadata` marking the request log row, which a dataset's request-log source
+ * then selects.
+ */
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Dataset, Model } from '../../shared/contract'
+import { startFakeEndpoint, type FakeEndpoint } from '../../../test/fixtures/openai-server'
+import { tempDir, waitUntil, workBudget } from '../../../test/helpers'
+import { Backend } from '../backend'
+import { writeTinyLlamaGguf } from '../gguf/index'
+import { startHttpServer, type RunningHttpServer } from '../server/http-server'
+import { Gateway } from './gateway'
+
+let backend: Backend
+let server: RunningHttpServer
+let upstream: FakeEndpoint
+let key = ''
+
+function post(path: string, body: Record<string, unknown>): Promise<Response> {
+  return fetch(`${server.url}/v1/${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+}
+
+beforeAll(
+  async () => {
+    const home = tempDir()
+    upstream = await startFakeEndpoint({ name: 'upstream' })
+    backend = Backend.open({ home, validateOutput: true, models: { cpuOnly: true } }).start()
+    const path = join(home, 'tiny.gguf')
+    await writeTinyLlamaGguf(path, { seed: 11 })
+    const model = (await backend.call('models.register', { path, name: 'tiny' })) as Model
+    await backend.call('models.load', { id: model.id, threads: 1, gpu: 'cpu', contextSize: 256 })
+    await backend.call('providers.save', { name: 'upstream', baseUrl: upstream.baseUrl, model: 'm', concurrency: 2 })
+    key = ((await backend.call('gateway.keys.create', { tenant: 'default' })) as { secret: string }).secret
+    server = await startHttpServer({
+      backend,
+      port: 0,
+      token: 'console-token',
+      gateway: new Gateway(backend, { adminToken: 'console-token', timeoutMs: 60_000 }),
+    })
+  },
+  workBudget({ loads: 1, processes: 1 }),
+)
+
+afterAll(async () => {
+  await server.close()
+  await backend.close()
+  await upstream.close()
+})
+
+interface ChatLogprob {
+  token: string
+  logprob: number
+  bytes: number[]
+  top_logprobs: { token: string; logprob: number; bytes: number[] }[]
+}
+
+describe('gateway log-probs', () => {
+  it(
+    'answers chat with logprobs/top_logprobs from a local model, in OpenAI shape',
+    async () => {
+      const response = await post('chat/completions', {
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'Hello' }],
+        max_tokens: 6,
+        temperature: 0,
+        logprobs: true,
+        top_logprobs: 3,
+      })
+      expect(response.status).toBe(200)
+      expect(response.headers.get('x-larder-cache')).toBe('bypass')
+      const body = (await response.json()) as {
+        choices: { message: { content: string }; logprobs: { content: ChatLogprob[] } }[]
+      }
+      const content = body.choices[0]!.logprobs.content
+      expect(content.length).toBeGreaterThan(0)
+      for (const token of content) {
+        expect(token.top_logprobs).toHaveLength(3)
+        expect(token.logprob).toBeLessThanOrEqual(0)
+        expect(token.bytes).toEqual([...Buffer.from(token.token, 'utf8')])
+        expect(token.top_logprobs[0]!.logprob).toBeGreaterThanOrEqual(token.top_logprobs[2]!.logprob)
+      }
+      // Without logprobs the same request has none (and goes through the cache as usual).
+      const plain = await post('chat/completions', {
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'Hello' }],
+        max_tokens: 6,
+      })
+      const plainBody = (await plain.json()) as { choices: Record<string, unknown>[] }
+      expect(plainBody.choices[0]!.logprobs).toBeUndefined()
+    },
+    workBudget({ tokens: 50 }),
+  )
+
+  it(
+    'answers legacy completions with logprobs: N (tokens, token_logprobs, top_logprobs, text_offset)',
+    async () => {
+      const response = await post('completions', { model: 'tiny', prompt: 'Once upon', max_tokens: 5, logprobs: 2 })
+      expect(response.status).toBe(200)
+      const body = (await response.json()) as {
+        choices: {
+          logprobs: {
+            tokens: string[]
+            token_logprobs: number[]
+            top_logprobs: Record<string, number>[]
+            text_offset: number[]
+          }
+        }[]
+      }
+      const logprobs = body.choices[0]!.logprobs
+      expect(logprobs.tokens.length).toBeGreaterThan(0)
+      expect(logprobs.token_logprobs).toHaveLength(logprobs.tokens.length)
+      expect(logprobs.text_offset[0]).toBe(0)
+      for (const top of logprobs.top_logprobs) expect(Object.keys(top).length).toBeLessThanOrEqual(2)
+    },
+    workBudget({ tokens: 50 }),
+  )
+
+  it('refuses logprobs where they cannot be given, with a 400 naming the parameter', async () => {
+    const remote = await post('chat/completions', {
+      model: 'upstream',
+      messages: [{ role: 'user', content: 'x' }],
+      logprobs: true,
+    })
+    expect(remote.status).toBe(400)
+    const error = ((await remote.json()) as { error: { param: string; code: string; message: string } }).error
+    expect(error).toMatchObject({ param: 'logprobs', code: 'unsupported_parameter' })
+    expect(error.message).toMatch(/local models only/)
+    const streamed = await post('chat/completions', {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'x' }],
+      logprobs: true,
+      stream: true,
+    })
+    expect(streamed.status).toBe(400)
+  })
+})
+
+describe('gateway store: true', () => {
+  it('marks stored requests with their metadata, and a dataset selects only those', async () => {
+    const ask = (content: string, extra: Record<string, unknown>) =>
+      post('chat/completions', { model: 'upstream', messages: [{ role: 'user', content }], ...extra })
+    expect(
+      (await ask('Where is order 1?', { store: true, metadata: { purpose: 'distill', team: 'support' } })).status,
+    ).toBe(200)
+    expect((await ask('Where is order 2?', { store: true })).status).toBe(200)
+    expect((await ask('Where is order 3?', {})).status).toBe(200)
+    const bad = await ask('Where is order 4?', { store: true, metadata: { count: 3 } })
+    expect(bad.status).toBe(400)
+    expect(((await bad.json()) as { error: { param: string } }).error.param).toBe('metadata.count')
+    const db = backend.workspace.db
+    const rows = db
+      .prepare(`SELECT prompt_text AS prompt, metadata FROM request_log WHERE stored = 1 ORDER BY id`)
+      .all() as { prompt: string; metadata: string | null }[]
+    expect(rows.map((row) => row.metadata)).toEqual(['{"purpose":"distill","team":"support"}', null])
+    const namespaceId = db.prepare(`SELECT id FROM cache_namespaces WHERE name = 'default'`).pluck().get() as number
+    // The unstored request reaches the log too (written behind).
+    await waitUntil(
+      () =>
+        (db
+          .prepare('SELECT count(*) FROM request_log WHERE stored = 0 AND hit_kind != ?')
+          .pluck()
+          .get('error') as number) >= 1,
+    )
+    const dataset = (await backend.call('distill.datasets.create', { name: 'stored' })) as Dataset
+    const summary = (await backend.call('distill.datasets.addSource', {
+      datasetId: dataset.id,
+      source: { kind: 'request-log', namespaceId, mode: 'all', storedOnly: true, metadata: { purpose: 'distill' } },
+    })) as { added: number }
+    expect(summary.added).toBe(1)
+    const { items } = (await backend.call('distill.datasets.examples', { datasetId: dataset.id })) as {
+      items: { prompt: { content: string }[] }[]
+    }
+    expect(items[0]!.prompt[0]!.content).toBe('Where is order 1?')
+  })
+})

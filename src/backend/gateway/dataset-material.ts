@@ -1,0 +1,143 @@
+/**
+ * What the gateway does for distillation: `logprobs`/`top_logprobs` on chat and completions for local models, and
+ * `store: true` + `metadata` marking a request as dataset material (as OpenAI's stored completions do).
+ *
+ * Log-probs come from teacher forcing the answer through the same loaded model (`controlledEvaluate` in the model
+ * worker, the full softmax at temperature 1): the distribution the model puts on each answer token, whatever sampler
+ * chose it. Stored requests are written straight to the request log with their metadata (not through the
+ * write-behind batch of the hit path): they are rare, and a stored request must not be lost.
+ */
+import type { Db } from '../db/database'
+import type { QueuedLogRow } from '../cache/write-behind'
+import { SettingsRepository, estimateCost } from '../settings/repository'
+import type { ModelsService } from '../models/service'
+import type { TeacherLogprobsResult } from '../models/worker/teacher-logprobs'
+import type { GenerateRequest } from '../models/providers/types'
+import { invalidParam } from './http'
+
+export interface AnswerLogprobs {
+  /** How many alternatives per token the client asked for (0: only the chosen token's log-prob). */
+  top: number
+  tokens: TeacherLogprobsResult['tokens']
+}
+
+export interface Stored {
+  metadata: Record<string, string> | null
+}
+
+/** `logprobs` of a chat body (boolean + `top_logprobs`) or a completions body (an integer 0-5), as a count. */
+export function logprobsOf(
+  api: 'chat' | 'completion',
+  body: Record<string, unknown>,
+  stream: boolean,
+): number | undefined {
+  const asked = api === 'chat' ? body.logprobs === true : typeof body.logprobs === 'number'
+  if (!asked) return undefined
+  if (stream)
+    throw invalidParam('logprobs', 'logprobs are not supported with stream: true here.', 'unsupported_parameter')
+  return api === 'chat' ? Number(body.top_logprobs ?? 0) : Number(body.logprobs)
+}
+
+/** `store` and `metadata` (OpenAI's limits: 16 pairs, keys up to 64 characters, values up to 512). */
+export function storedOf(body: Record<string, unknown>): Stored | undefined {
+  const metadata = body.metadata
+  if (metadata !== undefined && metadata !== null) {
+    if (typeof metadata !== 'object' || Array.isArray(metadata))
+      throw invalidParam('metadata', 'metadata must be an object of string values.', 'invalid_type')
+    const entries = Object.entries(metadata as Record<string, unknown>)
+    if (entries.length > 16) throw invalidParam('metadata', 'metadata takes at most 16 pairs.', 'invalid_value')
+    for (const [key, value] of entries) {
+      if (key.length > 64 || typeof value !== 'string' || value.length > 512)
+        throw invalidParam(
+          `metadata.${key}`,
+          'metadata keys are up to 64 characters, values strings up to 512.',
+          'invalid_value',
+        )
+    }
+  }
+  if (body.store !== undefined && body.store !== null && typeof body.store !== 'boolean')
+    throw invalidParam('store', 'store must be true or false.', 'invalid_type')
+  if (body.store !== true) return undefined
+  return { metadata: (metadata as Record<string, string> | null | undefined) ?? null }
+}
+
+/** The teacher-forced log-probs of `answer` under a loaded local model. */
+export async function answerLogprobs(
+  models: ModelsService,
+  modelId: number,
+  generation: Pick<GenerateRequest, 'messages' | 'prompt'>,
+  answer: string,
+  top: number,
+): Promise<AnswerLogprobs> {
+  const messages = generation.messages
+    ?.filter((message) => message.role !== 'tool')
+    .map((message) => ({ role: message.role as 'system' | 'user' | 'assistant', content: message.content }))
+  const result = await models.teacherLogprobs(modelId, {
+    ...(messages ? { messages } : { prompt: generation.prompt ?? '' }),
+    answer,
+    k: Math.max(1, top),
+  })
+  return { top, tokens: result.tokens }
+}
+
+const bytesOf = (token: string): number[] => [...Buffer.from(token, 'utf8')]
+
+/** OpenAI's chat `choices[].logprobs`. */
+export function chatLogprobsJson(logprobs: AnswerLogprobs): string {
+  return JSON.stringify({
+    content: logprobs.tokens.map((token) => ({
+      token: token.token,
+      logprob: token.logprob ?? -9999,
+      bytes: bytesOf(token.token),
+      top_logprobs: token.top
+        .slice(0, logprobs.top)
+        .map((entry) => ({ token: entry.token, logprob: entry.logprob, bytes: bytesOf(entry.token) })),
+    })),
+    refusal: null,
+  })
+}
+
+/** The legacy completions `choices[].logprobs`. */
+export function completionLogprobsJson(logprobs: AnswerLogprobs): string {
+  let offset = 0
+  const offsets = logprobs.tokens.map((token) => {
+    const at = offset
+    offset += token.token.length
+    return at
+  })
+  return JSON.stringify({
+    tokens: logprobs.tokens.map((token) => token.token),
+    token_logprobs: logprobs.tokens.map((token) => token.logprob),
+    top_logprobs: logprobs.tokens.map((token) =>
+      Object.fromEntries(token.top.slice(0, logprobs.top).map((entry) => [entry.token, entry.logprob])),
+    ),
+    text_offset: offsets,
+  })
+}
+
+/** A stored request's log row, written at once with `stored = 1` and its metadata. */
+export function logStoredRequest(db: Db, row: QueuedLogRow, stored: Stored): void {
+  const cost = estimateCost(new SettingsRepository(db).get(), row.tokensIn, row.tokensOut)
+  db.prepare(
+    `INSERT INTO request_log (at, namespace_id, tenant, key_hash, canonical, prompt_text, hit_kind, reason, similarity,
+       entry_id, latency_ms, tokens_in, tokens_out, cost_estimate, source, stored, metadata)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+  ).run(
+    row.at,
+    row.namespaceId,
+    row.tenant,
+    row.keyHash,
+    row.canonical,
+    row.promptText,
+    row.hitKind,
+    row.reason,
+    row.similarity,
+    row.entryId,
+    row.latencyMs,
+    row.tokensIn,
+    row.tokensOut,
+    cost,
+    row.source,
+    stored.metadata ? JSON.stringify(stored.metadata) : null,
+  )
+}
