@@ -1,0 +1,1 @@
+-- Placeholder so this branch's migrations have no gap; the lead drops it on merge (another helper owns 0012).
