@@ -24,6 +24,9 @@ import { templateHandlers, templatesGenerateJob } from './templates/handlers'
 import { PipelinesService } from './pipelines/service'
 import { DistillService } from './distill/service'
 import { distillHandlers } from './distill/handlers'
+import { distillEvalHandlers } from './distill/eval/handlers'
+import { EvalService } from './distill/eval/service'
+import { PromotionService } from './distill/promotion/service'
 import { DEMO_JOB, DemoService } from './demo/service'
 import { Gateway } from './gateway/gateway'
 import {
@@ -53,6 +56,8 @@ export class Backend {
   readonly cache: CacheService
   readonly pipelines: PipelinesService
   readonly distill: DistillService
+  readonly distillEval: EvalService
+  readonly promotions: PromotionService
   readonly demo: DemoService
   readonly startedAt = new Date().toISOString()
   private closed = false
@@ -92,6 +97,9 @@ export class Backend {
     this.runner.register(cdnExportJob(this))
     this.distill = new DistillService(workspace, this.events, this.runner, this.models, this.quantization)
     this.runner.register(this.distill.job())
+    this.distillEval = new EvalService(workspace, this.events, this.runner, this.models)
+    this.runner.register(this.distillEval.job())
+    this.promotions = new PromotionService(workspace, this.events, this.models, this.cache)
     this.demo = new DemoService({
       home: workspace.paths.home,
       call: (method, input) => this.call(method, input),
@@ -152,6 +160,7 @@ export class Backend {
       ...templateHandlers(this),
       ...exportHandlers(this),
       ...distillHandlers(this.distill),
+      ...distillEvalHandlers(this.distillEval, this.promotions),
       'demo.status': async () => this.demo.status(this.latestDemoJob()),
       'demo.load': ({ quick }) => {
         const latest = this.latestDemoJob()

@@ -14,6 +14,7 @@ import { pipelineEvents, pipelineMethods } from './pipelines'
 import { planningMethods } from './planning'
 import { exportMethods, templateEvents, templateMethods } from './templates'
 import { distillEvents, distillMethods } from './distill'
+import { distillEvalEvents, distillEvalMethods } from './distill-eval'
 import { demoMethods } from './demo'
 
 export * from './common'
@@ -24,6 +25,7 @@ export * from './pipelines'
 export * from './planning'
 export * from './templates'
 export * from './distill'
+export * from './distill-eval'
 export * from './demo'
 
 export const methodSpecs = {
@@ -35,6 +37,7 @@ export const methodSpecs = {
   ...templateMethods,
   ...exportMethods,
   ...distillMethods,
+  ...distillEvalMethods,
   ...demoMethods,
 } as const
 
@@ -59,6 +62,7 @@ export const eventSpecs = {
   ...pipelineEvents,
   ...templateEvents,
   ...distillEvents,
+  ...distillEvalEvents,
 } as const
 
 export type EventSpecs = typeof eventSpecs

@@ -173,6 +173,12 @@ async function handle(message: WorkerRequest): Promise<unknown> {
         send({ id: message.id, type: 'progress', done, total }),
       )
     }
+    case 'distillTokens': {
+      const { evaluateTokens } = await import('../../distill/eval/token-metrics')
+      return evaluateTokens(await anyLlama(), message.request, (done, total) =>
+        send({ id: message.id, type: 'progress', done, total }),
+      )
+    }
     case 'cancel':
       running.get(message.target)?.abort()
       return null

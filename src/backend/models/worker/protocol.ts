@@ -12,6 +12,7 @@ import type {
   ToolDefinition,
 } from '../providers/types'
 import type { CompareRequest } from './compare'
+import type { TokenEvalRequest } from '../../distill/eval/token-metrics'
 
 export interface LoadOptions {
   /** 'auto' fits as many layers on the GPU as memory allows; a number forces it; 0 keeps everything on the CPU. */
@@ -44,6 +45,7 @@ export type WorkerRequest =
   | { id: number; type: 'tokenize'; handle: string; text: string }
   | { id: number; type: 'system' }
   | { id: number; type: 'compare'; request: CompareRequest }
+  | { id: number; type: 'distillTokens'; request: TokenEvalRequest }
   | { id: number; type: 'cancel'; target: number }
 
 export interface WorkerGenerateResult {
