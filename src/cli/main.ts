@@ -24,6 +24,7 @@ import { registerPipelineCommands } from './commands/pipelines'
 import { registerExportCommands } from './commands/export'
 import { registerTemplateCommands } from './commands/templates'
 import { registerDemoCommand, registerDistillCommands } from './commands/distill'
+import { registerDistillEvalCommands } from './commands/distill-eval'
 import { jobProgressReporter } from './progress'
 
 export { CliExit }
@@ -368,6 +369,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerTemplateCommands(program, context)
   registerExportCommands(program, context)
   registerDistillCommands(program, context)
+  registerDistillEvalCommands(program, context)
   registerDemoCommand(program, context)
   return program
 }

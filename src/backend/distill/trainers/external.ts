@@ -144,8 +144,10 @@ export class ExternalCommandTrainer implements Trainer {
         return
       }
       if (progress.totalSteps) announce(progress.totalSteps)
+      if (!progress.point) return
       first ??= progress.point
-      last = progress.point
+      // A point with only an evaluation keeps the last training loss, so `final` has both.
+      last = { ...progress.point, loss: progress.point.loss ?? last.loss }
       if (progress.point.valLoss !== null) lastVal = progress.point.valLoss
       callbacks.point(progress.point)
     }

@@ -11,7 +11,8 @@ export const PLACEHOLDERS = ['dataset', 'eval', 'base', 'out', 'workdir'] as con
 export type Placeholder = (typeof PLACEHOLDERS)[number]
 
 export interface ProgressLine {
-  point: TrainPoint
+  /** Null for a line that only announces `total_steps`. */
+  point: TrainPoint | null
   totalSteps: number | null
 }
 
@@ -30,9 +31,11 @@ export function parseProgress(line: string): ProgressLine | null {
     return null
   }
   const step = num(value.step) ?? num(value.current_steps)
+  const totalSteps = num(value.total_steps)
+  if (step === null && totalSteps !== null) return { point: null, totalSteps }
   if (step === null || step < 0) return null
   return {
-    totalSteps: num(value.total_steps),
+    totalSteps,
     point: {
       step: Math.round(step),
       epoch: num(value.epoch) ?? 0,
