@@ -26,6 +26,9 @@ import { DistillService } from './distill/service'
 import { distillHandlers } from './distill/handlers'
 import { datasetHandlers, datasetsArea } from './distill/datasets/handlers'
 import type { DatasetsService } from './distill/datasets/service'
+import { distillEvalHandlers } from './distill/eval/handlers'
+import { EvalService } from './distill/eval/service'
+import { PromotionService } from './distill/promotion/service'
 import { DEMO_JOB, DemoService } from './demo/service'
 import { Gateway } from './gateway/gateway'
 import {
@@ -56,6 +59,8 @@ export class Backend {
   readonly pipelines: PipelinesService
   readonly distill: DistillService
   readonly datasets: DatasetsService
+  readonly distillEval: EvalService
+  readonly promotions: PromotionService
   readonly demo: DemoService
   readonly startedAt = new Date().toISOString()
   private closed = false
@@ -96,7 +101,16 @@ export class Backend {
     this.runner.register(cdnDeployJob(this))
     this.distill = new DistillService(workspace, this.events, this.runner, this.models, this.quantization)
     this.runner.register(this.distill.job())
-    this.datasets = datasetsArea({ workspace, cache: this.cache, models: this.models, pipelines: this.pipelines, runner: this.runner })
+    this.datasets = datasetsArea({
+      workspace,
+      cache: this.cache,
+      models: this.models,
+      pipelines: this.pipelines,
+      runner: this.runner,
+    })
+    this.distillEval = new EvalService(workspace, this.events, this.runner, this.models)
+    this.runner.register(this.distillEval.job())
+    this.promotions = new PromotionService(workspace, this.events, this.models, this.cache)
     this.demo = new DemoService({
       home: workspace.paths.home,
       call: (method, input) => this.call(method, input),
@@ -158,6 +172,7 @@ export class Backend {
       ...exportHandlers(this),
       ...distillHandlers(this.distill),
       ...datasetHandlers(this.datasets, this.runner),
+      ...distillEvalHandlers(this.distillEval, this.promotions),
       'demo.status': async () => this.demo.status(this.latestDemoJob()),
       'demo.load': ({ quick }) => {
         const latest = this.latestDemoJob()

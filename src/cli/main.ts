@@ -25,6 +25,7 @@ import { registerExportCommands } from './commands/export'
 import { registerTemplateCommands } from './commands/templates'
 import { registerDemoCommand, registerDistillCommands } from './commands/distill'
 import { registerDistillDatasetCommands } from './commands/distill-datasets'
+import { registerDistillEvalCommands } from './commands/distill-eval'
 import { jobProgressReporter } from './progress'
 
 export { CliExit }
@@ -370,6 +371,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerExportCommands(program, context)
   registerDistillCommands(program, context)
   registerDistillDatasetCommands(program, context)
+  registerDistillEvalCommands(program, context)
   registerDemoCommand(program, context)
   return program
 }

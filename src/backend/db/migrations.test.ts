@@ -486,3 +486,30 @@ describe('0013_distill_datasets', () => {
     expect(() => db.prepare(`UPDATE distill_version_examples SET split = 'eval'`).run()).toThrowError(/immutable/)
   })
 })
+
+describe('0014_distill_eval', () => {
+  it('adds evaluation reports and promotions; a promotion needs JSON targets and a 0/1 gate verdict', () => {
+    const db = freshDb()
+    migrate(db, migrations, 13)
+    const now = new Date().toISOString()
+    db.prepare(
+      `INSERT INTO models (name, path, source, size_bytes, file_modified_at, summary, added_at, updated_at) VALUES ('m', '/m.gguf', 'library', 1, ?, '{}', ?, ?)`,
+    ).run(now, now, now)
+    migrate(db, migrations, 14)
+    expect(tables(db)).toEqual(expect.arrayContaining(['distill_evaluations', 'distill_promotions']))
+    expect(db.prepare('SELECT count(*) FROM models').pluck().get()).toBe(1)
+    const evaluation = db
+      .prepare(`INSERT INTO distill_evaluations (name, data_path, input, created_at) VALUES ('e', '/d.jsonl', '{}', ?)`)
+      .run(now).lastInsertRowid
+    const promote = db.prepare(
+      `INSERT INTO distill_promotions (target, target_label, model_id, model_name, evaluation_id, gate_passed, previous, actor, created_at)
+       VALUES (?, 'ns', 1, 'm', ?, ?, '{}', 'op', ?)`,
+    )
+    promote.run('{"namespaceId":1}', evaluation, 1, now)
+    expect(() => promote.run('not json', evaluation, 1, now)).toThrowError(/CHECK/)
+    expect(() => promote.run('{"namespaceId":1}', evaluation, 2, now)).toThrowError(/CHECK/)
+    expect(() => db.prepare(`UPDATE distill_evaluations SET report = 'x'`).run()).toThrowError(/CHECK/)
+    db.prepare('DELETE FROM distill_evaluations').run()
+    expect(db.prepare('SELECT evaluation_id FROM distill_promotions').pluck().get()).toBeNull()
+  })
+})

@@ -8,7 +8,8 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { TrainerError, type Trainer, type TrainerCallbacks, type TrainerJob } from './trainer'
 import type { ParentToWorker, TrainOutcome, TrainRequest, WorkerToParent } from './worker/protocol'
 
@@ -22,7 +23,9 @@ export function trainerWorkerEntry(): { path: string; execArgv: string[] } {
   )
   if (built) return { path: built, execArgv: [] }
   const source = join(here, 'worker', 'entry.ts')
-  if (existsSync(source)) return { path: source, execArgv: ['--import', 'tsx'] }
+  // tsx by its resolved path, so the worker starts whatever the current folder is (an external trainer's workdir).
+  if (existsSync(source))
+    return { path: source, execArgv: ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] }
   throw new Error('The trainer worker is missing; run `npm run build`.')
 }
 

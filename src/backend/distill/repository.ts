@@ -134,6 +134,10 @@ export class DistillRepository {
       .run({ ...values, id, now: new Date().toISOString() })
   }
 
+  setTrainer(id: number, trainer: string): void {
+    this.touch(id, 'trainer = @trainer', { trainer })
+  }
+
   setName(id: number, name: string): void {
     this.touch(id, 'name = @name', { name })
   }

@@ -31,12 +31,16 @@ import {
   writeTrainableStudent,
   type ScratchStudentSpec,
 } from './student'
+import { ExternalCommandTrainer } from './trainers/external'
+import { checkCommand } from './trainers/protocol'
 import { TrainerError, type CheckpointInfo, type Trainer, type TrainerJob, type TrainOutcome } from './trainer'
 
 export const DISTILL_JOB = 'distill.train'
 const POINT_FLUSH_MS = 500
 
 type TrainInput = ParsedInput<'distill.train'>
+/** An external trainer's command travels with the job, so a resumed job runs the same command. */
+type DistillJobParams = { runId: number; command?: string | undefined }
 type StudentSpec = TrainInput['student']
 
 interface RunState {
@@ -82,7 +86,7 @@ export class DistillService {
     model: { id: number; name: string },
     quantize: string,
     provenance: Record<string, unknown>,
-    context: JobContext<{ runId: number }>,
+    context: JobContext<DistillJobParams>,
   ): Promise<RunResult['quantized']> {
     const type = quantize as (typeof DISTILL_QUANTIZATION_TYPES)[number]
     const existing = (await this.models.list()).items.find(
@@ -127,6 +131,10 @@ export class DistillService {
       }
       if (scratch.vocabularyFromModelId !== undefined) this.models.get(scratch.vocabularyFromModelId)
     }
+    if (input.trainer !== 'builtin') {
+      const problem = checkCommand(input.trainer.command)
+      if (problem) throw invalid(problem, ['trainer', 'command'])
+    }
     if (input.name && (await this.nameTaken(input.name))) {
       throw new ApiError({ code: 'conflict', message: `A model named "${input.name}" already exists.`, path: ['name'] })
     }
@@ -166,7 +174,11 @@ export class DistillService {
     })
     const name = input.name ?? `distilled-${runId}`
     if (!input.name) repo.setName(runId, name)
-    const job = this.runner.enqueue(DISTILL_JOB, { runId })
+    if (input.trainer !== 'builtin') repo.setTrainer(runId, 'external')
+    const job = this.runner.enqueue(DISTILL_JOB, {
+      runId,
+      ...(input.trainer !== 'builtin' ? { command: input.trainer.command } : {}),
+    })
     repo.setJob(runId, job.id)
     this.events.emit('distill.changed', { runId })
     return { job, run: repo.get(runId)! }
@@ -202,10 +214,10 @@ export class DistillService {
     return this.repo.list(limit)
   }
 
-  job(): JobKind<{ runId: number }> {
+  job(): JobKind<DistillJobParams> {
     return {
       kind: DISTILL_JOB,
-      params: z.object({ runId: z.int().positive() }),
+      params: z.object({ runId: z.int().positive(), command: z.string().optional() }),
       resumable: true,
       title: (params) => `Train ${this.repo.get(params.runId)?.name ?? `run ${params.runId}`}`,
       run: (context) => this.runJob(context),
@@ -293,7 +305,7 @@ export class DistillService {
     }
   }
 
-  private async runJob(context: JobContext<{ runId: number }>): Promise<unknown> {
+  private async runJob(context: JobContext<DistillJobParams>): Promise<unknown> {
     const repo = this.repo
     const run = repo.get(context.params.runId)
     if (!run) throw new Error(`Run ${context.params.runId} no longer exists.`)
@@ -343,9 +355,12 @@ export class DistillService {
     run: DistillRun,
     job: TrainerJob,
     state: RunState,
-    context: JobContext<{ runId: number }>,
+    context: JobContext<DistillJobParams>,
   ): Promise<TrainOutcome> {
-    const trainer = this.trainers.get(run.trainer) ?? this.trainers.get('builtin')!
+    const command = context.params.command
+    const trainer = command
+      ? new ExternalCommandTrainer(command)
+      : (this.trainers.get(run.trainer) ?? this.trainers.get('builtin')!)
     let totalSteps = 1
     let lastVal: number | null = null
     const timer = setInterval(() => this.flushPoints(), POINT_FLUSH_MS)
@@ -398,7 +413,7 @@ export class DistillService {
     hyper: Hyperparameters,
     dataset: ParsedDataset,
     outcome: TrainOutcome,
-    context: JobContext<{ runId: number }>,
+    context: JobContext<DistillJobParams>,
   ): Promise<RunResult> {
     context.progress(1, 'Registering the trained model')
     this.flushPoints()

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { ProviderError } from './providers/types'
 import type { CompareRequest, CompareResult } from './worker/compare'
 import type { TeacherLogprobsRequest, TeacherLogprobsResult } from './worker/teacher-logprobs'
+import type { TokenEvalRequest, TokenEvalResult } from '../distill/eval/token-metrics'
 import type {
   LoadedInfo,
   LoadOptions,
@@ -225,6 +226,23 @@ export class ModelHost {
         ...(onProgress ? { onProgress } : {}),
       })
       worker.send({ id, type: 'compare', request } satisfies WorkerRequest)
+    })
+  }
+
+  /** Distillation metrics on answer positions (teacher top-k KL, top-1 agreement, NLL): distill/eval. */
+  async distillTokens(
+    request: TokenEvalRequest,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<TokenEvalResult> {
+    const worker = await this.start()
+    const id = this.nextId++
+    return new Promise<TokenEvalResult>((resolve, reject) => {
+      this.pending.set(id, {
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        ...(onProgress ? { onProgress } : {}),
+      })
+      worker.send({ id, type: 'distillTokens', request } satisfies WorkerRequest)
     })
   }
 

@@ -61,6 +61,7 @@ interface TrainOptions {
   seed?: number
   quantize?: (typeof DISTILL_QUANTIZATION_TYPES)[number]
   chat?: boolean
+  trainerCommand?: string
   json?: boolean
 }
 
@@ -152,6 +153,7 @@ export function registerDistillCommands(program: Command, context: CliContext): 
       oneOf(DISTILL_QUANTIZATION_TYPES, true),
     )
     .option('--chat', 'a "new" student gets the ChatML chat template')
+    .option('--trainer-command <template>', 'an external trainer: {dataset} {eval} {base} {out} {workdir} (docs)')
     .option('--json', 'print the finished job as JSON')
     .action(async (options: TrainOptions, command: Command) => {
       const backend = context.openBackend(command)
@@ -178,6 +180,7 @@ export function registerDistillCommands(program: Command, context: CliContext): 
           hyperparameters,
           quantize: options.quantize ?? null,
           ...(options.out ? { name: options.out } : {}),
+          ...(options.trainerCommand ? { trainer: { command: options.trainerCommand } } : {}),
         }
         const code = await context.runJobHere(
           backend,

@@ -88,6 +88,10 @@ export const trainInputSchema = z
     hyperparameters: hyperparametersSchema.prefault({}),
     /** Also register a quantized copy (our quantizer, with the quality report). */
     quantize: z.enum(DISTILL_QUANTIZATION_TYPES).nullable().default(null),
+    /** The built-in trainer, or an external command template (docs/distillation.md, "External trainers"). */
+    trainer: z
+      .union([z.literal('builtin'), z.object({ command: z.string().min(1).max(8000) }).strict()])
+      .default('builtin'),
   })
   .strict()
 export type TrainInput = z.input<typeof trainInputSchema>

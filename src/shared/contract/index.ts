@@ -14,6 +14,7 @@ import { pipelineEvents, pipelineMethods } from './pipelines'
 import { planningMethods } from './planning'
 import { exportMethods, templateEvents, templateMethods } from './templates'
 import { distillEvents, distillMethods } from './distill'
+import { distillEvalEvents, distillEvalMethods } from './distill-eval'
 import { demoMethods } from './demo'
 import { deployMethods } from './deploy'
 import { distillDatasetMethods } from './distill-datasets'
@@ -26,6 +27,7 @@ export * from './pipelines'
 export * from './planning'
 export * from './templates'
 export * from './distill'
+export * from './distill-eval'
 export * from './demo'
 export * from './deploy'
 export * from './distill-datasets'
@@ -40,6 +42,7 @@ export const methodSpecs = {
   ...exportMethods,
   ...deployMethods,
   ...distillMethods,
+  ...distillEvalMethods,
   ...demoMethods,
   ...distillDatasetMethods,
 } as const
@@ -65,6 +68,7 @@ export const eventSpecs = {
   ...pipelineEvents,
   ...templateEvents,
   ...distillEvents,
+  ...distillEvalEvents,
 } as const
 
 export type EventSpecs = typeof eventSpecs

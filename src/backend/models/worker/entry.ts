@@ -189,6 +189,12 @@ async function handle(message: WorkerRequest): Promise<unknown> {
     }
     case 'logprobs':
       return logprobs(message.handle, message.request)
+    case 'distillTokens': {
+      const { evaluateTokens } = await import('../../distill/eval/token-metrics')
+      return evaluateTokens(await anyLlama(), message.request, (done, total) =>
+        send({ id: message.id, type: 'progress', done, total }),
+      )
+    }
     case 'cancel':
       running.get(message.target)?.abort()
       return null

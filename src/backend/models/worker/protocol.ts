@@ -13,6 +13,7 @@ import type {
 } from '../providers/types'
 import type { CompareRequest } from './compare'
 import type { TeacherLogprobsRequest } from './teacher-logprobs'
+import type { TokenEvalRequest } from '../../distill/eval/token-metrics'
 
 export interface LoadOptions {
   /** 'auto' fits as many layers on the GPU as memory allows; a number forces it; 0 keeps everything on the CPU. */
@@ -46,6 +47,7 @@ export type WorkerRequest =
   | { id: number; type: 'system' }
   | { id: number; type: 'compare'; request: CompareRequest }
   | { id: number; type: 'logprobs'; handle: string; request: TeacherLogprobsRequest }
+  | { id: number; type: 'distillTokens'; request: TokenEvalRequest }
   | { id: number; type: 'cancel'; target: number }
 
 export interface WorkerGenerateResult {

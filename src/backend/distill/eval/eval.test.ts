@@ -1,0 +1,185 @@
+/**
+ * `distill.eval` and promotion on a real backend with real training: a teacher (a scratch model trained longer)
+ * and a student trained briefly from the same byte-level vocabulary, against the untrained student. Token metrics
+ * come from teacher forcing in the model worker; task metrics from the students' own answers. A student with another
+ * tokenizer is refused token metrics with the reason; a promotion refused by the gate needs a recorded override;
+ * rollback restores the namespace's previous target.
+ */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { CacheNamespace, Evaluation, Job, Model, Promotion, RunResult } from '../../../shared/contract'
+import { ApiError } from '../../../shared/errors'
+import { tempDir, workBudget } from '../../../../test/helpers'
+import { Backend } from '../../backend'
+import { gguf, readGgufFile, tinyByteVocabulary, tokenizerMetadataOf, writeTinyLlamaGguf } from '../../gguf/index'
+import { writeScratchStudent } from '../student'
+import { toChatJsonl, triageExamples } from '../synthetic'
+
+const backends: Backend[] = []
+afterEach(async () => {
+  for (const backend of backends.splice(0)) await backend.close()
+})
+
+async function trainedModel(backend: Backend, data: string, name: string, seed: number, steps: number) {
+  const started = (await backend.call('distill.train', {
+    student: { scratch: { seed } },
+    data,
+    name,
+    hyperparameters: { epochs: 50, lr: 3e-4, batch: 64, threads: 1, warmupSteps: 20, maxSteps: steps, valPercent: 5 },
+  })) as { job: Job }
+  const job = await backend.runner.waitFor(started.job.id)
+  expect(job.error).toBeNull()
+  return (job.result as RunResult).modelId!
+}
+
+async function register(backend: Backend, path: string, name: string): Promise<number> {
+  return ((await backend.call('models.register', { path, name })) as Model).id
+}
+
+async function evaluate(backend: Backend, input: Record<string, unknown>): Promise<Evaluation> {
+  const started = (await backend.call('distill.eval', input)) as { job: Job; evaluation: Evaluation }
+  const job = await backend.runner.waitFor(started.job.id)
+  expect(job.error).toBeNull()
+  return (await backend.call('distill.evaluation', { id: started.evaluation.id })) as Evaluation
+}
+
+/** The byte-level tokenizer plus one merged token: texts with "the" tokenize differently. */
+async function widerVocabulary(path: string) {
+  const base = tokenizerMetadataOf((await readGgufFile(path)).metadata)
+  const vocabulary = tinyByteVocabulary()
+  const tokens = [...vocabulary.tokens, '\u2581the']
+  const replaced = new Map([
+    ['tokenizer.ggml.tokens', gguf.stringArray(tokens)],
+    ['tokenizer.ggml.scores', gguf.float32Array(new Float32Array(tokens.length))],
+    ['tokenizer.ggml.token_type', gguf.int32Array(Int32Array.from([...vocabulary.tokenTypes, 1]))],
+  ])
+  return {
+    vocabularySize: tokens.length,
+    entries: base.entries.map(([key, value]) => [key, replaced.get(key) ?? value] as const),
+  }
+}
+
+describe('distill.eval and promotion', () => {
+  it(
+    'puts the trained student closer to the teacher than the untrained one on answer-position KL and the task; refuses token metrics across tokenizers; gate, promote, rollback',
+    async () => {
+      const home = tempDir()
+      const backend = Backend.open({ home, validateOutput: true, models: { cpuOnly: true } }).start()
+      backends.push(backend)
+      const data = join(home, 'triage.jsonl')
+      writeFileSync(data, toChatJsonl(triageExamples(1200, 3)))
+      const evalData = join(home, 'eval.jsonl')
+      writeFileSync(evalData, toChatJsonl(triageExamples(12, 99)))
+      const teacher = await trainedModel(backend, data, 'teacher', 1, 2400)
+      const student = await trainedModel(backend, data, 'student', 2, 1000)
+      const untrainedPath = join(home, 'untrained.gguf')
+      await writeScratchStudent(untrainedPath, {
+        embeddingLength: 64,
+        blockCount: 2,
+        headCount: 4,
+        feedForwardLength: 128,
+        contextLength: 256,
+        seed: 2,
+        name: 'untrained',
+      })
+      const untrained = await register(backend, untrainedPath, 'untrained')
+      const otherVocab = join(home, 'other.gguf')
+      await writeTinyLlamaGguf(otherVocab, { seed: 5, tokenizer: await widerVocabulary(untrainedPath) })
+      const other = await register(backend, otherVocab, 'other-vocab')
+
+      const evaluation = await evaluate(backend, {
+        data: evalData,
+        teacher: { model: teacher },
+        students: [{ modelId: untrained }, { modelId: student }, { modelId: other }],
+        // ROUGE-L gives a partly right answer partial credit (students this small rarely write whole JSON yet).
+        taskMetric: 'rouge',
+        maxTokens: 48,
+        contextSize: 256,
+        gate: { maxKl: 2, minTask: 0.05 },
+      })
+      const report = evaluation.report!
+      if (process.env.DUMP_REPORT) writeFileSync(process.env.DUMP_REPORT, JSON.stringify(report, null, 1))
+      expect(report.examples).toBe(12)
+      const by = (key: string) => report.contestants.find((c) => c.key === key)!
+      const [before, after, mismatch] = [by(`model:${untrained}`), by(`model:${student}`), by(`model:${other}`)]
+      expect(by('teacher').role).toBe('teacher')
+      expect(after.tokenMetrics!.positions).toBeGreaterThan(50)
+      expect(after.tokenMetrics!.meanKl).toBeLessThan(before.tokenMetrics!.meanKl)
+      expect(after.tokenMetrics!.top1Agreement).toBeGreaterThan(before.tokenMetrics!.top1Agreement)
+      expect(after.tokenMetrics!.nll).toBeLessThan(before.tokenMetrics!.nll)
+      expect(after.task!.score).toBeGreaterThan(before.task!.score)
+      expect(after.task!.rougeL).toBe(after.task!.score)
+      expect(after.tokensPerSecond).toBeGreaterThan(0)
+      expect(after.sizeBytes).toBeGreaterThan(0)
+      // Another tokenizer: token metrics refused with the reason, task metrics still measured.
+      expect(mismatch.tokenMetrics).toBeNull()
+      expect(mismatch.tokenMetricsSkipped).toMatch(/tokeniz/)
+      expect(mismatch.task).not.toBeNull()
+      expect(report.samples[0]!.answers[`model:${student}`]).toBeTypeOf('string')
+      expect(report.curves[`model:${student}`]!.length).toBeGreaterThan(10)
+      const verdict = (key: string) => report.verdicts.find((v) => v.key === key)!
+      expect(verdict(`model:${student}`)).toMatchObject({ passed: true, reasons: [] })
+      expect(verdict(`model:${untrained}`).passed).toBe(false)
+
+      // Promotion: the gate's verdict decides; an override is recorded; rollback restores the previous target.
+      const { namespace } = (await backend.call('cache.namespaces.save', { name: 'support' })) as {
+        namespace: CacheNamespace
+      }
+      const refused = await backend
+        .call('distill.promote', {
+          target: { namespaceId: namespace.id },
+          modelId: untrained,
+          evaluationId: evaluation.id,
+        })
+        .catch((error: unknown) => error)
+      expect(refused).toBeInstanceOf(ApiError)
+      expect((refused as ApiError).code).toBe('conflict')
+      expect((refused as ApiError).message).toMatch(/gate did not pass/)
+      const forced = (await backend.call('distill.promote', {
+        target: { namespaceId: namespace.id },
+        modelId: untrained,
+        evaluationId: evaluation.id,
+        override: 'testing the override path',
+        actor: 'alice',
+      })) as Promotion
+      expect(forced).toMatchObject({ gatePassed: false, override: 'testing the override path', actor: 'alice' })
+      await backend.call('distill.rollback', { id: forced.id, actor: 'alice' })
+      const promoted = (await backend.call('distill.promote', {
+        target: { namespaceId: namespace.id },
+        modelId: student,
+        evaluationId: evaluation.id,
+      })) as Promotion
+      expect(promoted).toMatchObject({ gatePassed: true, override: null, modelName: 'student' })
+      const list = () => backend.call('cache.namespaces.list', {}) as Promise<{ items: CacheNamespace[] }>
+      expect((await list()).items.find((n) => n.id === namespace.id)!.generationTarget).toEqual({ model: student })
+      const rolled = (await backend.call('distill.rollback', { id: promoted.id })) as Promotion
+      expect(rolled.rolledBackAt).not.toBeNull()
+      expect((await list()).items.find((n) => n.id === namespace.id)!.generationTarget).toBeNull()
+      await expect(backend.call('distill.rollback', { id: promoted.id })).rejects.toThrow(/already rolled back/)
+      const history = (await backend.call('distill.promotions', {})) as { items: Promotion[] }
+      expect(history.items.map((p) => p.id)).toEqual([promoted.id, forced.id])
+    },
+    workBudget({ loads: 12, processes: 4, tokens: 40_000 }),
+  )
+
+  it('refuses bad input before a job exists', async () => {
+    const home = tempDir()
+    const backend = Backend.open({ home, validateOutput: true, models: { cpuOnly: true } }).start()
+    backends.push(backend)
+    const empty = join(home, 'empty.jsonl')
+    writeFileSync(empty, '{"messages":[{"role":"user","content":"hi"}]}\n')
+    await expect(backend.call('distill.eval', { data: empty, students: [{ modelId: 1 }] })).rejects.toMatchObject({
+      code: 'invalid_input',
+    })
+    const data = join(home, 'ok.jsonl')
+    writeFileSync(data, toChatJsonl(triageExamples(3, 1)))
+    await expect(backend.call('distill.eval', { data, students: [{ modelId: 42 }] })).rejects.toMatchObject({
+      code: 'invalid_input',
+      path: ['students', 0, 'modelId'],
+    })
+    await expect(backend.call('distill.promote', { target: { namespaceId: 9 }, modelId: 1 })).rejects.toMatchObject({
+      code: 'not_found',
+    })
+  })
+})

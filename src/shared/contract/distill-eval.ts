@@ -1,0 +1,198 @@
+/**
+ * Distillation II, evaluation and promotion: `distill.eval` measures students (and quantized variants) against
+ * their teacher on an eval set (token metrics on answer positions, task metrics, speed, size, cost), keeps the
+ * report with a gate verdict; `distill.promote` points a cache namespace's generation target at a student (refused
+ * when the gate failed unless overridden, the override recorded); `distill.rollback` restores what it replaced.
+ */
+import { z } from 'zod'
+import { absolutePath, id, resourceName, timestamp } from './common'
+import { jobSchema, jobStatusSchema } from './core'
+import { generationTargetSchema } from './models'
+
+export const TASK_METRICS = ['exact', 'json', 'classification', 'rouge'] as const
+
+export const gateSchema = z
+  .object({
+    /** Largest mean KL(teacher || student) on answer positions (nats). */
+    maxKl: z.number().min(0).optional(),
+    /** Smallest top-1 agreement with the teacher on answer positions. */
+    minTop1: z.number().min(0).max(1).optional(),
+    /** Smallest task score (the chosen task metric, 0..1). */
+    minTask: z.number().min(0).max(1).optional(),
+    /** Smallest pairwise judge win-rate against the teacher (ties count half). */
+    minWinRate: z.number().min(0).max(1).optional(),
+  })
+  .strict()
+export type Gate = z.infer<typeof gateSchema>
+
+export const evalInputSchema = z
+  .object({
+    name: resourceName.optional(),
+    /** OpenAI chat JSONL; the last assistant message of each line is the teacher's answer (the reference). */
+    data: absolutePath,
+    /** Use every line, or only the stable-hash validation split (data.ts's `stableFraction`). */
+    split: z.enum(['all', 'val']).default('all'),
+    valPercent: z.number().min(1).max(50).default(10),
+    /** A local GGUF (token metrics by teacher forcing) or a provider (answers/speed only). Null: the file's answers. */
+    teacher: generationTargetSchema.nullable().default(null),
+    students: z
+      .array(z.object({ modelId: id, label: z.string().min(1).max(100).optional() }).strict())
+      .min(1)
+      .max(8),
+    taskMetric: z.enum(TASK_METRICS).default('exact'),
+    /** For `json`: the schema each answer must satisfy (schema-valid rate). */
+    jsonSchema: z.record(z.string(), z.unknown()).optional(),
+    /** Pairwise judge (positions swapped) of each student against the teacher's answer. */
+    judge: z
+      .object({
+        target: generationTargetSchema,
+        rubric: z.string().min(1).max(4000).default('Which answer is better?'),
+      })
+      .strict()
+      .optional(),
+    topK: z.int().min(1).max(64).default(16),
+    maxExamples: z.int().min(1).max(2000).default(64),
+    maxTokens: z.int().min(1).max(4096).default(128),
+    contextSize: z.int().min(64).max(32_768).default(512),
+    /** What a local model's hour costs (hardware, power); the teacher's price per token comes from settings. */
+    localCostPerHour: z.number().min(0).nullable().default(null),
+    gate: gateSchema.default({}),
+  })
+  .strict()
+export type EvalInput = z.input<typeof evalInputSchema>
+
+export const taskScoresSchema = z.object({
+  score: z.number(),
+  exactMatch: z.number(),
+  jsonFieldF1: z.number().nullable(),
+  schemaValidRate: z.number().nullable(),
+  accuracy: z.number().nullable(),
+  macroF1: z.number().nullable(),
+  rougeL: z.number().nullable(),
+})
+
+export const contestantSchema = z.object({
+  key: z.string(),
+  role: z.enum(['teacher', 'student']),
+  label: z.string(),
+  modelId: id.nullable(),
+  sizeBytes: z.number().nullable(),
+  tokensPerSecond: z.number().nullable(),
+  /** Mean tokens per answer (for the cost estimate). */
+  tokensPerAnswer: z.number().nullable(),
+  tokenMetrics: z
+    .object({ positions: z.int(), meanKl: z.number(), top1Agreement: z.number(), nll: z.number() })
+    .nullable(),
+  /** Why token metrics are missing (a remote teacher without log-probs, a different tokenizer). */
+  tokenMetricsSkipped: z.string().nullable(),
+  task: taskScoresSchema.nullable(),
+  winRate: z.number().nullable(),
+  costPer1kAnswers: z.number().nullable(),
+  costBasis: z.string().nullable(),
+})
+export type Contestant = z.infer<typeof contestantSchema>
+
+export const gateVerdictSchema = z.object({
+  key: z.string(),
+  passed: z.boolean(),
+  reasons: z.array(z.string()),
+})
+
+export const evalExampleSchema = z.object({
+  line: z.int(),
+  prompt: z.string(),
+  reference: z.string(),
+  answers: z.record(z.string(), z.string()),
+  kl: z.record(z.string(), z.number().nullable()),
+})
+
+export const evalReportSchema = z.object({
+  examples: z.int(),
+  taskMetric: z.enum(TASK_METRICS),
+  topK: z.int(),
+  normalisation: z.string().nullable(),
+  contestants: z.array(contestantSchema),
+  gate: gateSchema,
+  verdicts: z.array(gateVerdictSchema),
+  samples: z.array(evalExampleSchema),
+  /** Training curves of students made by distill.train (run id -> points), for the report page. */
+  curves: z.record(
+    z.string(),
+    z.array(z.object({ step: z.int(), loss: z.number().nullable(), valLoss: z.number().nullable() })),
+  ),
+})
+export type EvalReport = z.infer<typeof evalReportSchema>
+
+export const evaluationSchema = z.object({
+  id,
+  jobId: id.nullable(),
+  status: jobStatusSchema,
+  error: z.string().nullable(),
+  name: z.string(),
+  dataPath: z.string(),
+  input: z.unknown(),
+  report: evalReportSchema.nullable(),
+  createdAt: timestamp,
+})
+export type Evaluation = z.infer<typeof evaluationSchema>
+
+export const promotionTargetSchema = z.union([z.object({ namespaceId: id }).strict()])
+
+export const promotionSchema = z.object({
+  id,
+  target: promotionTargetSchema,
+  targetLabel: z.string(),
+  modelId: id,
+  modelName: z.string(),
+  evaluationId: id.nullable(),
+  gatePassed: z.boolean().nullable(),
+  override: z.string().nullable(),
+  previous: z.unknown(),
+  actor: z.string(),
+  createdAt: timestamp,
+  rolledBackAt: timestamp.nullable(),
+  rolledBackBy: z.string().nullable(),
+})
+export type Promotion = z.infer<typeof promotionSchema>
+
+export const distillEvalMethods = {
+  'distill.eval': {
+    input: evalInputSchema,
+    output: z.object({ job: jobSchema, evaluation: evaluationSchema }),
+  },
+  'distill.evaluations': {
+    input: z.object({ limit: z.int().min(1).max(200).default(50) }).strict(),
+    output: z.object({ items: z.array(evaluationSchema) }),
+  },
+  'distill.evaluation': {
+    input: z.object({ id }).strict(),
+    output: evaluationSchema,
+  },
+  'distill.promote': {
+    input: z
+      .object({
+        target: promotionTargetSchema,
+        modelId: id,
+        /** The report whose gate verdict for this model allows the promotion. */
+        evaluationId: id.optional(),
+        /** Promote although the gate failed (or without a report): the reason is recorded. */
+        override: z.string().min(3).max(500).optional(),
+        actor: z.string().min(1).max(100).default('operator'),
+      })
+      .strict(),
+    output: promotionSchema,
+  },
+  'distill.rollback': {
+    input: z.object({ id, actor: z.string().min(1).max(100).default('operator') }).strict(),
+    output: promotionSchema,
+  },
+  'distill.promotions': {
+    input: z.object({ limit: z.int().min(1).max(500).default(100) }).strict(),
+    output: z.object({ items: z.array(promotionSchema) }),
+  },
+} as const
+
+export const distillEvalEvents = {
+  /** An evaluation was created, finished or failed; a promotion or rollback happened. */
+  'distill.evalChanged': z.object({ evaluationId: id.nullable() }),
+} as const
