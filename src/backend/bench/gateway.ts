@@ -72,26 +72,47 @@ export interface HttpRun {
   non2xx: number
   /** Server process CPU time per answered request (user + system), in microseconds. */
   serverCpuUsPerRequest: number
+  /** The system (kernel) part of it. */
+  serverSystemUsPerRequest: number
   /** autocannon's (this process's) CPU time per answered request. */
   loadCpuUsPerRequest: number
+}
+
+export interface ServerSummary {
+  reqPerSec: number
+  serverCpuUsPerRequest: number
+  serverSystemUsPerRequest: number
+  runs: HttpRun[]
 }
 
 export interface HttpBenchResult {
   settings: { connections: number; pipelining: number; seconds: number; rounds: number; warmupSeconds: number }
   request: { path: string; bodyBytes: number; responseBytes: number; responseHeaders: Record<string, string> }
-  raw: { reqPerSec: number; serverCpuUsPerRequest: number; runs: HttpRun[] }
-  gateway: { reqPerSec: number; serverCpuUsPerRequest: number; runs: HttpRun[] }
-  /** gateway req/s / raw req/s (medians). */
+  /** A bare node:http server that reads the body and answers the same bytes (no parsing). */
+  raw: ServerSummary
+  /** A bare node:http server that reads the body, JSON-parses it, and answers the same bytes: the goal's baseline. */
+  rawParse: ServerSummary
+  gateway: ServerSummary
+  /** gateway req/s / bare-with-parse req/s (medians; goal >= 0.8). */
   ratio: number
+  /** gateway req/s / bare-without-parse req/s (medians). */
+  ratioNoParse: number
+  /** Gateway server CPU per hit minus the parsing bare server's, microseconds (medians; goal <= 10). */
+  cpuAddedUsPerHit: number
   /** Requests the gateway logged and hits it counted, read back from SQLite after it closed (proves they were on). */
   gatewayLogged: { requestLogRows: number; entryHitCount: number; keyLastUsedAt: string | null; answered: number }
+  /** Where the gateway's V8 CPU profile was written (`--cpu-prof`), if asked. */
+  cpuProfileDir?: string
 }
+
+type ServerKind = 'gateway' | 'raw' | 'raw-parse'
 
 interface ChildMessage {
   type: 'ready' | 'usage' | 'closed'
   port?: number
   secret?: string
   cpuUs?: number
+  systemUs?: number
   stats?: HttpBenchResult['gatewayLogged']
 }
 
@@ -107,10 +128,14 @@ const BENCH_ANSWER =
   'Open Settings, choose Security, then "Reset password". We email you a link that works for one hour; ' +
   'if it does not arrive, check the spam folder or ask us to send it again.'
 
-function startChild(kind: 'gateway' | 'raw', config: unknown): Promise<{ child: ChildProcess; ready: ChildMessage }> {
+function startChild(
+  kind: ServerKind,
+  config: unknown,
+  execArgv: string[] = [],
+): Promise<{ child: ChildProcess; ready: ChildMessage }> {
   const child = fork(THIS_FILE, [], {
     env: { ...process.env, [CHILD_ENV]: JSON.stringify({ kind, config }) },
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...execArgv],
     // The children's stdout is dropped so `--json` prints one object; their errors still show.
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   })
@@ -131,17 +156,31 @@ function ask(child: ChildProcess, type: 'usage' | 'close'): Promise<ChildMessage
   })
 }
 
-export async function benchHttp(
-  options: {
-    seconds?: number
-    rounds?: number
-    connections?: number
-    pipelining?: number
-    warmupSeconds?: number
-    /** Requests per second in all (autocannon's overallRate); unlimited by default. Tests keep it low. */
-    overallRate?: number
-  } = {},
-): Promise<HttpBenchResult> {
+/** Waits (a while) for a child to exit by itself, so a `--cpu-prof` profile gets written. */
+function exited(child: ChildProcess, ms: number): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+}
+
+export interface HttpBenchOptions {
+  seconds?: number
+  rounds?: number
+  connections?: number
+  pipelining?: number
+  warmupSeconds?: number
+  /** Requests per second in all (autocannon's overallRate); unlimited by default. Tests keep it low. */
+  overallRate?: number
+  /** Write a V8 CPU profile of the gateway process into this folder (`node --cpu-prof`). */
+  cpuProfileDir?: string
+}
+
+export async function benchHttp(options: HttpBenchOptions = {}): Promise<HttpBenchResult> {
   const autocannon = requireHere('autocannon') as Autocannon
   const settings = {
     connections: options.connections ?? 10,
@@ -153,12 +192,15 @@ export async function benchHttp(
   const home = mkdtempSync(join(tmpdir(), 'larder-bench-gateway-'))
   const children: ChildProcess[] = []
   try {
-    const gateway = await startChild('gateway', { home })
+    // One folder per server, so the bare servers' profiles can be read beside the gateway's.
+    const profile = (kind: ServerKind): string[] =>
+      options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.cpuProfileDir, kind)}`] : []
+    const gateway = await startChild('gateway', { home }, profile('gateway'))
     children.push(gateway.child)
     const gatewayUrl = `http://127.0.0.1:${gateway.ready.port}/v1/chat/completions`
     const headers = { authorization: `Bearer ${gateway.ready.secret}`, 'content-type': 'application/json' }
     const body = JSON.stringify(BENCH_REQUEST)
-    // The reply the raw server will replay: the gateway's own status, headers and body.
+    // The reply the bare servers will replay: the gateway's own status, headers and body.
     const sample = await fetch(gatewayUrl, { method: 'POST', headers, body })
     if (sample.headers.get('x-larder-cache') !== 'hit-exact') throw new Error('the bench request is not a cache hit')
     const replayHeaders: Record<string, string> = {}
@@ -166,13 +208,16 @@ export async function benchHttp(
       if (!['date', 'connection', 'keep-alive', 'transfer-encoding'].includes(name)) replayHeaders[name] = value
     })
     const replayBody = await sample.text()
-    const raw = await startChild('raw', { status: sample.status, headers: replayHeaders, body: replayBody })
+    const replay = { status: sample.status, headers: replayHeaders, body: replayBody }
+    const raw = await startChild('raw', replay, profile('raw'))
     children.push(raw.child)
-    const rawUrl = `http://127.0.0.1:${raw.ready.port}/v1/chat/completions`
+    const rawParse = await startChild('raw-parse', replay, profile('raw-parse'))
+    children.push(rawParse.child)
+    const urlOf = (port: number | undefined): string => `http://127.0.0.1:${port}/v1/chat/completions`
 
     let answered = 1
     const run = async (target: { child: ChildProcess; url: string }, seconds: number): Promise<HttpRun> => {
-      const before = (await ask(target.child, 'usage')).cpuUs!
+      const before = await ask(target.child, 'usage')
       const loadBefore = process.cpuUsage()
       const result = await autocannon({
         url: target.url,
@@ -185,7 +230,7 @@ export async function benchHttp(
         ...(options.overallRate ? { overallRate: options.overallRate } : {}),
       })
       const load = process.cpuUsage(loadBefore)
-      const after = (await ask(target.child, 'usage')).cpuUs!
+      const after = await ask(target.child, 'usage')
       if (target.child === gateway.child) answered += result.requests.total
       return {
         reqPerSec: result.requests.total / result.duration,
@@ -193,31 +238,36 @@ export async function benchHttp(
         latencyP99Ms: result.latency.p99,
         errors: result.errors + result.timeouts,
         non2xx: result.non2xx,
-        serverCpuUsPerRequest: (after - before) / Math.max(1, result.requests.total),
+        serverCpuUsPerRequest: (after.cpuUs! - before.cpuUs!) / Math.max(1, result.requests.total),
+        serverSystemUsPerRequest: (after.systemUs! - before.systemUs!) / Math.max(1, result.requests.total),
         loadCpuUsPerRequest: (load.user + load.system) / Math.max(1, result.requests.total),
       }
     }
     const targets = {
-      raw: { child: raw.child, url: rawUrl },
+      raw: { child: raw.child, url: urlOf(raw.ready.port) },
+      rawParse: { child: rawParse.child, url: urlOf(rawParse.ready.port) },
       gateway: { child: gateway.child, url: gatewayUrl },
     }
-    await run(targets.raw, settings.warmupSeconds)
-    await run(targets.gateway, settings.warmupSeconds)
-    const rawRuns: HttpRun[] = []
-    const gatewayRuns: HttpRun[] = []
+    for (const target of Object.values(targets)) await run(target, settings.warmupSeconds)
+    const runs = { raw: [] as HttpRun[], rawParse: [] as HttpRun[], gateway: [] as HttpRun[] }
     for (let round = 0; round < settings.rounds; round++) {
-      rawRuns.push(await run(targets.raw, settings.seconds))
-      gatewayRuns.push(await run(targets.gateway, settings.seconds))
+      runs.raw.push(await run(targets.raw, settings.seconds))
+      runs.rawParse.push(await run(targets.rawParse, settings.seconds))
+      runs.gateway.push(await run(targets.gateway, settings.seconds))
     }
     await ask(raw.child, 'close')
+    await ask(rawParse.child, 'close')
     const closed = await ask(gateway.child, 'close')
-    const summary = (runs: HttpRun[]) => ({
-      reqPerSec: median(runs.map((r) => r.reqPerSec)),
-      serverCpuUsPerRequest: median(runs.map((r) => r.serverCpuUsPerRequest)),
-      runs,
+    if (options.cpuProfileDir) for (const child of children) await exited(child, 10_000)
+    const summary = (list: HttpRun[]): ServerSummary => ({
+      reqPerSec: median(list.map((r) => r.reqPerSec)),
+      serverCpuUsPerRequest: median(list.map((r) => r.serverCpuUsPerRequest)),
+      serverSystemUsPerRequest: median(list.map((r) => r.serverSystemUsPerRequest)),
+      runs: list,
     })
-    const rawSummary = summary(rawRuns)
-    const gatewaySummary = summary(gatewayRuns)
+    const rawSummary = summary(runs.raw)
+    const rawParseSummary = summary(runs.rawParse)
+    const gatewaySummary = summary(runs.gateway)
     return {
       settings,
       request: {
@@ -227,9 +277,13 @@ export async function benchHttp(
         responseHeaders: replayHeaders,
       },
       raw: rawSummary,
+      rawParse: rawParseSummary,
       gateway: gatewaySummary,
-      ratio: gatewaySummary.reqPerSec / rawSummary.reqPerSec,
+      ratio: gatewaySummary.reqPerSec / rawParseSummary.reqPerSec,
+      ratioNoParse: gatewaySummary.reqPerSec / rawSummary.reqPerSec,
+      cpuAddedUsPerHit: gatewaySummary.serverCpuUsPerRequest - rawParseSummary.serverCpuUsPerRequest,
       gatewayLogged: { ...closed.stats!, answered },
+      ...(options.cpuProfileDir ? { cpuProfileDir: options.cpuProfileDir } : {}),
     }
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill()
@@ -237,37 +291,54 @@ export async function benchHttp(
   }
 }
 
-/** A child process: the real gateway over a fresh workspace with one approved entry, or the raw replay server. */
-async function runChild(spec: { kind: 'gateway' | 'raw'; config: Record<string, unknown> }): Promise<void> {
+const usageNow = (): ChildMessage => {
+  const usage = process.cpuUsage()
+  return { type: 'usage', cpuUs: usage.user + usage.system, systemUs: usage.system }
+}
+
+/** A bare node:http server answering captured bytes: it reads the body (and JSON-parses it when `parse`). */
+async function runBareChild(
+  config: { status: number; headers: Record<string, string>; body: string },
+  parse: boolean,
+): Promise<void> {
+  const { status, headers, body } = config
+  const bytes = Buffer.from(body)
+  let sink = 0
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      if (parse) {
+        const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { messages?: unknown[] }
+        sink += parsed.messages?.length ?? 0
+      }
+      response.writeHead(status, headers)
+      response.end(bytes)
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  process.on('message', (message: { type: string }) => {
+    if (message.type === 'usage') process.send!(usageNow())
+    if (message.type === 'close') {
+      server.close()
+      server.closeAllConnections()
+      process.send!({ type: 'closed', cpuUs: sink })
+      process.disconnect()
+    }
+  })
+  process.send!({ type: 'ready', port: (server.address() as AddressInfo).port })
+}
+
+/** A child process: the real gateway over a fresh workspace with one approved entry, or a bare replay server. */
+async function runChild(spec: { kind: ServerKind; config: Record<string, unknown> }): Promise<void> {
   const send = (message: ChildMessage): void => {
     process.send!(message)
   }
-  const cpu = (): number => {
-    const usage = process.cpuUsage()
-    return usage.user + usage.system
-  }
-  if (spec.kind === 'raw') {
-    const { status, headers, body } = spec.config as { status: number; headers: Record<string, string>; body: string }
-    const bytes = Buffer.from(body)
-    const server = createServer((request, response) => {
-      // Read the body like the gateway does, then answer the captured bytes.
-      request.on('data', () => undefined)
-      request.on('end', () => {
-        response.writeHead(status, headers)
-        response.end(bytes)
-      })
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
-    process.on('message', (message: { type: string }) => {
-      if (message.type === 'usage') send({ type: 'usage', cpuUs: cpu() })
-      if (message.type === 'close') {
-        server.close()
-        server.closeAllConnections()
-        send({ type: 'closed' })
-        process.disconnect()
-      }
-    })
-    send({ type: 'ready', port: (server.address() as AddressInfo).port })
+  if (spec.kind !== 'gateway') {
+    await runBareChild(
+      spec.config as { status: number; headers: Record<string, string>; body: string },
+      spec.kind === 'raw-parse',
+    )
     return
   }
   const { Backend } = await import('../backend')
@@ -291,7 +362,7 @@ async function runChild(spec: { kind: 'gateway' | 'raw'; config: Record<string, 
   backend.workspace.db.prepare('UPDATE cache_entries SET tokens_in = 24, tokens_out = 40 WHERE id = ?').run(entry.id)
   const server = await startHttpServer({ backend, port: 0, token: 'bench-admin', gateway: new Gateway(backend) })
   process.on('message', (message: { type: string }) => {
-    if (message.type === 'usage') send({ type: 'usage', cpuUs: cpu() })
+    if (message.type === 'usage') send(usageNow())
     if (message.type === 'close') {
       void (async () => {
         await server.close()
@@ -732,6 +803,7 @@ export async function benchGateway(
     entries?: number
     dims?: number
     queries?: number
+    cpuProfileDir?: string
   } = {},
 ): Promise<GatewayBenchResult> {
   const only = new Set(options.only ?? ['http', 'exact', 'semantic'])
@@ -742,6 +814,7 @@ export async function benchGateway(
       ...(options.seconds !== undefined ? { seconds: options.seconds } : {}),
       ...(options.rounds !== undefined ? { rounds: options.rounds } : {}),
       ...(options.connections !== undefined ? { connections: options.connections } : {}),
+      ...(options.cpuProfileDir !== undefined ? { cpuProfileDir: options.cpuProfileDir } : {}),
     })
   }
   if (only.has('exact')) {
@@ -759,5 +832,5 @@ export async function benchGateway(
 
 const childSpec = process.env[CHILD_ENV]
 if (childSpec && process.send && process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  void runChild(JSON.parse(childSpec) as { kind: 'gateway' | 'raw'; config: Record<string, unknown> })
+  void runChild(JSON.parse(childSpec) as { kind: ServerKind; config: Record<string, unknown> })
 }

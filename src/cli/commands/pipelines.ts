@@ -251,6 +251,7 @@ export function registerPipelineCommands(program: Command, context: CliContext):
     .option('--connections <n>', 'autocannon connections', positiveInt, 10)
     .option('--entries <n>', 'cache entries for the lookup benchmarks', positiveInt, 100_000)
     .option('--queries <n>', 'semantic queries', positiveInt, 1000)
+    .option('--cpu-prof <dir>', "write a V8 CPU profile of the gateway's process into this folder")
     .option('--json', 'print one JSON object')
     .action(
       async (options: {
@@ -260,6 +261,7 @@ export function registerPipelineCommands(program: Command, context: CliContext):
         connections: number
         entries: number
         queries: number
+        cpuProf?: string
         json?: boolean
       }) => {
         const result = await benchGateway({
@@ -269,6 +271,7 @@ export function registerPipelineCommands(program: Command, context: CliContext):
           connections: options.connections,
           entries: options.entries,
           queries: options.queries,
+          ...(options.cpuProf ? { cpuProfileDir: resolve(options.cpuProf) } : {}),
         })
         io.out(options.json ? `${JSON.stringify(result)}\n` : describeGatewayBench(result))
       },
@@ -326,9 +329,12 @@ function describeGatewayBench(result: GatewayBenchResult): string {
     lines.push(
       '',
       `Cache-hit path over HTTP (autocannon on 127.0.0.1: ${h.settings.connections} connections, pipelining ${h.settings.pipelining}, ${h.settings.rounds} x ${h.settings.seconds} s each, alternating; each server in its own child process):`,
-      `  raw node:http, same bytes  ${h.raw.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.raw.serverCpuUsPerRequest.toFixed(1)} us/request)`,
-      `  Larder gateway             ${h.gateway.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.gateway.serverCpuUsPerRequest.toFixed(1)} us/request)`,
-      `  ratio ${h.ratio.toFixed(2)}x (goal >= 0.8x); server CPU per request ratio ${(h.raw.serverCpuUsPerRequest / h.gateway.serverCpuUsPerRequest).toFixed(2)}x`,
+      `  bare node:http, same bytes          ${h.raw.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.raw.serverCpuUsPerRequest.toFixed(1)} us/request, ${h.raw.serverSystemUsPerRequest.toFixed(1)} of it system)`,
+      `  bare node:http + JSON.parse(body)   ${h.rawParse.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.rawParse.serverCpuUsPerRequest.toFixed(1)} us/request, ${h.rawParse.serverSystemUsPerRequest.toFixed(1)} of it system)`,
+      `  Larder gateway (hit)                ${h.gateway.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.gateway.serverCpuUsPerRequest.toFixed(1)} us/request, ${h.gateway.serverSystemUsPerRequest.toFixed(1)} of it system)`,
+      `  hit / bare with parse ${h.ratio.toFixed(2)}x (goal >= 0.8x); hit / bare without parse ${h.ratioNoParse.toFixed(2)}x`,
+      `  gateway CPU added per hit over the parsing bare server: ${h.cpuAddedUsPerHit.toFixed(1)} us (goal <= 10 us)`,
+      ...(h.cpuProfileDir ? [`  CPU profile of the gateway process: ${h.cpuProfileDir}`] : []),
       `  logged by the gateway: ${h.gatewayLogged.requestLogRows} request-log rows, hit counter ${h.gatewayLogged.entryHitCount} (autocannon counted ${h.gatewayLogged.answered} answers)`,
     )
   }
