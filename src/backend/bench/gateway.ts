@@ -194,7 +194,7 @@ export async function benchHttp(options: HttpBenchOptions = {}): Promise<HttpBen
   try {
     // One folder per server, so the bare servers' profiles can be read beside the gateway's.
     const profile = (kind: ServerKind): string[] =>
-      options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.cpuProfileDir, kind)}`] : []
+      options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${join(options.cpuProfileDir, kind)}`] : []
     const gateway = await startChild('gateway', { home }, profile('gateway'))
     children.push(gateway.child)
     const gatewayUrl = `http://127.0.0.1:${gateway.ready.port}/v1/chat/completions`
