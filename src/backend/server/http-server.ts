@@ -57,6 +57,8 @@ export interface HttpServerOptions {
   maxConnections?: number
   /** A browser session unused this long must sign in again with the printed link (default 12 h). */
   sessionIdleMs?: number
+  /** Say which process answered (`x-larder-worker: <pid>`), for `serve --workers N`. */
+  workerHeader?: boolean
 }
 
 export interface RunningHttpServer {
@@ -68,6 +70,10 @@ export interface RunningHttpServer {
   port: number
   host: string
   close(): Promise<void>
+  /** Called with each browser session this server creates (`serve --workers N` shares them). */
+  onSession(listener: (id: string) => void): void
+  /** Accepts a browser session another process created. */
+  addSession(id: string): void
 }
 
 const MIME: Record<string, string> = {
@@ -195,6 +201,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const sessionIdleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS
   /** Session id -> when it was last used. */
   const sessions = new Map<string, number>()
+  const sessionListeners: ((id: string) => void)[] = []
+  const workerId = options.workerHeader ? String(process.pid) : undefined
   const streams = new Set<ServerResponse>()
   let port = options.port ?? DEFAULT_PORT
   let cookieName = `larder_session_${port}`
@@ -353,6 +361,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
 
   async function handleRequest(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (workerId) response.setHeader('x-larder-worker', workerId)
     try {
       const pathname = pathnameOf(request.url)
       if ((request.method === 'GET' || request.method === 'HEAD') && hasBody(request)) {
@@ -393,6 +402,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         // Trade the link's token for an HttpOnly session cookie and drop it from the address bar and history.
         const session = randomBytes(32).toString('base64url')
         sessions.set(session, Date.now())
+        for (const listener of sessionListeners) listener(session)
         response.writeHead(303, {
           'set-cookie': `${cookieName}=${session}; HttpOnly; SameSite=Strict; Path=/`,
           location: '/',
@@ -432,5 +442,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         server.close(() => resolveClose())
         server.closeAllConnections()
       }),
+    onSession: (listener) => sessionListeners.push(listener),
+    addSession: (id) => sessions.set(id, Date.now()),
   }
 }
