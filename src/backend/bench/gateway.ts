@@ -194,7 +194,9 @@ export async function benchHttp(options: HttpBenchOptions = {}): Promise<HttpBen
   try {
     // One folder per server, so the bare servers' profiles can be read beside the gateway's.
     const profile = (kind: ServerKind): string[] =>
-      options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${join(options.cpuProfileDir, kind)}`] : []
+      options.cpuProfileDir
+        ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${join(options.cpuProfileDir, kind)}`]
+        : []
     const gateway = await startChild('gateway', { home }, profile('gateway'))
     children.push(gateway.child)
     const gatewayUrl = `http://127.0.0.1:${gateway.ready.port}/v1/chat/completions`
@@ -329,6 +331,27 @@ async function runBareChild(
   process.send!({ type: 'ready', port: (server.address() as AddressInfo).port })
 }
 
+/** A workspace's bench tenant: a gateway key, the default namespace and one approved answer to the bench request. */
+export async function seedBenchWorkspace(backend: Backend): Promise<{ secret: string; entryId: number }> {
+  const { secret } = (await backend.call('gateway.keys.create', { tenant: 'bench', label: 'bench' })) as {
+    secret: string
+  }
+  const { namespace } = (await backend.call('cache.namespaces.save', { tenant: 'bench', name: 'default' })) as {
+    namespace: { id: number }
+  }
+  const entry = (await backend.call('cache.entries.create', {
+    namespaceId: namespace.id,
+    request: { model: BENCH_REQUEST.model, messages: BENCH_REQUEST.messages, params: { temperature: 0 } },
+    answer: BENCH_ANSWER,
+    state: 'approved',
+  })) as { id: number }
+  await backend.call('cache.entries.update', { id: entry.id, answer: BENCH_ANSWER })
+  backend.workspace.db.prepare('UPDATE cache_entries SET tokens_in = 24, tokens_out = 40 WHERE id = ?').run(entry.id)
+  return { secret, entryId: entry.id }
+}
+
+export const BENCH_BODY = JSON.stringify(BENCH_REQUEST)
+
 /** A child process: the real gateway over a fresh workspace with one approved entry, or a bare replay server. */
 async function runChild(spec: { kind: ServerKind; config: Record<string, unknown> }): Promise<void> {
   const send = (message: ChildMessage): void => {
@@ -346,20 +369,8 @@ async function runChild(spec: { kind: ServerKind; config: Record<string, unknown
   const { startHttpServer } = await import('../server/http-server')
   const home = spec.config.home as string
   const backend = Backend.open({ home, models: { cpuOnly: true } })
-  const { secret } = (await backend.call('gateway.keys.create', { tenant: 'bench', label: 'bench' })) as {
-    secret: string
-  }
-  const { namespace } = (await backend.call('cache.namespaces.save', { tenant: 'bench', name: 'default' })) as {
-    namespace: { id: number }
-  }
-  const entry = (await backend.call('cache.entries.create', {
-    namespaceId: namespace.id,
-    request: { model: BENCH_REQUEST.model, messages: BENCH_REQUEST.messages, params: { temperature: 0 } },
-    answer: BENCH_ANSWER,
-    state: 'approved',
-  })) as { id: number }
-  await backend.call('cache.entries.update', { id: entry.id, answer: BENCH_ANSWER })
-  backend.workspace.db.prepare('UPDATE cache_entries SET tokens_in = 24, tokens_out = 40 WHERE id = ?').run(entry.id)
+  const { secret, entryId } = await seedBenchWorkspace(backend)
+  const entry = { id: entryId }
   const server = await startHttpServer({ backend, port: 0, token: 'bench-admin', gateway: new Gateway(backend) })
   process.on('message', (message: { type: string }) => {
     if (message.type === 'usage') send(usageNow())
@@ -784,6 +795,93 @@ export async function benchSemantic(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// The hit path's steps, one by one, in process (CPU microseconds per call; no sockets)
+
+export interface StepsBenchResult {
+  calls: number
+  /** step -> CPU microseconds per call (median of 5 batches). */
+  us: Record<string, number>
+}
+
+/** CPU time per call of `work`, microseconds: the median of 5 batches of `calls`. */
+function cpuPerCall(calls: number, work: (i: number) => unknown): number {
+  const batches: number[] = []
+  for (let batch = 0; batch < 6; batch++) {
+    const start = process.cpuUsage()
+    for (let i = 0; i < calls; i++) work(i)
+    const used = process.cpuUsage(start)
+    if (batch > 0) batches.push((used.user + used.system) / calls)
+  }
+  return median(batches)
+}
+
+export async function benchSteps(options: { calls?: number } = {}): Promise<StepsBenchResult> {
+  const calls = options.calls ?? 20_000
+  const { Backend } = await import('../backend')
+  const home = mkdtempSync(join(tmpdir(), 'larder-bench-steps-'))
+  const backend = Backend.open({ home, models: { cpuOnly: true } })
+  try {
+    const { secret } = await seedBenchWorkspace(backend)
+    const { parseCompletion } = await import('../gateway/requests')
+    const { PreparedRequests } = await import('../gateway/prepared')
+    const { GatewayKeys } = await import('../cache/keys')
+    const { cacheRuntime } = await import('../cache/runtime')
+    const { cache } = backend
+    const body = JSON.stringify(BENCH_REQUEST)
+    const bodyBytes = Buffer.from(body)
+    const namespace = cache.servingNamespace('bench', 'default')!
+    const parsed = parseCompletion('chat', JSON.parse(body))
+    const prepared = new PreparedRequests()
+    const keys = new GatewayKeys(backend.workspace.db)
+    const runtime = cacheRuntime(backend.workspace.db)
+    const key = cacheKeySync(parsed.cacheable, namespace.normalization)
+    const found = cache.lookupNow(namespace, parsed.cacheable, { synced: true, key }) as { entry: { id: number } }
+    let sink = 0
+    const us: Record<string, number> = {
+      'JSON.parse(body)': cpuPerCall(calls, () => JSON.parse(body)),
+      'validate (parseCompletion)':
+        cpuPerCall(calls, () => parseCompletion('chat', JSON.parse(body))) - cpuPerCall(calls, () => JSON.parse(body)),
+      'cache key (normalise + SHA-256)': cpuPerCall(calls, () =>
+        cacheKeySync(parsed.cacheable, namespace.normalization),
+      ),
+      'prepared request + key (a repeated body, decoded from bytes)': cpuPerCall(calls, () =>
+        prepared.keyOf(prepared.parse('chat', bodyBytes.toString('utf8')), namespace.normalization),
+      ),
+      'key verification (SHA-256 + map)': cpuPerCall(calls, () => keys.verify(secret)),
+      'sync (PRAGMA data_version, forced)': cpuPerCall(calls, () => runtime.sync(true)),
+      'namespace + lookup (front hit)': cpuPerCall(calls, () => {
+        const ns = cache.servingNamespace('bench', 'default')!
+        sink += (cache.lookupNow(ns, parsed.cacheable, { synced: true, key }) as { hitKind: string }).hitKind.length
+      }),
+      'counters + log row (queued; written in batches of 1,000)': cpuPerCall(calls, (i) => {
+        cache.recordHit(found.entry as never)
+        cache.logServed({
+          at: new Date(1e12 + i).toISOString(),
+          namespaceId: namespace.id,
+          tenant: 'bench',
+          keyHash: key.keyHash,
+          canonical: key.json,
+          promptText: key.promptText,
+          hitKind: 'hit-exact',
+          reason: null,
+          similarity: null,
+          entryId: found.entry.id,
+          latencyMs: 0.1,
+          tokensIn: 24,
+          tokensOut: 40,
+          source: 'gateway',
+        })
+      }),
+    }
+    if (sink === -1) console.log(sink)
+    return { calls, us }
+  } finally {
+    await backend.close()
+    rmSync(home, { recursive: true, force: true })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 
 export interface GatewayBenchResult {
   node: string
@@ -792,11 +890,12 @@ export interface GatewayBenchResult {
   http?: HttpBenchResult
   exact?: ExactBenchResult
   semantic?: SemanticBenchResult
+  steps?: StepsBenchResult
 }
 
 export async function benchGateway(
   options: {
-    only?: ('http' | 'exact' | 'semantic')[]
+    only?: ('http' | 'exact' | 'semantic' | 'steps')[]
     seconds?: number
     rounds?: number
     connections?: number
@@ -806,7 +905,7 @@ export async function benchGateway(
     cpuProfileDir?: string
   } = {},
 ): Promise<GatewayBenchResult> {
-  const only = new Set(options.only ?? ['http', 'exact', 'semantic'])
+  const only = new Set(options.only ?? ['http', 'steps', 'exact', 'semantic'])
   const { cpus } = await import('node:os')
   const result: GatewayBenchResult = { node: process.version, arch: process.arch, cpus: cpus().length }
   if (only.has('http')) {
@@ -817,6 +916,7 @@ export async function benchGateway(
       ...(options.cpuProfileDir !== undefined ? { cpuProfileDir: options.cpuProfileDir } : {}),
     })
   }
+  if (only.has('steps')) result.steps = await benchSteps()
   if (only.has('exact')) {
     result.exact = await benchExact({ ...(options.entries !== undefined ? { entries: options.entries } : {}) })
   }

@@ -277,6 +277,20 @@ export function registerPipelineCommands(program: Command, context: CliContext):
       },
     )
   bench
+    .command('gateway-workers')
+    .description(
+      'Cache-hit req/s through `larder serve --workers N` at N = 1 and 2 over one workspace, and the scaling ratio.',
+    )
+    .option('--seconds <n>', 'seconds per autocannon run', positiveInt, 5)
+    .option('--rounds <n>', 'autocannon runs per N (alternating)', positiveInt, 3)
+    .option('--connections <n>', 'autocannon connections', positiveInt, 10)
+    .option('--json', 'print one JSON object')
+    .action(async (options: { seconds: number; rounds: number; connections: number; json?: boolean }) => {
+      const { benchWorkers, describeWorkersBench } = await import('../../backend/bench/gateway-workers')
+      const result = await benchWorkers(options)
+      io.out(options.json ? `${JSON.stringify(result)}\n` : describeWorkersBench(result))
+    })
+  bench
     .command('crash-gateway')
     .description(
       'SIGKILL loop over gateway writes: kills a live gateway N times under traffic and checks that every answered entry was kept, integrity_check, and how many write-behind log rows a kill loses.',
@@ -305,7 +319,7 @@ export function registerPipelineCommands(program: Command, context: CliContext):
     })
 }
 
-const BENCH_PARTS = ['http', 'exact', 'semantic'] as const
+const BENCH_PARTS = ['http', 'steps', 'exact', 'semantic'] as const
 type BenchPart = (typeof BENCH_PARTS)[number]
 
 function benchParts(value: string): BenchPart[] {
@@ -337,6 +351,11 @@ function describeGatewayBench(result: GatewayBenchResult): string {
       ...(h.cpuProfileDir ? [`  CPU profile of the gateway process: ${h.cpuProfileDir}`] : []),
       `  logged by the gateway: ${h.gatewayLogged.requestLogRows} request-log rows, hit counter ${h.gatewayLogged.entryHitCount} (autocannon counted ${h.gatewayLogged.answered} answers)`,
     )
+  }
+  if (result.steps) {
+    lines.push('', `The hit path's steps in process (CPU per call, median of 5 batches of ${result.steps.calls}):`)
+    for (const [step, us] of Object.entries(result.steps.us))
+      lines.push(`  ${step.padEnd(56)} ${us.toFixed(2).padStart(7)} us`)
   }
   if (result.exact) {
     const e = result.exact
