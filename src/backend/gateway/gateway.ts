@@ -26,6 +26,7 @@ import { embeddings } from './embeddings'
 import { GatewayError, parseJsonText, readText, sendError } from './http'
 import { LiveQueue } from './live-queue'
 import { sendModel, sendModelList } from './models'
+import type { PreparedRequests } from './prepared'
 import type { CompletionApi } from './requests'
 import { ModelTargets } from './targets'
 
@@ -58,6 +59,11 @@ export class Gateway {
       targets: new ModelTargets(backend, this.queue.concurrency),
       timeoutMs: options.timeoutMs ?? 120_000,
     })
+  }
+
+  /** Bodies parsed, validated and keyed once (for tests and the benchmark). */
+  get prepared(): PreparedRequests {
+    return this.completions.prepared
   }
 
   private tenantFor(request: IncomingMessage): string | undefined {
