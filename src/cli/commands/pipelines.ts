@@ -347,7 +347,7 @@ function describeGatewayBench(result: GatewayBenchResult): string {
       `  bare node:http + JSON.parse(body)   ${h.rawParse.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.rawParse.serverCpuUsPerRequest.toFixed(1)} us/request, ${h.rawParse.serverSystemUsPerRequest.toFixed(1)} of it system)`,
       `  Larder gateway (hit)                ${h.gateway.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.gateway.serverCpuUsPerRequest.toFixed(1)} us/request, ${h.gateway.serverSystemUsPerRequest.toFixed(1)} of it system)`,
       `  hit / bare with parse ${h.ratio.toFixed(2)}x (goal >= 0.8x); hit / bare without parse ${h.ratioNoParse.toFixed(2)}x`,
-      `  gateway CPU added per hit over the parsing bare server: ${h.cpuAddedUsPerHit.toFixed(1)} us (goal <= 10 us)`,
+      `  gateway CPU added per hit over the parsing bare server: ${h.cpuAddedUsPerHit.toFixed(1)} us (goal <= 10 us); from the least disturbed runs ${h.cpuAddedUsPerHitMin.toFixed(1)} us`,
       ...(h.cpuProfileDir ? [`  CPU profile of the gateway process: ${h.cpuProfileDir}`] : []),
       `  logged by the gateway: ${h.gatewayLogged.requestLogRows} request-log rows, hit counter ${h.gatewayLogged.entryHitCount} (autocannon counted ${h.gatewayLogged.answered} answers)`,
     )
