@@ -2,7 +2,6 @@
  * The `larder` command. Every command has --help; exit codes are in ./exit-codes.ts. Commands open the workspace
  * in-process (the same backend code as the console); jobs started here are visible in a running console.
  */
-import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline/promises'
 import { resolve } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
@@ -10,13 +9,11 @@ import type { Job } from '../shared/contract'
 import { ApiError } from '../shared/errors'
 import { APP_VERSION } from '../shared/version'
 import { Backend } from '../backend/backend'
-import { Gateway } from '../backend/gateway/gateway'
 import { WorkspaceError } from '../backend/db/errors'
-import { DEFAULT_HOST, DEFAULT_PORT, PortInUseError, startHttpServer } from '../backend/server/http-server'
+import { DEFAULT_HOST, DEFAULT_PORT, PortInUseError } from '../backend/server/http-server'
 import { resolveHome } from '../backend/workspace/paths'
 import { Workspace } from '../backend/workspace/workspace'
 import { EXIT } from './exit-codes'
-import { findRendererDir } from './locate'
 import { CliExit, positiveInt } from './options'
 import { registerCacheCommands } from './commands/cache'
 import { registerGgufCommands, registerModelCommands } from './commands/models'
@@ -27,6 +24,7 @@ import { registerDemoCommand, registerDistillCommands } from './commands/distill
 import { registerDistillDatasetCommands } from './commands/distill-datasets'
 import { registerDistillEvalCommands } from './commands/distill-eval'
 import { jobProgressReporter } from './progress'
+import { serve, type ServeOptions } from './commands/serve'
 
 export { CliExit }
 
@@ -142,43 +140,9 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     .option('--port <port>', 'port to listen on (0 picks a free one)', port, DEFAULT_PORT)
     .option('--host <host>', 'address to bind; anything but loopback exposes the console to your network', DEFAULT_HOST)
     .option('--token <token>', 'use this access token instead of a new random one (also $LARDER_TOKEN)')
-    .action(async (options: { port: number; host: string; token?: string }, command: Command) => {
-      const home = homeOf(command)
-      const backend = Backend.open({ home }).start()
-      const token = options.token ?? process.env.LARDER_TOKEN ?? randomBytes(24).toString('base64url')
-      let server
-      try {
-        server = await startHttpServer({
-          gateway: new Gateway(backend, { adminToken: token }),
-          backend,
-          host: options.host,
-          port: options.port,
-          token,
-          ...(findRendererDir() ? { rendererDir: findRendererDir()! } : {}),
-        })
-      } catch (error) {
-        await backend.close()
-        throw error
-      }
-      io.out(`Larder ${APP_VERSION} is serving workspace ${home}\n`)
-      io.out(`Open the console: ${server.loginUrl}\n`)
-      io.out(`API: ${server.url}/api/<area.action> with header "Authorization: Bearer ${server.token}"\n`)
-      io.out(`OpenAI-compatible gateway: ${server.url}/v1 (gateway keys: larder gateway keys create --tenant NAME)\n`)
-      io.out('Press Ctrl-C to stop.\n')
-      await new Promise<void>((resolveStop) => {
-        const stop = (signal: string): void => {
-          io.out(`\n${signal}: stopping (finishing writes, checkpointing the database)...\n`)
-          void server
-            .close()
-            .then(() => backend.close())
-            .then(() => {
-              io.out('Stopped cleanly.\n')
-              resolveStop()
-            })
-        }
-        process.once('SIGINT', () => stop('SIGINT'))
-        process.once('SIGTERM', () => stop('SIGTERM'))
-      })
+    .option('--workers <n>', 'gateway processes sharing the port and the workspace (Node cluster)', positiveInt, 1)
+    .action(async (options: ServeOptions, command: Command) => {
+      await serve(io, homeOf(command), options)
     })
 
   const db = program.command('db').description('Inspect and migrate the workspace database.')

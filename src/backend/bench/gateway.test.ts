@@ -34,6 +34,8 @@ describe('gateway benchmark', () => {
     // Rate-limited: this checks the machinery without taking the CPU from tests running beside it.
     const result = await benchHttp({ seconds: 1, rounds: 1, warmupSeconds: 1, connections: 2, overallRate: 200 })
     expect(result.raw.reqPerSec).toBeGreaterThan(0)
+    expect(result.rawParse.reqPerSec).toBeGreaterThan(0)
+    expect(Number.isFinite(result.cpuAddedUsPerHit)).toBe(true)
     expect(result.gateway.reqPerSec).toBeGreaterThan(0)
     expect(result.request.responseHeaders['x-larder-cache']).toBe('hit-exact')
     const logged = result.gatewayLogged

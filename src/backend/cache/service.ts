@@ -17,7 +17,7 @@ import type { EventBus } from '../events'
 import type { Provider } from '../models/providers/types'
 import type { ModelsService } from '../models/service'
 import type { Workspace } from '../workspace/workspace'
-import { cacheKeySync } from './key'
+import { cacheKeySync, type CacheKey } from './key'
 import { CacheRepository, DEFAULT_GUARDS, type EntryFilter } from './repository'
 import { cacheRuntime, type CacheRuntime, type NamespaceConfig } from './runtime'
 import { SEMANTIC_CANDIDATES, semanticRefusal } from './semantic-match'
@@ -58,6 +58,8 @@ export interface LookupOptions {
   tolerateSemanticFailure?: boolean
   /** The caller noticed other processes' commits for this request already (`CacheRuntime.sync`). */
   synced?: boolean
+  /** The request's key under the namespace's normalization rules, computed before (the gateway's prepared requests). */
+  key?: CacheKey
 }
 
 type LookupBase = Pick<
@@ -329,7 +331,7 @@ export class CacheService {
     options: LookupOptions = {},
   ): LookupResult | Promise<LookupResult> {
     if (!options.synced) this.runtime.sync()
-    const key = cacheKeySync(request, namespace.normalization)
+    const key = options.key ?? cacheKeySync(request, namespace.normalization)
     const result: LookupResult = {
       hitKind: 'miss',
       keyHash: key.keyHash,

@@ -2,7 +2,7 @@
  * One completion request through the gateway (chat, legacy completion, Responses API), in named steps a reader and
  * a CPU profile can follow:
  *
- *   parse (requests.ts, responses-api.ts) -> lookUp -> serveHit
+ *   parse (prepared.ts: once per distinct body) -> lookUp -> serveHit
  *                                                   -> serveMiss -> generate -> storeAnswer -> (answer) -> logRequest
  *
  * Every answer that is not a hit says why (`x-larder-cache-reason`, and the log's `reason`: cache/service.ts).
@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { CacheEntry } from '../../shared/contract'
 import type { Backend } from '../backend'
+import type { CacheKey } from '../cache/key'
 import type { NamespaceConfig } from '../cache/runtime'
 import type { CacheService, LookupResult } from '../cache/service'
 import { isoNow } from '../cache/write-behind'
@@ -26,8 +27,9 @@ import { InFlight, type SharedGeneration } from './in-flight'
 import { type LiveQueue, QueueFullError } from './live-queue'
 import { answerOf, ChatReply, CompletionReply, type Answer, type Reply, type ReplyFormat } from './replies'
 import { answerLogprobs, logStoredRequest } from './dataset-material'
-import { generationOf, parseCompletion, type CompletionApi, type CompletionRequest } from './requests'
-import { parseResponsesRequest, responseId, ResponsesReply } from './responses-api'
+import { PreparedRequests } from './prepared'
+import { generationOf, type CompletionApi, type CompletionRequest } from './requests'
+import { responseId, ResponsesReply } from './responses-api'
 import type { ModelTargets, Target } from './targets'
 
 /** How the client asked the cache to behave (`Cache-Control`, `x-larder-ttl`). */
@@ -84,8 +86,17 @@ function namespaceOf(cache: CacheService, tenant: string, request: IncomingMessa
   return namespace
 }
 
-function parseRequest(api: CompletionApi, rawBody: unknown): CompletionRequest {
-  return api === 'responses' ? parseResponsesRequest(rawBody) : parseCompletion(api, rawBody)
+/** Headers shared by many answers (never changed: each answer spreads them into its own). */
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>
+const SEMANTIC_UNAVAILABLE = Object.freeze({ 'x-larder-semantic': 'unavailable' })
+const HIT_HEADERS: Record<string, Record<string, string>> = {
+  'hit-exact': Object.freeze({ 'x-larder-cache': 'hit-exact' }),
+  'hit-semantic': Object.freeze({ 'x-larder-cache': 'hit-semantic' }),
+}
+
+function hitHeaders(lookup: LookupResult): Record<string, string> {
+  if (lookup.similarity === null) return HIT_HEADERS[lookup.hitKind]!
+  return { 'x-larder-cache': lookup.hitKind, 'x-larder-similarity': lookup.similarity.toFixed(4) }
 }
 
 function replyFor(response: ServerResponse, format: ReplyFormat, headers: Record<string, string>): Reply {
@@ -126,6 +137,8 @@ function checkTarget(target: Target, request: CompletionRequest): void {
 
 export class Completions {
   private readonly inFlight = new InFlight<Generated>()
+  /** Bodies parsed, validated and keyed before (step 1, once per distinct body). */
+  readonly prepared = new PreparedRequests()
 
   constructor(private readonly deps: CompletionDeps) {}
 
@@ -137,16 +150,17 @@ export class Completions {
     request: IncomingMessage,
     response: ServerResponse,
     tenant: string,
-    rawBody: unknown,
+    body: string,
     api: CompletionApi,
   ): Promise<void> {
     const started = performance.now()
-    const parsed = parseRequest(api, rawBody)
+    const prepared = this.prepared.parse(api, body)
+    const parsed = prepared.request
     const namespace = namespaceOf(this.cache, tenant, request)
     const controls = cacheControls(request)
     // Log-probs belong to a generation, not to a stored answer: such a request skips the lookup.
     if (parsed.logprobs !== undefined) controls.noCache = true
-    const found = this.lookUp(namespace, parsed, controls)
+    const found = this.lookUp(namespace, parsed, controls, this.prepared.keyOf(prepared, namespace.normalization))
     const lookup = found instanceof Promise ? await found : found
     const served: Served = {
       started,
@@ -163,7 +177,7 @@ export class Completions {
         includeUsage: parsed.includeUsage,
         ...(parsed.echo ? { echo: parsed.echo } : {}),
       },
-      headers: lookup.semanticError ? { 'x-larder-semantic': 'unavailable' } : {},
+      headers: lookup.semanticError ? SEMANTIC_UNAVAILABLE : NO_HEADERS,
     }
     if (lookup.entry && (lookup.hitKind === 'hit-exact' || lookup.hitKind === 'hit-semantic')) {
       this.serveHit(response, served)
@@ -172,16 +186,18 @@ export class Completions {
     await this.serveMiss(response, served)
   }
 
-  /** Step 2: exact, then semantic (a promise only when an embedding is needed). */
+  /** Step 2: exact, then semantic (a promise only when an embedding is needed), under the prepared key. */
   private lookUp(
     namespace: NamespaceConfig,
     request: CompletionRequest,
     controls: CacheControls,
+    key: CacheKey,
   ): LookupResult | Promise<LookupResult> {
     return this.cache.lookupNow(namespace, request.cacheable, {
       skipLookup: controls.noCache,
       tolerateSemanticFailure: true,
       synced: true,
+      key,
     })
   }
 
@@ -190,11 +206,7 @@ export class Completions {
     const { lookup } = served
     const entry = lookup.entry!
     this.cache.recordHit(entry)
-    const headers = {
-      'x-larder-cache': lookup.hitKind,
-      ...(lookup.similarity !== null ? { 'x-larder-similarity': lookup.similarity.toFixed(4) } : {}),
-    }
-    replyFor(response, served.format, headers).whole(answerOf(entry))
+    replyFor(response, served.format, hitHeaders(lookup)).whole(answerOf(entry))
     this.logRequest(served, lookup.hitKind, { tokensIn: entry.tokensIn, tokensOut: entry.tokensOut })
   }
 

@@ -18,6 +18,7 @@ let upstream: FakeEndpoint
 let slow: FakeEndpoint
 let keyA = ''
 let keyB = ''
+let gateway: Gateway
 
 async function call<T>(method: string, input: unknown = {}): Promise<T> {
   return (await backend.call(method, input)) as T
@@ -68,7 +69,12 @@ beforeAll(async () => {
     backend,
     port: 0,
     token: 'console-token',
-    gateway: new Gateway(backend, { adminToken: 'console-token', concurrency: 1, maxQueued: 1, timeoutMs: 30_000 }),
+    gateway: (gateway = new Gateway(backend, {
+      adminToken: 'console-token',
+      concurrency: 1,
+      maxQueued: 1,
+      timeoutMs: 30_000,
+    })),
   })
 })
 
@@ -145,6 +151,30 @@ describe('OpenAI-compatible gateway', () => {
       ['hit-exact', null],
       ['hit-exact', null],
     ])
+  })
+
+  it('parses and keys a repeated body once, re-keys it when the namespace rules change, serves edits at once', async () => {
+    await call('cache.namespaces.save', { tenant: 'acme', name: 'prepared' })
+    const ns = await namespaceNamed('prepared')
+    const headers = { 'x-larder-namespace': 'prepared' }
+    expect((await chat('Reset my PASSWORD', { headers })).headers.get('x-larder-cache')).toBe('miss')
+    const { parsed, reused } = gateway.prepared.stats
+    const hit = await chat('Reset my PASSWORD', { headers })
+    expect(hit.headers.get('x-larder-cache')).toBe('hit-exact')
+    expect(await answerOf(hit)).toBe('upstream says: Reset my PASSWORD')
+    expect(gateway.prepared.stats).toEqual({ parsed, reused: reused + 1 })
+    // An edited answer is served by the very next hit (the stored answer's bytes are never kept past an edit).
+    const entry = (await call<{ items: CacheEntry[] }>('cache.entries.list', { namespaceId: ns.id })).items[0]!
+    await call('cache.entries.update', { id: entry.id, answer: 'Open Settings, then Security.' })
+    expect(await answerOf(await chat('Reset my PASSWORD', { headers }))).toBe('Open Settings, then Security.')
+    // Case-insensitive keys from now on: the same body has another key, so the remembered one must not be used.
+    await call('cache.namespaces.save', { id: ns.id, tenant: 'acme', name: 'prepared', normalization: { case: true } })
+    const rekeyed = await chat('Reset my PASSWORD', { headers })
+    expect(rekeyed.headers.get('x-larder-cache')).toBe('miss')
+    expect(await answerOf(rekeyed)).toBe('upstream says: Reset my PASSWORD')
+    expect((await chat('reset my password', { headers })).headers.get('x-larder-cache')).toBe('hit-exact')
+    // Another tenant sending the same body is answered from its own namespace, never this one's memory.
+    expect((await chat('Reset my PASSWORD', { key: keyB, headers })).status).toBe(404)
   })
 
   it('says why each request missed: params differ, expired, rejected, bypass', async () => {

@@ -23,9 +23,10 @@ import { cacheRuntime } from '../cache/runtime'
 import { secretsEqual } from '../server/secrets'
 import { Completions } from './completion'
 import { embeddings } from './embeddings'
-import { GatewayError, readJson, sendError } from './http'
+import { GatewayError, parseJsonText, readText, sendError } from './http'
 import { LiveQueue } from './live-queue'
 import { sendModel, sendModelList } from './models'
+import type { PreparedRequests } from './prepared'
 import type { CompletionApi } from './requests'
 import { ModelTargets } from './targets'
 
@@ -58,6 +59,11 @@ export class Gateway {
       targets: new ModelTargets(backend, this.queue.concurrency),
       timeoutMs: options.timeoutMs ?? 120_000,
     })
+  }
+
+  /** Bodies parsed, validated and keyed once (for tests and the benchmark). */
+  get prepared(): PreparedRequests {
+    return this.completions.prepared
   }
 
   private tenantFor(request: IncomingMessage): string | undefined {
@@ -104,8 +110,8 @@ export class Gateway {
         sendModel(response, db, tenant, decodeModelId(pathname.slice('/v1/models/'.length)))
       else {
         const endpoint = postEndpoint(request, pathname)
-        const body = await readJson(request, maxBodyBytes)
-        if (endpoint === 'embeddings') await embeddings(this.backend, response, body)
+        const body = await readText(request, maxBodyBytes)
+        if (endpoint === 'embeddings') await embeddings(this.backend, response, parseJsonText(body))
         else await this.completions.complete(request, response, tenant, body, endpoint)
       }
     } catch (error) {

@@ -93,14 +93,15 @@ export function sendError(response: ServerResponse, error: unknown, headers: Rec
 }
 
 /**
- * Reads a JSON body of at most `limit` bytes. A larger one is not kept but drained, so the client receives the 413
+ * Bodies are read up to a limit. A larger one is not kept but drained, so the client receives the 413
  * (a dropped connection makes SDKs retry).
  */
 function tooLarge(limit: number): ApiError {
   return new ApiError({ code: 'payload_too_large', message: `The request body is over the ${limit}-byte limit.` })
 }
 
-export function readJson(request: IncomingMessage, limit: number): Promise<unknown> {
+/** Reads a body of at most `limit` bytes as UTF-8 text. */
+export function readText(request: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     if (Number(request.headers['content-length'] ?? 0) > limit) {
       reject(tooLarge(limit))
@@ -119,19 +120,20 @@ export function readJson(request: IncomingMessage, limit: number): Promise<unkno
       }
       chunks.push(chunk)
     })
-    request.on('end', () => {
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown)
-      } catch (error) {
-        reject(
-          new GatewayError(400, `The request body is not valid JSON: ${(error as Error).message}`, {
-            code: 'invalid_json',
-          }),
-        )
-      }
-    })
+    request.on('end', () => resolve((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8')))
     request.on('error', reject)
   })
+}
+
+/** JSON.parse with the gateway's 400 for a body that is not JSON. */
+export function parseJsonText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch (error) {
+    throw new GatewayError(400, `The request body is not valid JSON: ${(error as Error).message}`, {
+      code: 'invalid_json',
+    })
+  }
 }
 
 export function startEventStream(response: ServerResponse, headers: Record<string, string>): void {

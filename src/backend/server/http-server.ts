@@ -57,6 +57,8 @@ export interface HttpServerOptions {
   maxConnections?: number
   /** A browser session unused this long must sign in again with the printed link (default 12 h). */
   sessionIdleMs?: number
+  /** Say which process answered (`x-larder-worker: <pid>`), for `serve --workers N`. */
+  workerHeader?: boolean
 }
 
 export interface RunningHttpServer {
@@ -68,6 +70,10 @@ export interface RunningHttpServer {
   port: number
   host: string
   close(): Promise<void>
+  /** Called with each browser session this server creates (`serve --workers N` shares them). */
+  onSession(listener: (id: string) => void): void
+  /** Accepts a browser session another process created. */
+  addSession(id: string): void
 }
 
 const MIME: Record<string, string> = {
@@ -119,6 +125,23 @@ function decodePath(value: string): string {
   } catch {
     throw new ApiError({ code: 'invalid_input', message: 'The path has malformed percent-encoding.' })
   }
+}
+
+function parseUrl(raw: string | undefined): URL {
+  try {
+    return new URL(raw ?? '/', 'http://localhost')
+  } catch {
+    throw new ApiError({ code: 'invalid_input', message: 'The request URL is malformed.' })
+  }
+}
+
+/** A path URL hands back unchanged: segments that start with no dot, no escapes, query, or doubled slashes. */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*\/?$/
+
+/** The request's path (the gateway's hot path skips parsing a URL that needs none). */
+function pathnameOf(raw: string | undefined): string {
+  if (raw !== undefined && PLAIN_PATH.test(raw)) return raw
+  return parseUrl(raw).pathname
 }
 
 /** Whether a request announces a body (a GET or HEAD must not have one). */
@@ -178,6 +201,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const sessionIdleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS
   /** Session id -> when it was last used. */
   const sessions = new Map<string, number>()
+  const sessionListeners: ((id: string) => void)[] = []
+  const workerId = options.workerHeader ? String(process.pid) : undefined
   const streams = new Set<ServerResponse>()
   let port = options.port ?? DEFAULT_PORT
   let cookieName = `larder_session_${port}`
@@ -336,14 +361,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
 
   async function handleRequest(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (workerId) response.setHeader('x-larder-worker', workerId)
     try {
-      let url: URL
-      try {
-        url = new URL(request.url ?? '/', 'http://localhost')
-      } catch {
-        throw new ApiError({ code: 'invalid_input', message: 'The request URL is malformed.' })
-      }
-      const pathname = url.pathname
+      const pathname = pathnameOf(request.url)
       if ((request.method === 'GET' || request.method === 'HEAD') && hasBody(request)) {
         // Refused before anything reads it; closing the connection means Node does not drain it either.
         response.setHeader('connection', 'close')
@@ -372,7 +392,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         response.end()
         return
       }
-      const offered = url.searchParams.get('token')
+      const offered = parseUrl(request.url).searchParams.get('token')
       if (offered !== null) {
         if (!secretsEqual(offered, token)) {
           response.writeHead(401, { 'content-type': 'text/plain; charset=utf-8' })
@@ -382,6 +402,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         // Trade the link's token for an HttpOnly session cookie and drop it from the address bar and history.
         const session = randomBytes(32).toString('base64url')
         sessions.set(session, Date.now())
+        for (const listener of sessionListeners) listener(session)
         response.writeHead(303, {
           'set-cookie': `${cookieName}=${session}; HttpOnly; SameSite=Strict; Path=/`,
           location: '/',
@@ -421,5 +442,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         server.close(() => resolveClose())
         server.closeAllConnections()
       }),
+    onSession: (listener) => sessionListeners.push(listener),
+    addSession: (id) => sessions.set(id, Date.now()),
   }
 }

@@ -251,6 +251,7 @@ export function registerPipelineCommands(program: Command, context: CliContext):
     .option('--connections <n>', 'autocannon connections', positiveInt, 10)
     .option('--entries <n>', 'cache entries for the lookup benchmarks', positiveInt, 100_000)
     .option('--queries <n>', 'semantic queries', positiveInt, 1000)
+    .option('--cpu-prof <dir>', "write a V8 CPU profile of the gateway's process into this folder")
     .option('--json', 'print one JSON object')
     .action(
       async (options: {
@@ -260,6 +261,7 @@ export function registerPipelineCommands(program: Command, context: CliContext):
         connections: number
         entries: number
         queries: number
+        cpuProf?: string
         json?: boolean
       }) => {
         const result = await benchGateway({
@@ -269,10 +271,25 @@ export function registerPipelineCommands(program: Command, context: CliContext):
           connections: options.connections,
           entries: options.entries,
           queries: options.queries,
+          ...(options.cpuProf ? { cpuProfileDir: resolve(options.cpuProf) } : {}),
         })
         io.out(options.json ? `${JSON.stringify(result)}\n` : describeGatewayBench(result))
       },
     )
+  bench
+    .command('gateway-workers')
+    .description(
+      'Cache-hit req/s through `larder serve --workers N` at N = 1 and 2 over one workspace, and the scaling ratio.',
+    )
+    .option('--seconds <n>', 'seconds per autocannon run', positiveInt, 5)
+    .option('--rounds <n>', 'autocannon runs per N (alternating)', positiveInt, 3)
+    .option('--connections <n>', 'autocannon connections', positiveInt, 10)
+    .option('--json', 'print one JSON object')
+    .action(async (options: { seconds: number; rounds: number; connections: number; json?: boolean }) => {
+      const { benchWorkers, describeWorkersBench } = await import('../../backend/bench/gateway-workers')
+      const result = await benchWorkers(options)
+      io.out(options.json ? `${JSON.stringify(result)}\n` : describeWorkersBench(result))
+    })
   bench
     .command('crash-gateway')
     .description(
@@ -302,7 +319,7 @@ export function registerPipelineCommands(program: Command, context: CliContext):
     })
 }
 
-const BENCH_PARTS = ['http', 'exact', 'semantic'] as const
+const BENCH_PARTS = ['http', 'steps', 'exact', 'semantic'] as const
 type BenchPart = (typeof BENCH_PARTS)[number]
 
 function benchParts(value: string): BenchPart[] {
@@ -326,11 +343,19 @@ function describeGatewayBench(result: GatewayBenchResult): string {
     lines.push(
       '',
       `Cache-hit path over HTTP (autocannon on 127.0.0.1: ${h.settings.connections} connections, pipelining ${h.settings.pipelining}, ${h.settings.rounds} x ${h.settings.seconds} s each, alternating; each server in its own child process):`,
-      `  raw node:http, same bytes  ${h.raw.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.raw.serverCpuUsPerRequest.toFixed(1)} us/request)`,
-      `  Larder gateway             ${h.gateway.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.gateway.serverCpuUsPerRequest.toFixed(1)} us/request)`,
-      `  ratio ${h.ratio.toFixed(2)}x (goal >= 0.8x); server CPU per request ratio ${(h.raw.serverCpuUsPerRequest / h.gateway.serverCpuUsPerRequest).toFixed(2)}x`,
+      `  bare node:http, same bytes          ${h.raw.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.raw.serverCpuUsPerRequest.toFixed(1)} us/request, ${h.raw.serverSystemUsPerRequest.toFixed(1)} of it system)`,
+      `  bare node:http + JSON.parse(body)   ${h.rawParse.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.rawParse.serverCpuUsPerRequest.toFixed(1)} us/request, ${h.rawParse.serverSystemUsPerRequest.toFixed(1)} of it system)`,
+      `  Larder gateway (hit)                ${h.gateway.reqPerSec.toFixed(0).padStart(7)} req/s  (server CPU ${h.gateway.serverCpuUsPerRequest.toFixed(1)} us/request, ${h.gateway.serverSystemUsPerRequest.toFixed(1)} of it system)`,
+      `  hit / bare with parse ${h.ratio.toFixed(2)}x (goal >= 0.8x); hit / bare without parse ${h.ratioNoParse.toFixed(2)}x`,
+      `  gateway CPU added per hit over the parsing bare server: ${h.cpuAddedUsPerHit.toFixed(1)} us (goal <= 10 us); from the least disturbed runs ${h.cpuAddedUsPerHitMin.toFixed(1)} us`,
+      ...(h.cpuProfileDir ? [`  CPU profile of the gateway process: ${h.cpuProfileDir}`] : []),
       `  logged by the gateway: ${h.gatewayLogged.requestLogRows} request-log rows, hit counter ${h.gatewayLogged.entryHitCount} (autocannon counted ${h.gatewayLogged.answered} answers)`,
     )
+  }
+  if (result.steps) {
+    lines.push('', `The hit path's steps in process (CPU per call, median of 5 batches of ${result.steps.calls}):`)
+    for (const [step, us] of Object.entries(result.steps.us))
+      lines.push(`  ${step.padEnd(56)} ${us.toFixed(2).padStart(7)} us`)
   }
   if (result.exact) {
     const e = result.exact
