@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CacheEntry, CacheNamespace, Model } from '../../shared/contract'
 import { startFakeEndpoint, type FakeEndpoint } from '../../../test/fixtures/openai-server'
+import { workBudget } from '../../../test/helpers'
 import { Backend } from '../backend'
 import { writeTinyLlamaGguf } from '../gguf/index'
 import { startHttpServer, type RunningHttpServer } from '../server/http-server'
@@ -356,23 +357,30 @@ describe('OpenAI-compatible gateway', () => {
     expect((await chat('hi', { model: 'no-such-model' })).status).toBe(404)
   })
 
-  it('generates with a local GGUF model (loaded on first use) and caches it', async () => {
-    const path = join(root, 'tiny.gguf')
-    await writeTinyLlamaGguf(path, { seed: 4 })
-    const model = await call<Model>('models.register', { path, name: 'tiny' })
-    expect(model.loaded).toBeNull()
-    const response = await fetch(`${server.url}/v1/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${keyA}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'tiny', prompt: 'Once', max_tokens: 8, temperature: 0 }),
-    })
-    expect(response.status).toBe(200)
-    expect(response.headers.get('x-larder-cache')).toBe('miss')
-    const body = (await response.json()) as { choices: { text: string }[]; usage: { completion_tokens: number } }
-    expect(body.usage.completion_tokens).toBeGreaterThan(0)
-    const ns = await namespaceNamed('default')
-    const { items } = await call<{ items: CacheEntry[] }>('cache.entries.list', { namespaceId: ns.id, search: 'Once' })
-    expect(items[0]).toMatchObject({ answer: body.choices[0]!.text, model: 'tiny', state: 'draft' })
-    expect((await call<Model>('models.get', { id: model.id })).loaded).not.toBeNull()
-  })
+  it(
+    'generates with a local GGUF model (loaded on first use) and caches it',
+    async () => {
+      const path = join(root, 'tiny.gguf')
+      await writeTinyLlamaGguf(path, { seed: 4 })
+      const model = await call<Model>('models.register', { path, name: 'tiny' })
+      expect(model.loaded).toBeNull()
+      const response = await fetch(`${server.url}/v1/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${keyA}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'tiny', prompt: 'Once', max_tokens: 8, temperature: 0 }),
+      })
+      expect(response.status).toBe(200)
+      expect(response.headers.get('x-larder-cache')).toBe('miss')
+      const body = (await response.json()) as { choices: { text: string }[]; usage: { completion_tokens: number } }
+      expect(body.usage.completion_tokens).toBeGreaterThan(0)
+      const ns = await namespaceNamed('default')
+      const { items } = await call<{ items: CacheEntry[] }>('cache.entries.list', {
+        namespaceId: ns.id,
+        search: 'Once',
+      })
+      expect(items[0]).toMatchObject({ answer: body.choices[0]!.text, model: 'tiny', state: 'draft' })
+      expect((await call<Model>('models.get', { id: model.id })).loaded).not.toBeNull()
+    },
+    workBudget({ loads: 1, processes: 1, tokens: 8 }),
+  )
 })
