@@ -12,8 +12,10 @@ import quantization from './en/quantization'
 import templates from './en/templates'
 import distillation from './en/distillation'
 import demo from './en/demo'
+import logDrawer from './en/log-drawer'
 
 const en = {
+  logDrawer,
   pipelines,
   quantization,
   templates,
