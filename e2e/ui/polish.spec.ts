@@ -97,10 +97,38 @@ describe('console polish at 1280x720', () => {
         await drawer.screenshot({ path: '/tmp/larder-polish-log-drawer.png' })
         await console.testId('log-drawer-open-entry').click()
         await console.testId('entry-drawer').waitFor()
+        await page.keyboard.press('Escape')
+        await console.testId('entry-drawer').waitFor({ state: 'hidden' })
+        await page.locator('.n-drawer-mask').last().click({ position: { x: 10, y: 10 } })
+        await drawer.waitFor({ state: 'hidden' })
+
+        // Jobs: each links to what it made, a failure shows its error in the list, no duplicate status caption.
+        const { items: namespaces } = await serve.call<{ items: { id: number }[] }>('cache.namespaces.list')
+        const failed = await serve.call<{ job: { id: number } }>('cache.log.import', {
+          namespaceId: namespaces[0]!.id,
+          path: dir,
+          format: 'jsonl',
+        })
+        const quantized = await serve.call<{ job: { id: number } }>('gguf.quantize', {
+          id: model.id,
+          type: 'Q8_0',
+          evaluate: false,
+        })
+        await console.open('jobs')
+        await console.jobRow(failed.job.id, 'failed').waitFor()
+        await expect(console.testId(`job-error-${failed.job.id}`).innerText()).resolves.toMatch(/\S/)
+        await console.jobRow(quantized.job.id, 'succeeded').waitFor({ timeout: 120_000 })
+        const link = console.testId(`job-link-${quantized.job.id}`)
+        await expect(link.getAttribute('data-kind')).resolves.toBe('model')
+        await expect(console.jobRow(quantized.job.id).innerText()).resolves.not.toMatch(/Succeeded[\s\S]*Succeeded/)
+        await page.screenshot({ path: '/tmp/larder-polish-jobs-720.png' })
+        await link.click()
+        await page.locator('[data-testid="nav-models"][aria-current="page"]').waitFor()
+        await expect(console.testId('model-drawer-name').innerText()).resolves.toBe('tiny-polish-Q8_0')
         expect(ui.problems.filter((problem) => !/favicon/.test(problem))).toEqual([])
       })
     } finally {
       await upstream.close()
     }
-  })
+  }, 240_000)
 })

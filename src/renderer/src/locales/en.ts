@@ -13,9 +13,11 @@ import templates from './en/templates'
 import distillation from './en/distillation'
 import demo from './en/demo'
 import logDrawer from './en/log-drawer'
+import jobLinks from './en/job-links'
 
 const en = {
   logDrawer,
+  jobLinks,
   pipelines,
   quantization,
   templates,

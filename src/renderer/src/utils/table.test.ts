@@ -3,7 +3,7 @@ import type { DataTableColumns } from 'naive-ui'
 import { resizableColumns, tableMaxHeight } from './table'
 
 describe('resizableColumns', () => {
-  it('makes data columns resizable with a width to start from, leaving the selection column alone', () => {
+  it('makes data columns resizable, leaving the selection column alone', () => {
     const columns: DataTableColumns<{ id: number }> = [
       { type: 'selection' },
       { key: 'name', title: 'Name', minWidth: 200 },
@@ -11,8 +11,9 @@ describe('resizableColumns', () => {
     ]
     const result = resizableColumns(columns)
     expect(result[0]).toEqual({ type: 'selection' })
-    expect(result[1]).toMatchObject({ key: 'name', resizable: true, width: 200, minWidth: 60 })
-    expect(result[2]).toMatchObject({ key: 'size', resizable: true, width: 90 })
+    expect(result[1]).toMatchObject({ key: 'name', resizable: true, minWidth: 200 })
+    expect(result[1]).not.toHaveProperty('width')
+    expect(result[2]).toMatchObject({ key: 'size', resizable: true, width: 90, minWidth: 60 })
   })
 })
 

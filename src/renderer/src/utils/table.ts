@@ -14,13 +14,15 @@ export const DENSE_TABLE: GlobalThemeOverrides['DataTable'] = {
   fontSizeMedium: '13px',
 }
 
-/** Every data column resizable; selection and expand columns stay as they are. Width defaults to minWidth. */
+/**
+ * Every data column resizable (down to 60 px); selection and expand columns stay as they are. Columns with only a
+ * minWidth keep taking the spare width until dragged.
+ */
 export function resizableColumns<T>(columns: DataTableColumns<T>): DataTableColumns<T> {
   return columns.map((column) => {
     if ('type' in column && (column.type === 'selection' || column.type === 'expand')) return column
     if ('children' in column) return column
-    const width = column.width ?? column.minWidth
-    return { ...column, resizable: true, width, minWidth: Math.min(Number(column.minWidth ?? 60), 60) }
+    return { ...column, resizable: true, minWidth: column.minWidth ?? 60 }
   })
 }
 
