@@ -11,6 +11,7 @@ import type { Locator } from 'playwright-core'
 import { writeTinyLlamaGguf } from '../../src/backend/gguf/index'
 import { startFakeEndpoint } from '../../test/fixtures/openai-server'
 import { withConsole } from './console-page'
+import { PipelinesPage } from './pipelines-page'
 
 let dir = ''
 let tinyPath = ''
@@ -134,4 +135,38 @@ describe('console polish at 1280x720', () => {
       await upstream.close()
     }
   }, 240_000)
+
+  it('the wheel over the pipeline canvas scrolls the page; Ctrl+wheel zooms the canvas', async () => {
+    await withConsole({}, async ({ ui, console }) => {
+      const page = ui.page
+      await page.setViewportSize(VIEWPORT)
+      await console.open('pipelines')
+      const pipelines = new PipelinesPage(page)
+      await pipelines.create('wheel-check')
+      const viewport = page.locator('.vue-flow__transformationpane')
+      await viewport.waitFor()
+      const transform = () => viewport.evaluate((element) => (element as HTMLElement).style.transform)
+      const before = await transform()
+      expect(before).toMatch(/scale/)
+      const canvasBox = await box(pipelines.canvas)
+      await page.mouse.move(canvasBox.x + canvasBox.width / 2, canvasBox.y + canvasBox.height / 2)
+      const scroller = page.locator('.n-layout-content .n-scrollbar-container').first()
+      const scrolledBefore = await scroller.evaluate((element) => element.scrollTop)
+      await page.mouse.wheel(0, 200)
+      await page.waitForFunction(
+        (start) => (document.querySelector('.n-layout-content .n-scrollbar-container')?.scrollTop ?? 0) > start,
+        scrolledBefore,
+      )
+      expect(await transform()).toBe(before)
+      const moved = await box(pipelines.canvas)
+      await page.mouse.move(moved.x + moved.width / 2, Math.max(moved.y, 0) + 60)
+      await page.keyboard.down('Control')
+      await page.mouse.wheel(0, 300)
+      await page.keyboard.up('Control')
+      await page.waitForFunction(
+        (start) => (document.querySelector('.vue-flow__transformationpane') as HTMLElement).style.transform !== start,
+        before,
+      )
+    })
+  })
 })
