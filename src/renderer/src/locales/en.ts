@@ -14,10 +14,12 @@ import distillation from './en/distillation'
 import demo from './en/demo'
 import logDrawer from './en/log-drawer'
 import jobLinks from './en/job-links'
+import chatActions from './en/chat-actions'
 
 const en = {
   logDrawer,
   jobLinks,
+  chatActions,
   pipelines,
   quantization,
   templates,

@@ -11,11 +11,13 @@ import distillation from './ko/distillation'
 import demo from './ko/demo'
 import logDrawer from './ko/log-drawer'
 import jobLinks from './ko/job-links'
+import chatActions from './ko/chat-actions'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
   logDrawer,
   jobLinks,
+  chatActions,
   pipelines,
   quantization,
   templates,
