@@ -15,11 +15,13 @@ import demo from './en/demo'
 import logDrawer from './en/log-drawer'
 import jobLinks from './en/job-links'
 import chatActions from './en/chat-actions'
+import settingsPage from './en/settings-page'
 
 const en = {
   logDrawer,
   jobLinks,
   chatActions,
+  settingsPage,
   pipelines,
   quantization,
   templates,

@@ -12,12 +12,14 @@ import demo from './ko/demo'
 import logDrawer from './ko/log-drawer'
 import jobLinks from './ko/job-links'
 import chatActions from './ko/chat-actions'
+import settingsPage from './ko/settings-page'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
   logDrawer,
   jobLinks,
   chatActions,
+  settingsPage,
   pipelines,
   quantization,
   templates,
