@@ -48,6 +48,9 @@ export class TemplatesPage {
     return this.testId(`segment-row-${key}`)
   }
   async reviewSegment(key: string): Promise<void> {
+    // The segment table starts folded, so the variants to review are in view first.
+    if (!(await this.segmentRow(key).isVisible()))
+      await this.testId('segments-collapse').locator('.n-collapse-item__header').first().click()
     await this.segmentRow(key).click()
     await this.page.locator(`[data-testid="segment-picker"][data-segment="${key}"]`).waitFor()
   }

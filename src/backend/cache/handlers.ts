@@ -43,6 +43,14 @@ export function cacheHandlers(backend: Backend): AreaHandlers<typeof cacheMethod
       }
     },
     'cache.log.list': ({ limit, offset, ...filter }) => cache.repo.listLog(filter, limit, offset),
+    'cache.log.get': ({ id }) => {
+      const found = cache.repo.logRow(id)
+      if (!found) throw new ApiError({ code: 'not_found', message: `No request-log row ${id}.`, path: ['id'] })
+      const entry = found.row.entryId === null ? undefined : cache.repo.entry(found.row.entryId)
+      // The entry id is only a number: an entry since deleted and re-created elsewhere must not show.
+      const sameNamespace = entry !== undefined && entry.namespaceId === found.row.namespaceId
+      return { row: found.row, request: found.canonical, entry: sameNamespace ? entry : null }
+    },
     'cache.log.import': ({ namespaceId, path, format }) => {
       cache.namespace(namespaceId)
       mustExist(path)

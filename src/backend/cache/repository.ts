@@ -680,6 +680,19 @@ export class CacheRepository {
     })
   }
 
+  /** One log row and its canonical request (parsed), or undefined. */
+  logRow(id: number): { row: RequestLogRow; canonical: unknown } | undefined {
+    const found = this.prepare(
+      `SELECT id, at, namespace_id AS namespaceId, tenant, key_hash AS keyHash, prompt_text AS promptText, hit_kind AS hitKind,
+           reason, similarity, entry_id AS entryId, latency_ms AS latencyMs, tokens_in AS tokensIn, tokens_out AS tokensOut, source,
+           canonical
+         FROM request_log WHERE id = ?`,
+    ).get(id) as (RequestLogRow & { canonical: string | null }) | undefined
+    if (!found) return undefined
+    const { canonical, ...row } = found
+    return { row, canonical: canonical === null ? null : (JSON.parse(canonical) as unknown) }
+  }
+
   listLog(filter: { namespaceId?: number | undefined; hitKind?: string[] | undefined }, limit: number, offset: number) {
     const where: string[] = []
     const args: unknown[] = []

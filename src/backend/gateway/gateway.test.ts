@@ -178,6 +178,23 @@ describe('OpenAI-compatible gateway', () => {
     expect((await chat('Reset my PASSWORD', { key: keyB, headers })).status).toBe(404)
   })
 
+  it('opens one log row with its request and the entry of its own namespace only (cache.log.get)', async () => {
+    const asked = await chat('What is the log drawer for?', { key: keyB })
+    expect(asked.status).toBe(200)
+    const ns = await namespaceNamed('default', 'globex')
+    const { items } = await call<{ items: { id: number }[] }>('cache.log.list', { namespaceId: ns.id })
+    const opened = await call<{
+      row: { tenant: string; keyHash: string; hitKind: string; reason: string | null }
+      request: { messages: { content: string }[] }
+      entry: CacheEntry | null
+    }>('cache.log.get', { id: items[0]!.id })
+    expect(opened.row).toMatchObject({ tenant: 'globex', hitKind: 'miss', reason: 'no-entry' })
+    expect(opened.request.messages.at(-1)!.content).toBe('What is the log drawer for?')
+    expect(opened.entry).toMatchObject({ namespaceId: ns.id, answer: 'upstream says: What is the log drawer for?' })
+    expect(opened.entry!.keyHash).toBe(opened.row.keyHash)
+    await expect(call('cache.log.get', { id: 999_999 })).rejects.toThrow(/No request-log row/)
+  })
+
   it('says why each request missed: params differ, expired, rejected, bypass', async () => {
     const { namespace } = await call<{ namespace: CacheNamespace }>('cache.namespaces.save', {
       tenant: 'acme',

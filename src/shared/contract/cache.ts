@@ -287,6 +287,15 @@ export const cacheMethods = {
       .strict(),
     output: z.object({ items: z.array(requestLogSchema), total: z.int().nonnegative() }),
   },
+  /**
+   * One request-log row with what the drawer shows: the canonical request as it was keyed (messages and the
+   * answer-changing parameters) and the entry that answered it or that its miss stored (only an entry of the
+   * row's own namespace, so never another tenant's).
+   */
+  'cache.log.get': {
+    input: z.object({ id }).strict(),
+    output: z.object({ row: requestLogSchema, request: z.unknown().nullable(), entry: cacheEntrySchema.nullable() }),
+  },
   'cache.log.import': {
     input: z.object({ namespaceId: id, path: absolutePath, format: z.enum(['jsonl', 'csv']).optional() }).strict(),
     output: z.object({ job: jobSchema }),

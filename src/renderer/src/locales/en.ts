@@ -12,8 +12,16 @@ import quantization from './en/quantization'
 import templates from './en/templates'
 import distillation from './en/distillation'
 import demo from './en/demo'
+import logDrawer from './en/log-drawer'
+import jobLinks from './en/job-links'
+import chatActions from './en/chat-actions'
+import settingsPage from './en/settings-page'
 
 const en = {
+  logDrawer,
+  jobLinks,
+  chatActions,
+  settingsPage,
   pipelines,
   quantization,
   templates,

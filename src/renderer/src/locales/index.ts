@@ -1,5 +1,5 @@
 import { createI18n } from 'vue-i18n'
-import { dateEnUS, dateKoKR, enUS, koKR, type NDateLocale, type NLocale } from 'naive-ui'
+import { createLocale, dateEnUS, dateKoKR, enUS, koKR, type NDateLocale, type NLocale } from 'naive-ui'
 import type { Settings } from '../../../shared/contract'
 import en, { type MessageSchema } from './en'
 import ko from './ko'
@@ -28,7 +28,9 @@ export function setLanguage(language: Language): void {
 }
 
 /** Naive UI's own text (pagination, pickers, empty states) and date formats, per language. */
+// An empty field shows no "Please Input": a field whose example helps sets its own placeholder.
+const blankFields = { Input: { placeholder: '' }, InputNumber: { placeholder: '' } }
 export const naiveLocales: Record<Language, { locale: NLocale; dateLocale: NDateLocale }> = {
-  en: { locale: enUS, dateLocale: dateEnUS },
-  ko: { locale: koKR, dateLocale: dateKoKR },
+  en: { locale: createLocale({ ...blankFields, Select: { placeholder: 'Choose…' } }, enUS), dateLocale: dateEnUS },
+  ko: { locale: createLocale(blankFields, koKR), dateLocale: dateKoKR },
 }

@@ -9,9 +9,17 @@ import quantization from './ko/quantization'
 import templates from './ko/templates'
 import distillation from './ko/distillation'
 import demo from './ko/demo'
+import logDrawer from './ko/log-drawer'
+import jobLinks from './ko/job-links'
+import chatActions from './ko/chat-actions'
+import settingsPage from './ko/settings-page'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
+  logDrawer,
+  jobLinks,
+  chatActions,
+  settingsPage,
   pipelines,
   quantization,
   templates,

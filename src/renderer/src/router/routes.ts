@@ -1,15 +1,5 @@
-import type { Component } from 'vue'
-import type { RouteRecordRaw } from 'vue-router'
+import type { RouteComponent, RouteRecordRaw } from 'vue-router'
 import type { NavIconName } from '../components/nav-icon'
-import CacheView from '../views/cache/index.vue'
-import DistillationView from '../views/distillation/index.vue'
-import ExportView from '../views/export/index.vue'
-import JobsView from '../views/jobs/index.vue'
-import ModelsView from '../views/models/index.vue'
-import PipelinesView from '../views/pipelines/index.vue'
-import PlaygroundView from '../views/playground/index.vue'
-import SettingsView from '../views/settings/index.vue'
-import TemplatesView from '../views/templates/index.vue'
 
 /** The console's areas, in menu order. `name` doubles as the i18n key `nav.<name>` and the test id `nav-<name>`. */
 export const AREAS = [
@@ -25,16 +15,17 @@ export const AREAS = [
 ] as const
 export type Area = (typeof AREAS)[number] & NavIconName
 
-const views: Record<Area, Component> = {
-  models: ModelsView,
-  playground: PlaygroundView,
-  cache: CacheView,
-  templates: TemplatesView,
-  pipelines: PipelinesView,
-  distillation: DistillationView,
-  jobs: JobsView,
-  export: ExportView,
-  settings: SettingsView,
+// Each page is its own chunk, loaded the first time it is opened: the console starts without every page's code.
+const views: Record<Area, () => Promise<RouteComponent>> = {
+  models: () => import('../views/models/index.vue'),
+  playground: () => import('../views/playground/index.vue'),
+  cache: () => import('../views/cache/index.vue'),
+  templates: () => import('../views/templates/index.vue'),
+  pipelines: () => import('../views/pipelines/index.vue'),
+  distillation: () => import('../views/distillation/index.vue'),
+  jobs: () => import('../views/jobs/index.vue'),
+  export: () => import('../views/export/index.vue'),
+  settings: () => import('../views/settings/index.vue'),
 }
 
 export const routes: RouteRecordRaw[] = [

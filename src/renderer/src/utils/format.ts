@@ -2,7 +2,7 @@
 
 const BYTE_UNITS = ['byte', 'kilobyte', 'megabyte', 'gigabyte', 'terabyte'] as const
 
-/** 1 536 000 -> "1.5 MB" (decimal units, as the unit names say). */
+/** 1 536 000 -> "1.5 MB", 0 -> "0 B" (decimal units, as the unit names say; "B" as "kB" is written, never "0 byte"). */
 export function formatBytes(bytes: number, locale: string): string {
   let value = bytes
   let unit = 0
@@ -10,12 +10,14 @@ export function formatBytes(bytes: number, locale: string): string {
     value /= 1000
     unit += 1
   }
-  return new Intl.NumberFormat(locale, {
+  const parts = new Intl.NumberFormat(locale, {
     style: 'unit',
-    unit: BYTE_UNITS[unit],
+    unit: BYTE_UNITS[Math.max(1, unit)],
     unitDisplay: 'short',
     maximumFractionDigits: unit === 0 ? 0 : 1,
-  }).format(value)
+  }).formatToParts(value)
+  // Intl's short form for plain bytes is "byte" in every count; take the kilobyte layout and write "B" in it.
+  return parts.map((part) => (unit === 0 && part.type === 'unit' ? 'B' : part.value)).join('')
 }
 
 /** `short` fits table cells ("11/27/26, 11:06:53 PM"); `medium` spells the month out. */

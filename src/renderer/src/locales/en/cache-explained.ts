@@ -56,11 +56,11 @@ const cacheExplained = {
   },
   approveDrafts: {
     title: 'Approve drafts to raise the hit rate',
-    body: 'Approving these {count} drafts would raise the projected hit rate from {now} to {after} ({target} is the target; held-out projection from the Planning tab).',
+    body: 'Approving this draft would raise the projected hit rate from {now} to {after} ({target} is the target; held-out projection from the Planning tab). | Approving these {count} drafts would raise the projected hit rate from {now} to {after} ({target} is the target; held-out projection from the Planning tab).',
     bodyReached:
       'The approved entries already reach {now} of the projected traffic; no drafts are needed for {target}.',
-    button: 'Approve {count} drafts',
-    done: 'Approved {count} drafts.',
+    button: 'Approve {count} draft | Approve {count} drafts',
+    done: 'Approved no drafts. | Approved {count} draft. | Approved {count} drafts.',
     skipped: '{count} with broken text were left as drafts: edit them first.',
     failed: 'Could not approve the drafts: {message}',
     noLog: 'Serve or import traffic first: the suggestion is computed from the request log.',

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
-import type { RequestLogRow } from '../../../../shared/contract'
+import type { MethodOutput, RequestLogRow } from '../../../../shared/contract'
 import type { HIT_KINDS } from '../../../../shared/contract'
 import { api } from '../../api'
 import { useCacheStore } from '.'
@@ -18,6 +18,22 @@ export const useRequestLogStore = defineStore('cache-request-log', () => {
   const loading = ref(false)
   const loadError = ref<string | null>(null)
   let requestCount = 0
+  /** The row open in the drawer, with its request and entry (cache.log.get). */
+  const opened = ref<MethodOutput<'cache.log.get'> | null>(null)
+  const openedId = ref<number | null>(null)
+  const openError = ref<string | null>(null)
+
+  async function openRow(id: number): Promise<void> {
+    openedId.value = id
+    opened.value = null
+    openError.value = null
+    try {
+      const result = await api.call('cache.log.get', { id })
+      if (openedId.value === id) opened.value = result
+    } catch (error) {
+      if (openedId.value === id) openError.value = (error as Error).message
+    }
+  }
 
   async function fetchPage(options: { quiet?: boolean } = {}): Promise<void> {
     const namespaceId = cache.selectedId
@@ -55,6 +71,14 @@ export const useRequestLogStore = defineStore('cache-request-log', () => {
     loading,
     loadError,
     fetchPage,
+    opened,
+    openedId,
+    openError,
+    openRow,
+    closeRow: () => {
+      openedId.value = null
+      opened.value = null
+    },
     setPage: (value: number) => {
       page.value = value
       void fetchPage()

@@ -1,5 +1,5 @@
 import { defineStore } from 'pinia'
-import { computed, reactive, ref } from 'vue'
+import { computed, reactive, ref, watch } from 'vue'
 import type { MethodInput, MethodOutput } from '../../../../shared/contract'
 import { api } from '../../api'
 
@@ -14,6 +14,27 @@ export interface ChatTurn {
   streaming?: boolean
   stats?: Pick<GenerateResult, 'tokensIn' | 'tokensOut' | 'tokensPerSecond' | 'finishReason' | 'durationMs'>
   error?: string
+}
+
+const HISTORY_KEY = 'larder.playground.turns'
+const HISTORY_TURNS = 200
+
+/** The conversation kept from the last session; anything unreadable is dropped. */
+function savedTurns(): ChatTurn[] {
+  try {
+    const parsed = JSON.parse(localStorage.getItem(HISTORY_KEY) ?? '[]') as unknown
+    if (!Array.isArray(parsed)) return []
+    return parsed.filter(
+      (turn): turn is ChatTurn =>
+        turn !== null &&
+        typeof turn === 'object' &&
+        typeof (turn as ChatTurn).id === 'number' &&
+        ((turn as ChatTurn).role === 'user' || (turn as ChatTurn).role === 'assistant') &&
+        typeof (turn as ChatTurn).content === 'string',
+    )
+  } catch {
+    return []
+  }
 }
 
 export interface Sampling {
@@ -68,10 +89,19 @@ export const usePlaygroundStore = defineStore('playground', () => {
   const jsonSchemaText = ref(
     '{\n  "type": "object",\n  "properties": { "answer": { "type": "string" } },\n  "required": ["answer"]\n}',
   )
-  const turns = ref<ChatTurn[]>([])
+  const turns = ref<ChatTurn[]>(savedTurns())
   const generating = ref(false)
   const stopping = ref(false)
-  let nextTurnId = 1
+  let nextTurnId = Math.max(0, ...turns.value.map((turn) => turn.id)) + 1
+  // The conversation survives a reload and a restart (this browser's storage), as a chat app's history does.
+  watch(
+    turns,
+    (value) => {
+      const finished = value.filter((turn) => !turn.streaming)
+      localStorage.setItem(HISTORY_KEY, JSON.stringify(finished.slice(-HISTORY_TURNS)))
+    },
+    { deep: true },
+  )
   let activeStream: { id: string; turn: ChatTurn } | null = null
 
   const target = computed(() => parseTargetKey(targetKeyValue.value))
@@ -98,6 +128,21 @@ export const usePlaygroundStore = defineStore('playground', () => {
     const schema = jsonMode.value ? checkJsonSchema(jsonSchemaText.value) : ({ ok: true, schema: undefined } as const)
     if (!schema.ok) throw new Error(schema.detail)
     turns.value.push({ id: nextTurnId++, role: 'user', content: text })
+    return reply(chosen, schema.schema)
+  }
+
+  /** Drops the last answer and asks again with the same conversation (a new sample unless the seed is fixed). */
+  async function regenerate(): Promise<GenerateResult> {
+    const chosen = target.value
+    if (!chosen) throw new Error('No target')
+    const schema = jsonMode.value ? checkJsonSchema(jsonSchemaText.value) : ({ ok: true, schema: undefined } as const)
+    if (!schema.ok) throw new Error(schema.detail)
+    if (turns.value.at(-1)?.role === 'assistant') turns.value.pop()
+    if (turns.value.at(-1)?.role !== 'user') throw new Error('Nothing to regenerate')
+    return reply(chosen, schema.schema)
+  }
+
+  async function reply(chosen: GenerationTarget, jsonSchema: unknown): Promise<GenerateResult> {
     const messages = conversation()
     turns.value.push({ id: nextTurnId++, role: 'assistant', content: '', streaming: true })
     // The reactive copy: changes through it re-render.
@@ -116,7 +161,7 @@ export const usePlaygroundStore = defineStore('playground', () => {
           topK: sampling.topK,
           ...(sampling.seed !== null ? { seed: sampling.seed } : {}),
         },
-        ...(schema.schema ? { jsonSchema: schema.schema } : {}),
+        ...(jsonSchema ? { jsonSchema: jsonSchema as Record<string, unknown> } : {}),
         streamId,
       })
       turn.content = result.text
@@ -165,6 +210,7 @@ export const usePlaygroundStore = defineStore('playground', () => {
     generating,
     stopping,
     send,
+    regenerate,
     stop,
     clear,
   }
