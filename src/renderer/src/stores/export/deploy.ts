@@ -67,7 +67,13 @@ export const useDeployStore = defineStore('cdn-deploy', () => {
   async function rollback(target: string, endpoint: string | null): Promise<MethodOutput<'export.rollback'> | null> {
     error.value = null
     try {
-      const result = await api.call('export.rollback', { to: target, ...(endpoint ? { endpoint } : {}) })
+      // A saved target for this address brings its keys; otherwise the backend's environment credentials are used.
+      const saved = targets.value.find((item) => item.url === target)
+      const result = await api.call('export.rollback', {
+        to: target,
+        ...(endpoint ? { endpoint } : {}),
+        ...(saved ? { target: saved.name } : {}),
+      })
       await refresh()
       return result
     } catch (failure) {
