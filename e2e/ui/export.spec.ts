@@ -61,9 +61,9 @@ describe('CDN export', () => {
       await expect(page.testId('export-count-entries').innerText()).resolves.toBe('1')
       const objects = Number(await page.exportResult().getAttribute('data-objects'))
       expect(objects).toBeGreaterThan(0)
-      await expect(page.testId('export-worker-path').innerText()).resolves.toBe(join(bundle, 'worker.js'))
+      await expect(page.testId('export-worker-path').innerText()).resolves.toBe(join(bundle, 'public', 'worker.js'))
       // What the summary says is what is on disk.
-      const manifestText = readFileSync(join(bundle, 'manifest.json'), 'utf8')
+      const manifestText = readFileSync(join(bundle, 'public', 'manifest.json'), 'utf8')
       const manifestHash = createHash('sha256').update(manifestText).digest('hex')
       await expect(page.testId('export-manifest-hash').innerText()).resolves.toBe(manifestHash)
       const manifest = JSON.parse(manifestText) as {
@@ -73,7 +73,7 @@ describe('CDN export', () => {
       }
       expect(manifest.objects).toHaveLength(objects)
       expect(manifest.tenant).toBe('default')
-      expect(existsSync(join(bundle, 'worker.js'))).toBe(true)
+      expect(existsSync(join(bundle, 'public', 'worker.js'))).toBe(true)
       expect(existsSync(tar)).toBe(true)
       await page.testId('export-row-1').waitFor()
 
@@ -97,13 +97,13 @@ describe('CDN export', () => {
 
       // Incremental since the last export: nothing changed, so nothing new is written.
       await page.testId('export-since-last').click()
-      await expect(page.exportField('since').inputValue()).resolves.toBe(join(bundle, 'manifest.json'))
+      await expect(page.exportField('since').inputValue()).resolves.toBe(join(bundle, 'public', 'manifest.json'))
       await page.exportField('out-dir').fill(join(dir, 'bundle-2'))
       await page.testId('export-start').click()
       await ui.page
         .locator('[data-testid="export-result"][data-status="succeeded"][data-written="0"][data-deleted="0"]')
         .waitFor()
-      const second = JSON.parse(readFileSync(join(dir, 'bundle-2', 'manifest.json'), 'utf8')) as {
+      const second = JSON.parse(readFileSync(join(dir, 'bundle-2', 'public', 'manifest.json'), 'utf8')) as {
         previousManifestHash: string
         incremental: boolean
       }

@@ -19,6 +19,7 @@ import { registerCacheCommands } from './commands/cache'
 import { registerGgufCommands, registerModelCommands } from './commands/models'
 import { registerPipelineCommands } from './commands/pipelines'
 import { registerExportCommands } from './commands/export'
+import { registerReplicaCommand } from './commands/replica'
 import { registerTemplateCommands } from './commands/templates'
 import { registerDemoCommand, registerDistillCommands } from './commands/distill'
 import { registerDistillDatasetCommands } from './commands/distill-datasets'
@@ -333,6 +334,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerPipelineCommands(program, context)
   registerTemplateCommands(program, context)
   registerExportCommands(program, context)
+  registerReplicaCommand(program, context)
   registerDistillCommands(program, context)
   registerDistillDatasetCommands(program, context)
   registerDistillEvalCommands(program, context)

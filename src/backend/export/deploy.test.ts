@@ -3,9 +3,10 @@
 // deletes only after the grace period, an interrupted deploy that resumes in a new process' backend, and every
 // refusal before any upload. s3rver checks access key ids but not v4 signatures, so "wrong credentials" here is an
 // unknown access key id (a real store refuses a wrong secret the same way, with another error name).
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import S3rver from 's3rver'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Deployment, DeployPlan, Job, MethodOutput } from '../../shared/contract'
@@ -266,6 +267,51 @@ describe('export deploy to S3-compatible storage', () => {
     const after = await storedObjects(url)
     for (const hash of big.manifest.objects) expect(after.has(hash)).toBe(true)
   }, 120_000)
+  it('resumes a deploy whose process was killed (SIGKILL) mid-upload', async () => {
+    await addEntries(300, 160)
+    const big = await exportBundle()
+    const liveBefore = await liveManifest(url)
+    await backend.close() // the killed process alone runs the job
+    const before = events.length
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/index.ts',
+        '--home',
+        home,
+        'export',
+        'deploy',
+        big.dir,
+        '--to',
+        url,
+        '--endpoint',
+        endpoint,
+      ],
+      { cwd: resolve(import.meta.dirname, '../../..'), stdio: 'ignore', env: process.env },
+    )
+    const exited = new Promise((done) => child.once('exit', done))
+    const objectPuts = () => events.slice(before).filter((event) => event.startsWith('put prod/objects/')).length
+    await waitUntil(() => objectPuts() >= 20 || child.exitCode !== null, 90_000)
+    child.kill('SIGKILL')
+    await exited
+    const uploadedBefore = objectPuts()
+    expect(uploadedBefore).toBeLessThan(big.manifest.objects.length)
+    expect((await liveManifest(url))?.version).toBe(liveBefore?.version)
+    const stored = await storedObjects(url)
+    for (const hash of liveBefore!.objects) expect(stored.has(hash)).toBe(true)
+
+    backend = Backend.open({ home, validateOutput: true }).start() // recovers the dead process' job
+    const { items } = await call<{ items: Job[] }>('jobs.list', { kind: 'export.deploy' })
+    const killed = items.find((job) => job.status !== 'succeeded')
+    expect(killed, JSON.stringify(items.map((job) => [job.id, job.status]))).toBeDefined()
+    const done = await backend.runner.waitFor(killed!.id)
+    expect(done.status, done.error ?? '').toBe('succeeded')
+    expect(done.attempts).toBe(2)
+    expect((done.result as { skipped: number }).skipped).toBeGreaterThanOrEqual(uploadedBefore)
+    expect((await liveManifest(url))?.version).toBe(big.manifest.version)
+  }, 180_000)
 })
 
 describe('refusals before any upload', () => {

@@ -199,8 +199,7 @@ export class DeployService {
     rows.forEach((row, index) => {
       // The newest row is the manifest this deploy replaces: its grace period starts now.
       const replacedAt = rows[index + 1]?.at ?? new Date(now).toISOString()
-      if (replacedAt > cutoff)
-        for (const hash of JSON.parse(row.objects) as string[]) keep.add(hash)
+      if (replacedAt > cutoff) for (const hash of JSON.parse(row.objects) as string[]) keep.add(hash)
     })
     return state.stored
       .filter((item) => {

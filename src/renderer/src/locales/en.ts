@@ -5,6 +5,7 @@
 import cacheAnswers from './en/cache-answers'
 import cacheExplained from './en/cache-explained'
 import cdnExport from './en/cdn-export'
+import cdnDeploy from './en/cdn-deploy'
 import pipelines from './en/pipelines'
 import modelQuality from './en/model-quality'
 import plan from './en/plan'
@@ -26,6 +27,7 @@ const en = {
   quantization,
   templates,
   cdnExport,
+  cdnDeploy,
   plan,
   cacheAnswers,
   distillation,

@@ -2,6 +2,7 @@ import type { MessageSchema } from './en'
 import cacheAnswers from './ko/cache-answers'
 import cacheExplained from './ko/cache-explained'
 import cdnExport from './ko/cdn-export'
+import cdnDeploy from './ko/cdn-deploy'
 import pipelines from './ko/pipelines'
 import modelQuality from './ko/model-quality'
 import plan from './ko/plan'
@@ -24,6 +25,7 @@ const ko: MessageSchema = {
   quantization,
   templates,
   cdnExport,
+  cdnDeploy,
   plan,
   cacheAnswers,
   distillation,

@@ -68,9 +68,9 @@ const cdnExport = {
   tarball: 'Archive',
   deploy: {
     title: 'How to deploy',
-    full: 'A full bundle on Cloudflare Workers: the exported wrangler.toml binds the folder as the worker’s static assets.',
+    full: 'A full bundle on Cloudflare Workers: the exported wrangler.toml binds public/ as the worker’s static assets (wrangler.r2.toml reads an R2 bucket instead).',
     other:
-      'Other Fetch-API edges: serve the folder from a bucket or CDN and set BUNDLE_URL to its address; UPSTREAM_URL sends cache misses to your Larder gateway.',
+      'Other Fetch-API edges: serve public/ from a bucket or CDN (Deploy above uploads it in the right order) and set BUNDLE_URL to its address; UPSTREAM_URL sends cache misses to your Larder gateway.',
     incremental:
       'An incremental bundle: upload its new objects first, then manifest.json and worker.js, then delete the objects listed under “deleted” in the manifest.',
     try: 'Then try it:',

@@ -66,9 +66,9 @@ const cdnExport: typeof enCdnExport = {
   tarball: '압축 파일',
   deploy: {
     title: '배포 방법',
-    full: 'Cloudflare Workers에 전체 번들 배포: 내보낸 wrangler.toml이 폴더를 워커의 정적 자산으로 연결합니다.',
+    full: 'Cloudflare Workers에 전체 번들 배포: 내보낸 wrangler.toml이 public/ 폴더를 워커의 정적 자산으로 연결합니다(wrangler.r2.toml은 R2 버킷에서 읽습니다).',
     other:
-      '다른 Fetch API 에지: 폴더를 버킷이나 CDN에서 제공하고 BUNDLE_URL에 그 주소를 넣으세요. UPSTREAM_URL을 설정하면 캐시 미스가 Larder 게이트웨이로 갑니다.',
+      '다른 Fetch API 에지: public/ 폴더를 버킷이나 CDN에서 제공하고(위의 배포가 올바른 순서로 올립니다) BUNDLE_URL에 그 주소를 넣으세요. UPSTREAM_URL을 설정하면 캐시 미스가 Larder 게이트웨이로 갑니다.',
     incremental:
       '증분 번들: 새 객체를 먼저 올리고, 그다음 manifest.json과 worker.js를 올린 뒤, 매니페스트의 “deleted”에 적힌 객체를 지우세요.',
     try: '그런 다음 확인해 보세요:',
