@@ -12,6 +12,7 @@ import quantization from './en/quantization'
 import templates from './en/templates'
 import distillation from './en/distillation'
 import demo from './en/demo'
+import distillDatasets from './en/distill-datasets'
 
 const en = {
   pipelines,
@@ -21,6 +22,7 @@ const en = {
   plan,
   cacheAnswers,
   distillation,
+  distillDatasets,
   demo,
   cacheExplained,
   modelQuality,

@@ -9,6 +9,7 @@ import quantization from './ko/quantization'
 import templates from './ko/templates'
 import distillation from './ko/distillation'
 import demo from './ko/demo'
+import distillDatasets from './ko/distill-datasets'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
@@ -19,6 +20,7 @@ const ko: MessageSchema = {
   plan,
   cacheAnswers,
   distillation,
+  distillDatasets,
   demo,
   cacheExplained,
   modelQuality,
