@@ -59,9 +59,12 @@ describe('Distillation datasets tab', () => {
       }
 
       await console.open('distillation')
-      await page.getByRole('tab', { name: 'Datasets' }).click()
+      await page.locator('.n-tabs-tab', { hasText: 'Datasets' }).click()
       await console.testId('datasets-tab').waitFor()
-      await expect(console.testId('dataset-counts').innerText()).resolves.toMatch(/4 examples · 4 answered · 0 approved/)
+      await expect(console.testId('dataset-counts').innerText()).resolves.toMatch(
+        /4 examples · 4 answered · 0 approved/,
+      )
+      await page.screenshot({ path: '/tmp/larder-dsdata-datasets-top.png' })
       const rows = page.locator('[data-testid="review-table"] tbody tr')
       await expect.poll(() => rows.count()).toBe(4)
 
@@ -75,9 +78,7 @@ describe('Distillation datasets tab', () => {
       await rows.nth(0).locator('.n-checkbox').click()
       await rows.nth(1).locator('.n-checkbox').click()
       await console.testId('review-approve').click()
-      await expect
-        .poll(() => console.testId('dataset-counts').innerText())
-        .toMatch(/2 approved/)
+      await expect.poll(() => console.testId('dataset-counts').innerText()).toMatch(/2 approved/)
 
       // Edit an answer: the table shows the new one and, struck through, the teacher's.
       await rows.nth(0).getByRole('button', { name: 'Edit' }).click()
@@ -91,7 +92,6 @@ describe('Distillation datasets tab', () => {
       await console.testId('version-export').first().click()
       await expect(console.testId('version-exported').innerText()).resolves.toMatch(/Wrote 2 examples/)
       await page.screenshot({ path: '/tmp/larder-dsdata-datasets-tab.png' })
-      await page.screenshot({ path: '/tmp/larder-dsdata-datasets-tab-full.png', fullPage: true })
     })
   }, 180_000)
 })
