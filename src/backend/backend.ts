@@ -95,7 +95,13 @@ export class Backend {
     this.runner.register(cdnExportJob(this))
     this.distill = new DistillService(workspace, this.events, this.runner, this.models, this.quantization)
     this.runner.register(this.distill.job())
-    this.datasets = datasetsArea({ workspace, cache: this.cache, models: this.models, pipelines: this.pipelines, runner: this.runner })
+    this.datasets = datasetsArea({
+      workspace,
+      cache: this.cache,
+      models: this.models,
+      pipelines: this.pipelines,
+      runner: this.runner,
+    })
     this.demo = new DemoService({
       home: workspace.paths.home,
       call: (method, input) => this.call(method, input),
@@ -157,6 +163,7 @@ export class Backend {
       ...exportHandlers(this),
       ...distillHandlers(this.distill),
       ...datasetHandlers(this.datasets, this.runner),
+      'distill.train': (input) => this.distill.start(this.datasets.resolveTrainData(input)),
       'demo.status': async () => this.demo.status(this.latestDemoJob()),
       'demo.load': ({ quick }) => {
         const latest = this.latestDemoJob()

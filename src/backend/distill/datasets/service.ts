@@ -209,6 +209,12 @@ export class DatasetsService {
     return { path, examples: rows.length, withLogprobs: rows.filter((row) => row.logprobs !== null).length }
   }
 
+  /** `distill.train` with a dataset version: its train split as an OpenAI chat JSONL file (the eval split stays out). */
+  resolveTrainData<T extends { data?: string | undefined; datasetVersionId?: number | undefined }>(input: T): T {
+    if (input.datasetVersionId === undefined) return input
+    return { ...input, data: this.exportDatasetVersion(input.datasetVersionId, 'openai', 'train') }
+  }
+
   /** For trainers and evaluation: a version's file in one format and split. */
   exportDatasetVersion(
     versionId: number,
