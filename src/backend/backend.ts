@@ -173,6 +173,7 @@ export class Backend {
       ...distillHandlers(this.distill),
       ...datasetHandlers(this.datasets, this.runner),
       ...distillEvalHandlers(this.distillEval, this.promotions),
+      'distill.train': (input) => this.distill.start(this.datasets.resolveTrainData(input)),
       'demo.status': async () => this.demo.status(this.latestDemoJob()),
       'demo.load': ({ quick }) => {
         const latest = this.latestDemoJob()

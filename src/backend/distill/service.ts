@@ -140,7 +140,7 @@ export class DistillService {
     }
     let dataset: ParsedDataset
     try {
-      dataset = readDataset(input.data, { valFraction: input.hyperparameters.valPercent / 100 })
+      dataset = readDataset(input.data ?? '', { valFraction: input.hyperparameters.valPercent / 100 })
     } catch (error) {
       if (error instanceof DatasetError) throw invalid(error.message, ['data'])
       throw error
@@ -168,7 +168,7 @@ export class DistillService {
       student: input.student,
       studentLabel: label,
       baseModelId,
-      dataPath: input.data,
+      dataPath: input.data ?? '',
       hyperparameters: input.hyperparameters,
       quantize: input.quantize,
     })

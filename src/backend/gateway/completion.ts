@@ -294,7 +294,15 @@ export class Completions {
       if (served.request.logprobs !== undefined) {
         const models = this.deps.backend.models
         const top = served.request.logprobs
-        answer.logprobs = await answerLogprobs(models, target.modelId!, generationOf(served.request), answer.text, top)
+        answer.logprobs = await answerLogprobs(
+          models,
+          target.modelId!,
+          generationOf(served.request),
+          answer.text,
+          top,
+        ).catch((error: unknown) => {
+          throw new ProviderError(`The log-probs could not be computed: ${(error as Error).message}`, false, 400)
+        })
       }
       return { answer, entry: this.storeAnswer(served, target, answer) }
     } finally {

@@ -82,7 +82,9 @@ export const trainInputSchema = z
   .object({
     student: studentSpecSchema,
     /** OpenAI chat JSONL (`{"messages": [...]}` per line) or plain text. */
-    data: absolutePath,
+    data: absolutePath.optional(),
+    /** Or a frozen dataset version (its examples, exported as OpenAI chat JSONL), instead of `data`. */
+    datasetVersionId: id.optional(),
     /** Name of the trained model in the library. */
     name: resourceName.optional(),
     hyperparameters: hyperparametersSchema.prefault({}),
@@ -94,6 +96,10 @@ export const trainInputSchema = z
       .default('builtin'),
   })
   .strict()
+  .refine((value) => (value.data === undefined) !== (value.datasetVersionId === undefined), {
+    message: 'give either data (a file) or datasetVersionId (a dataset version), not both',
+    path: ['data'],
+  })
 export type TrainInput = z.input<typeof trainInputSchema>
 
 export const trainPointSchema = z.object({

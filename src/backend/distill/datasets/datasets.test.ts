@@ -330,4 +330,28 @@ describe('dataset versions', () => {
     expect(Object.keys(record).sort()).toEqual(['input', 'instruction', 'output'])
     expect(backend.datasets.exportDatasetVersion(version.id, 'openai', 'eval')).toMatch(/-eval\.openai\.jsonl$/)
   })
+
+  it('lets distill.train read a version (its train split) instead of a file', async () => {
+    const backend = openBackend()
+    const { dataset, items } = await answeredDataset(backend)
+    await backend.call('distill.datasets.review', {
+      datasetId: dataset.id,
+      ids: items.map((item) => item.id),
+      action: 'approve',
+    })
+    const version = (await backend.call('distill.datasets.freeze', { datasetId: dataset.id })) as DatasetVersion
+    const both = await rejects(
+      backend.call('distill.train', { student: { scratch: {} }, data: '/tmp/x.jsonl', datasetVersionId: version.id }),
+    )
+    expect(both.message).toMatch(/either data/)
+    const started = (await backend.call('distill.train', {
+      student: { scratch: {} },
+      datasetVersionId: version.id,
+      hyperparameters: { epochs: 1, maxSteps: 1, threads: 1 },
+    })) as { job: { id: number }; run: { dataPath: string } }
+    expect(started.run.dataPath).toMatch(/orders-v1-train\.openai\.jsonl$/)
+    expect(readFileSync(started.run.dataPath, 'utf8').trim().split('\n')).toHaveLength(version.trainCount)
+    await backend.runner.cancel(started.job.id)
+    await backend.runner.waitFor(started.job.id)
+  })
 })

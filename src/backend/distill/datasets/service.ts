@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import type { MethodOutput, ParsedInput, ExportFormat, SourceSummary } from '../../../shared/contract'
+import type { ExportFormat, LogprobsRecord, MethodOutput, ParsedInput, SourceSummary } from '../../../shared/contract'
 import { ApiError } from '../../../shared/errors'
 import type { CacheService } from '../../cache/service'
 import type { Workspace } from '../../workspace/workspace'
@@ -187,18 +187,32 @@ export class DatasetsService {
         'datasets',
         `${version.card.dataset}-v${version.version}-${input.split}.${input.format}.jsonl`,
       )
-    mkdirSync(dirname(path), { recursive: true })
     const lines = rows.map((row) =>
       formatExportLine(
         {
           messages: JSON.parse(row.messages) as ChatMessage[],
-          logprobs: row.logprobs ? JSON.parse(row.logprobs) : null,
+          logprobs: row.logprobs ? (JSON.parse(row.logprobs) as LogprobsRecord) : null,
         },
         input.format,
       ),
     )
-    writeFileSync(path, `${lines.join('\n')}\n`)
+    try {
+      mkdirSync(dirname(path), { recursive: true })
+      writeFileSync(path, `${lines.join('\n')}\n`)
+    } catch (error) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `Cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}.`,
+        path: ['path'],
+      })
+    }
     return { path, examples: rows.length, withLogprobs: rows.filter((row) => row.logprobs !== null).length }
+  }
+
+  /** `distill.train` with a dataset version: its train split as an OpenAI chat JSONL file (the eval split stays out). */
+  resolveTrainData<T extends { data?: string | undefined; datasetVersionId?: number | undefined }>(input: T): T {
+    if (input.datasetVersionId === undefined) return input
+    return { ...input, data: this.exportDatasetVersion(input.datasetVersionId, 'openai', 'train') }
   }
 
   /** For trainers and evaluation: a version's file in one format and split. */

@@ -17,6 +17,7 @@ import logDrawer from './en/log-drawer'
 import jobLinks from './en/job-links'
 import chatActions from './en/chat-actions'
 import settingsPage from './en/settings-page'
+import distillDatasets from './en/distill-datasets'
 
 const en = {
   logDrawer,
@@ -31,6 +32,7 @@ const en = {
   plan,
   cacheAnswers,
   distillation,
+  distillDatasets,
   demo,
   cacheExplained,
   modelQuality,

@@ -14,6 +14,7 @@ import logDrawer from './ko/log-drawer'
 import jobLinks from './ko/job-links'
 import chatActions from './ko/chat-actions'
 import settingsPage from './ko/settings-page'
+import distillDatasets from './ko/distill-datasets'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
@@ -29,6 +30,7 @@ const ko: MessageSchema = {
   plan,
   cacheAnswers,
   distillation,
+  distillDatasets,
   demo,
   cacheExplained,
   modelQuality,
