@@ -11,6 +11,7 @@ import plan from './en/plan'
 import quantization from './en/quantization'
 import templates from './en/templates'
 import distillation from './en/distillation'
+import distillEval from './en/distill-eval'
 import demo from './en/demo'
 
 const en = {
@@ -21,6 +22,7 @@ const en = {
   plan,
   cacheAnswers,
   distillation,
+  distillEval,
   demo,
   cacheExplained,
   modelQuality,

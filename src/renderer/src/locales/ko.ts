@@ -8,6 +8,7 @@ import plan from './ko/plan'
 import quantization from './ko/quantization'
 import templates from './ko/templates'
 import distillation from './ko/distillation'
+import distillEval from './ko/distill-eval'
 import demo from './ko/demo'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
@@ -19,6 +20,7 @@ const ko: MessageSchema = {
   plan,
   cacheAnswers,
   distillation,
+  distillEval,
   demo,
   cacheExplained,
   modelQuality,
