@@ -231,7 +231,11 @@ export class ModelHost {
     const worker = await this.start()
     const id = this.nextId++
     return new Promise<TokenEvalResult>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, ...(onProgress ? { onProgress } : {}) })
+      this.pending.set(id, {
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        ...(onProgress ? { onProgress } : {}),
+      })
       worker.send({ id, type: 'distillTokens', request } satisfies WorkerRequest)
     })
   }
