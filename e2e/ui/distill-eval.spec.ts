@@ -38,8 +38,8 @@ beforeAll(async () => {
     writeFileSync(data, toChatJsonl(triageExamples(800, 3)))
     const evalData = join(dir, 'eval.jsonl')
     writeFileSync(evalData, toChatJsonl(triageExamples(8, 99)))
-    const teacher = await train(backend, data, 'teacher', 1, 1200)
-    const student = await train(backend, data, 'student', 2, 400)
+    const teacher = await train(backend, data, 'teacher', 1, 800)
+    const student = await train(backend, data, 'student', 2, 250)
     const early = await train(backend, data, 'student-early', 2, 40)
     const started = (await backend.call('distill.eval', {
       data: evalData,
@@ -75,14 +75,14 @@ describe('Distillation: evaluations and promotions', () => {
       const page = ui.page
       await page.setViewportSize({ width: 1280, height: 720 })
       await console.open('distillation')
-      await page.getByRole('tab', { name: 'Evaluations' }).click()
+      await page.locator('.n-tabs-tab', { hasText: 'Evaluations' }).click()
       await console.testId('report-table').waitFor()
       await expect(console.testId('report-table').locator('tbody tr').count()).resolves.toBe(3)
       await expect(console.testId('report-example').count()).resolves.toBe(8)
       await page.screenshot({ path: join(shots, 'larder-dseval-report.png') })
       await page.screenshot({ path: join(shots, 'larder-dseval-report-full.png'), fullPage: true })
 
-      await page.getByRole('tab', { name: 'Promotions' }).click()
+      await page.locator('.n-tabs-tab', { hasText: 'Promotions' }).click()
       await console.testId('promotion-row').first().waitFor()
       await console.testId('promotion-rollback').click()
       await page.locator('.n-popconfirm__action button.n-button--primary-type').click()
