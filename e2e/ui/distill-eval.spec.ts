@@ -80,7 +80,10 @@ describe('Distillation: evaluations and promotions', () => {
       await expect(console.testId('report-table').locator('tbody tr').count()).resolves.toBe(3)
       await expect(console.testId('report-example').count()).resolves.toBe(8)
       await page.screenshot({ path: join(shots, 'larder-dseval-report.png') })
-      await page.screenshot({ path: join(shots, 'larder-dseval-report-full.png'), fullPage: true })
+      await console.testId('report-table').scrollIntoViewIfNeeded()
+      await page.screenshot({ path: join(shots, 'larder-dseval-report-table.png') })
+      await console.testId('report-example').first().scrollIntoViewIfNeeded()
+      await page.screenshot({ path: join(shots, 'larder-dseval-report-examples.png') })
 
       await page.locator('.n-tabs-tab', { hasText: 'Promotions' }).click()
       await console.testId('promotion-row').first().waitFor()
