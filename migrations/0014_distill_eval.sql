@@ -30,3 +30,29 @@ CREATE TABLE distill_promotions (
   rolled_back_by TEXT
 ) STRICT;
 CREATE INDEX distill_promotions_target ON distill_promotions (target, created_at);
+
+-- The gateway's OpenAI-compatible fine-tuning API: uploaded files and fine-tuning jobs, each owned by the tenant of
+-- the gateway key that made it (a job is a distill.train run).
+CREATE TABLE fine_tuning_files (
+  id         INTEGER PRIMARY KEY,
+  tenant     TEXT    NOT NULL,
+  filename   TEXT    NOT NULL,
+  purpose    TEXT    NOT NULL,
+  path       TEXT    NOT NULL,
+  bytes      INTEGER NOT NULL,
+  created_at TEXT    NOT NULL
+) STRICT;
+CREATE INDEX fine_tuning_files_tenant ON fine_tuning_files (tenant, id);
+
+CREATE TABLE fine_tuning_jobs (
+  id              INTEGER PRIMARY KEY,
+  tenant          TEXT    NOT NULL,
+  run_id          INTEGER NOT NULL REFERENCES distill_runs (id) ON DELETE CASCADE,
+  model           TEXT    NOT NULL,
+  training_file   INTEGER NOT NULL REFERENCES fine_tuning_files (id),
+  validation_file INTEGER REFERENCES fine_tuning_files (id),
+  suffix          TEXT,
+  seed            INTEGER NOT NULL,
+  created_at      TEXT    NOT NULL
+) STRICT;
+CREATE INDEX fine_tuning_jobs_tenant ON fine_tuning_jobs (tenant, id);

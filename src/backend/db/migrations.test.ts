@@ -496,7 +496,9 @@ describe('0014_distill_eval', () => {
       `INSERT INTO models (name, path, source, size_bytes, file_modified_at, summary, added_at, updated_at) VALUES ('m', '/m.gguf', 'library', 1, ?, '{}', ?, ?)`,
     ).run(now, now, now)
     migrate(db, migrations, 14)
-    expect(tables(db)).toEqual(expect.arrayContaining(['distill_evaluations', 'distill_promotions']))
+    expect(tables(db)).toEqual(
+      expect.arrayContaining(['distill_evaluations', 'distill_promotions', 'fine_tuning_files', 'fine_tuning_jobs']),
+    )
     expect(db.prepare('SELECT count(*) FROM models').pluck().get()).toBe(1)
     const evaluation = db
       .prepare(`INSERT INTO distill_evaluations (name, data_path, input, created_at) VALUES ('e', '/d.jsonl', '{}', ?)`)

@@ -23,6 +23,7 @@ import { cacheRuntime } from '../cache/runtime'
 import { secretsEqual } from '../server/secrets'
 import { Completions } from './completion'
 import { embeddings } from './embeddings'
+import { fineTuning, isFineTuningPath } from './fine-tuning'
 import { GatewayError, parseJsonText, readText, sendError } from './http'
 import { LiveQueue } from './live-queue'
 import { sendModel, sendModelList } from './models'
@@ -105,7 +106,16 @@ export class Gateway {
         )
       }
       const db = this.backend.workspace.db
-      if (request.method === 'GET' && pathname === '/v1/models') sendModelList(response, db, tenant)
+      if (isFineTuningPath(pathname))
+        await fineTuning(
+          this.backend,
+          request,
+          response,
+          tenant,
+          new URL(request.url ?? '/', 'http://larder'),
+          maxBodyBytes,
+        )
+      else if (request.method === 'GET' && pathname === '/v1/models') sendModelList(response, db, tenant)
       else if (request.method === 'GET' && pathname.startsWith('/v1/models/'))
         sendModel(response, db, tenant, decodeModelId(pathname.slice('/v1/models/'.length)))
       else {

@@ -12,6 +12,8 @@ import type { CacheNamespace, Evaluation, Job, Model, Promotion, RunResult } fro
 import { ApiError } from '../../../shared/errors'
 import { tempDir, workBudget } from '../../../../test/helpers'
 import { Backend } from '../../backend'
+import { Gateway } from '../../gateway/gateway'
+import { startHttpServer } from '../../server/http-server'
 import { gguf, readGgufFile, tinyByteVocabulary, tokenizerMetadataOf, writeTinyLlamaGguf } from '../../gguf/index'
 import { writeScratchStudent } from '../student'
 import { toChatJsonl, triageExamples } from '../synthetic'
@@ -153,9 +155,60 @@ describe('distill.eval and promotion', () => {
       expect(promoted).toMatchObject({ gatePassed: true, override: null, modelName: 'student' })
       const list = () => backend.call('cache.namespaces.list', {}) as Promise<{ items: CacheNamespace[] }>
       expect((await list()).items.find((n) => n.id === namespace.id)!.generationTarget).toEqual({ model: student })
+      // The gateway now answers the namespace's misses with the student: the header says miss, the log row's entry
+      // records the student as the model that answered.
+      const server = await startHttpServer({
+        backend,
+        port: 0,
+        token: 'tok',
+        gateway: new Gateway(backend, { adminToken: 'tok' }),
+      })
+      const ask = () =>
+        fetch(`${server.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer tok', 'content-type': 'application/json', 'x-larder-namespace': 'support' },
+          body: JSON.stringify({
+            model: 'support-default',
+            messages: [{ role: 'user', content: 'Hi, please refund me (order 1234). No rush.' }],
+            max_tokens: 12,
+            temperature: 0,
+          }),
+        })
+      try {
+        const served = await ask()
+        expect(served.status).toBe(200)
+        expect(served.headers.get('x-larder-cache')).toBe('miss')
+        backend.cache.flush()
+        const logged = backend.workspace.db
+          .prepare(
+            `SELECT l.hit_kind AS hitKind, e.model AS model FROM request_log l JOIN cache_entries e ON e.id = l.entry_id
+             WHERE l.namespace_id = ? ORDER BY l.id DESC LIMIT 1`,
+          )
+          .get(namespace.id) as { hitKind: string; model: string }
+        expect(logged).toEqual({ hitKind: 'miss', model: 'student' })
+      } finally {
+        await server.close()
+      }
       const rolled = (await backend.call('distill.rollback', { id: promoted.id })) as Promotion
       expect(rolled.rolledBackAt).not.toBeNull()
       expect((await list()).items.find((n) => n.id === namespace.id)!.generationTarget).toBeNull()
+      // Rolled back to no target: a new question is no longer answered by the student.
+      const again = await startHttpServer({
+        backend,
+        port: 0,
+        token: 'tok',
+        gateway: new Gateway(backend, { adminToken: 'tok' }),
+      })
+      try {
+        const reply = await fetch(`${again.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer tok', 'content-type': 'application/json', 'x-larder-namespace': 'support' },
+          body: JSON.stringify({ model: 'support-default', messages: [{ role: 'user', content: 'A new question' }] }),
+        })
+        expect(reply.status).toBe(404)
+      } finally {
+        await again.close()
+      }
       await expect(backend.call('distill.rollback', { id: promoted.id })).rejects.toThrow(/already rolled back/)
       const history = (await backend.call('distill.promotions', {})) as { items: Promotion[] }
       expect(history.items.map((p) => p.id)).toEqual([promoted.id, forced.id])

@@ -12,6 +12,7 @@ import plan from './en/plan'
 import quantization from './en/quantization'
 import templates from './en/templates'
 import distillation from './en/distillation'
+import distillEval from './en/distill-eval'
 import demo from './en/demo'
 import logDrawer from './en/log-drawer'
 import jobLinks from './en/job-links'
@@ -33,6 +34,7 @@ const en = {
   cacheAnswers,
   distillation,
   distillDatasets,
+  distillEval,
   demo,
   cacheExplained,
   modelQuality,

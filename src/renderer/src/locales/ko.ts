@@ -9,6 +9,7 @@ import plan from './ko/plan'
 import quantization from './ko/quantization'
 import templates from './ko/templates'
 import distillation from './ko/distillation'
+import distillEval from './ko/distill-eval'
 import demo from './ko/demo'
 import logDrawer from './ko/log-drawer'
 import jobLinks from './ko/job-links'
@@ -31,6 +32,7 @@ const ko: MessageSchema = {
   cacheAnswers,
   distillation,
   distillDatasets,
+  distillEval,
   demo,
   cacheExplained,
   modelQuality,

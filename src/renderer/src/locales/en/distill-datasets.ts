@@ -3,7 +3,6 @@
  * {name} interpolates; avoid @ $ | and braces in plain text.
  */
 const distillDatasets = {
-  tabTraining: 'Training',
   tab: 'Datasets',
   intro:
     'Build training data from what production asks: the request log, approved cache entries, template prompts, one pipeline node, or imported files. A teacher answers (local teachers also record top-k log-probs), a judge scores, you review, and a frozen version is what trainers read.',

@@ -1,0 +1,136 @@
+/**
+ * Larder's gateway as an OpenAI fine-tuning service, driven by the official `openai` client over real HTTP: upload a
+ * chat JSONL, create a job on a registered student, poll it to success (a real distill.train run with the built-in
+ * trainer), read its events and checkpoints, chat with the fine-tuned model through the same gateway, cancel another
+ * job; another tenant's key sees none of it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import OpenAI, { toFile } from 'openai'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitUntil, workBudget } from '../../../test/helpers'
+import type { Model } from '../../shared/contract'
+import { Backend } from '../backend'
+import { writeScratchStudent } from '../distill/student'
+import { toChatJsonl, triageExamples } from '../distill/synthetic'
+import { startHttpServer, type RunningHttpServer } from '../server/http-server'
+import { Gateway } from './gateway'
+
+const root = mkdtempSync(join(tmpdir(), 'larder-ft-'))
+let backend: Backend
+let server: RunningHttpServer
+let client: OpenAI
+let other: OpenAI
+
+beforeAll(
+  async () => {
+    backend = Backend.open({ home: join(root, 'home'), models: { cpuOnly: true } }).start()
+    const path = join(root, 'base.gguf')
+    await writeScratchStudent(path, {
+      embeddingLength: 64,
+      blockCount: 2,
+      headCount: 4,
+      feedForwardLength: 128,
+      contextLength: 256,
+      seed: 4,
+      name: 'base',
+    })
+    ;(await backend.call('models.register', { path, name: 'base-student' })) as Model
+    server = await startHttpServer({
+      backend,
+      port: 0,
+      token: 'tok',
+      gateway: new Gateway(backend, { adminToken: 'tok' }),
+    })
+    const key = async (tenant: string) =>
+      ((await backend.call('gateway.keys.create', { tenant })) as { secret: string }).secret
+    client = new OpenAI({ apiKey: await key('acme'), baseURL: `${server.url}/v1`, maxRetries: 0 })
+    other = new OpenAI({ apiKey: await key('globex'), baseURL: `${server.url}/v1`, maxRetries: 0 })
+  },
+  workBudget({ processes: 1 }),
+)
+
+afterAll(async () => {
+  await server.close()
+  await backend.close()
+  rmSync(root, { recursive: true, force: true })
+})
+
+describe('the fine-tuning API with the official openai client', () => {
+  it(
+    'uploads, trains, reports events and checkpoints, serves the fine-tuned model; cancel works; tenants are apart',
+    async () => {
+      const data = Buffer.from(toChatJsonl(triageExamples(120, 11)))
+      const file = await client.files.create({ file: await toFile(data, 'train.jsonl'), purpose: 'fine-tune' })
+      expect(file).toMatchObject({ object: 'file', purpose: 'fine-tune', bytes: data.length, filename: 'train.jsonl' })
+      const job = await client.fineTuning.jobs.create({
+        model: 'base-student',
+        training_file: file.id,
+        suffix: 'triage',
+        hyperparameters: { n_epochs: 1 },
+        metadata: { larder_max_steps: '30' },
+      })
+      expect(job.object).toBe('fine_tuning.job')
+      expect(['queued', 'running']).toContain(job.status)
+      let current = job
+      await waitUntil(
+        async () => {
+          current = await client.fineTuning.jobs.retrieve(job.id)
+          return current.status !== 'queued' && current.status !== 'running'
+        },
+        workBudget({ processes: 1, tokens: 30 * 64 }),
+        'the fine-tuning job to finish',
+      )
+      expect(current.error).toBeNull()
+      expect(current.status).toBe('succeeded')
+      expect(current.fine_tuned_model).toMatch(/^ft:base-student:triage:/)
+      const events = await client.fineTuning.jobs.listEvents(job.id, { limit: 100 })
+      expect(events.data.length).toBeGreaterThan(0)
+      expect(events.data.some((event) => /Trained|Training on/.test(event.message))).toBe(true)
+      const checkpoints = await client.fineTuning.jobs.checkpoints.list(job.id)
+      expect(checkpoints.data.length).toBeGreaterThan(0)
+      expect(checkpoints.data[0]).toMatchObject({ object: 'fine_tuning.job.checkpoint', fine_tuning_job_id: job.id })
+      const list = await client.fineTuning.jobs.list()
+      expect(list.data.map((entry) => entry.id)).toContain(job.id)
+
+      // The fine-tuned model answers through the same gateway.
+      const reply = await client.chat.completions.create({
+        model: current.fine_tuned_model!,
+        messages: [{ role: 'user', content: 'Hi, please refund me (order 1234). No rush.' }],
+        max_tokens: 8,
+        temperature: 0,
+      })
+      expect(reply.choices[0]!.message.content).toBeTypeOf('string')
+
+      // Another tenant sees neither the file nor the job.
+      await expect(other.fineTuning.jobs.retrieve(job.id)).rejects.toMatchObject({ status: 404 })
+      await expect(other.files.retrieve(file.id)).rejects.toMatchObject({ status: 404 })
+      expect((await other.fineTuning.jobs.list()).data).toEqual([])
+
+      // Cancel: a long job stops and says so.
+      const long = await client.fineTuning.jobs.create({
+        model: 'base-student',
+        training_file: file.id,
+        hyperparameters: { n_epochs: 50 },
+      })
+      const cancelled = await client.fineTuning.jobs.cancel(long.id)
+      expect(cancelled.status).toBe('cancelled')
+
+      // Bad input is a 4xx in OpenAI's error shape.
+      await expect(client.fineTuning.jobs.create({ model: 'nope', training_file: file.id })).rejects.toMatchObject({
+        status: 404,
+      })
+      const empty = await client.files.create({
+        file: await toFile(Buffer.from('{"messages": []}\n'), 'bad.jsonl'),
+        purpose: 'fine-tune',
+      })
+      await expect(
+        client.fineTuning.jobs.create({ model: 'base-student', training_file: empty.id }),
+      ).rejects.toMatchObject({
+        status: 400,
+      })
+    },
+    workBudget({ processes: 3, loads: 2, tokens: 2000 }),
+  )
+})

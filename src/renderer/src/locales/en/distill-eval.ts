@@ -1,0 +1,47 @@
+/** English text of the Distillation page's Evaluations and Promotions tabs. `ko/distill-eval.ts` has the same keys. */
+const distillEval = {
+  tabs: { runs: 'Training runs', evaluations: 'Evaluations', promotions: 'Promotions' },
+  teacher: 'Teacher',
+  metric: {
+    kl: 'KL (answer positions)',
+    top1: 'Top-1 agreement',
+    nll: 'NLL of teacher answers',
+    task: 'Task score',
+    winRate: 'Judge win-rate',
+  },
+  col: { model: 'Model', speed: 'tok/s', size: 'Size', cost: 'Cost / 1k answers', gate: 'Gate' },
+  gate: { passed: 'Passed', failed: 'Failed' },
+  report: {
+    title: 'Evaluation report',
+    empty: 'No evaluations yet. Start one with larder distill eval --data FILE --student MODEL --teacher MODEL.',
+    pending: 'The evaluation is {status}.',
+    summary: '{examples} examples · task metric {metric} · teacher top-{k} with a tail bucket',
+    agreement: 'Agreement with the teacher (higher is better)',
+    divergence: 'Divergence from the teacher (lower is better)',
+    curves: 'Training curves',
+    examples: 'Examples side by side (differences from the teacher’s answer marked)',
+    reference: 'Teacher answer',
+    line: 'Line {line}',
+  },
+  promotions: {
+    title: 'Promotions',
+    description:
+      'A promotion makes a cache namespace’s misses go to the student. It is refused when the report’s gate failed unless an override reason is given. Rollback restores the previous target.',
+    empty: 'No promotions yet. Promote with larder distill promote --namespace NAME --model STUDENT --evaluation ID.',
+    target: 'Target',
+    model: 'Student',
+    gate: 'Gate',
+    who: 'Who, when',
+    state: 'State',
+    passed: 'Passed (report {id})',
+    override: 'Override',
+    inForce: 'In force',
+    rolledBack: 'Rolled back by {who}, {when}',
+    rollback: 'Roll back',
+    rollbackConfirm: 'Restore the previous generation target of {target}?',
+    rollbackYes: 'Roll back',
+    rollbackNo: 'Keep',
+  },
+}
+
+export default distillEval
