@@ -59,6 +59,16 @@ async function startTeacher(options: { logprobs: 'return' | 'refuse' }): Promise
         const [, prompt = '', answer = ''] = /Prompt:\n([\s\S]*)\n\nAnswer:\n([\s\S]*)$/.exec(last) ?? []
         const correct = /\d/.test(prompt) && answer.trim() === extract(prompt)
         text = JSON.stringify({ score: correct ? 9 : 1, reason: correct ? 'follows the rule' : 'no number extracted' })
+      } else if (system.includes('different requests')) {
+        // Expansion: two real variations, and one that only changes case and punctuation (an exact duplicate).
+        const number = /\d+/.exec(last)?.[0] ?? '0'
+        text = JSON.stringify({
+          variations: [
+            `Could you look at invoice ${Number(number) + 1000} for me?`,
+            `Invoice ${number}: is it paid?`,
+            `${last.toUpperCase()}!`,
+          ],
+        })
       } else text = extract(last)
       const top = Number(payload.top_logprobs ?? 0)
       const logprobs =
@@ -194,6 +204,31 @@ describe('teacher over OpenAI-compatible endpoints', () => {
     expect(side.k).toBe(4)
     expect(side.tokens[0]!.top).toHaveLength(4)
     expect(side.tokens[0]!.tailMass).toBeGreaterThanOrEqual(0)
+  })
+})
+
+describe('synthetic expansion', () => {
+  it("adds the teacher's variations of seed prompts, dropping duplicates", async () => {
+    const backend = openBackend()
+    const server = await startTeacher({ logprobs: 'return' })
+    const provider = (await backend.call('providers.save', { name: 'writer', baseUrl: server.url, model: 'm' })) as {
+      id: number
+    }
+    const dataset = await importPrompts(backend, 'seeds', [
+      'Invoice 12 is overdue, please check',
+      'Invoice 40 was paid twice',
+    ])
+    const job = await runJob(backend, 'distill.datasets.expand', {
+      datasetId: dataset.id,
+      teacher: { provider: provider.id },
+      variations: 3,
+    })
+    expect(job.result).toMatchObject({ kind: 'synthetic', found: 6, added: 4, exactDuplicates: 2 })
+    const { items } = (await backend.call('distill.datasets.examples', { datasetId: dataset.id, limit: 50 })) as {
+      items: ExampleView[]
+    }
+    expect(items.map((item) => item.prompt[0]!.content)).toContain('Could you look at invoice 1012 for me?')
+    expect(items).toHaveLength(6)
   })
 })
 
