@@ -32,7 +32,7 @@ const cdnDeploy = {
   save: 'Save target',
   saved: 'Saved {name}.',
   steps: {
-    upload: 'Upload {upload} of {objects} objects ({bytes}); {present} are already there',
+    upload: 'Upload {upload} of {objects} objects ({bytes}); already there: {present}',
     worker: 'Upload worker.js',
     archive: 'Archive the manifest as manifests/{hash}.json (for rollback)',
     switch: 'Write manifest.json (version {version}): the switch',
