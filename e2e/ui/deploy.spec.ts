@@ -71,7 +71,7 @@ describe('Deploy step', () => {
       await page.locator('[data-testid="deploy-plan"]').click()
       await page.locator('[data-testid="deploy-plan-view"]').waitFor()
       await expect(page.locator('[data-testid="deploy-plan-view"]').innerText()).resolves.toMatch(
-        /Nothing is live at this target yet[\s\S]*write manifest.json \(version 1\): the switch/,
+        /Nothing is live at this target yet[\s\S]*Write manifest.json \(version 1\): the switch/,
       )
       await page.locator('[data-testid="deploy-start"]').click()
       await page.locator('[data-testid="deploy-job"][data-status="succeeded"]').waitFor({ timeout: 60_000 })

@@ -259,17 +259,19 @@ export async function tenantIsolationCampaign(options: TenantIsolationOptions): 
         continue
       }
       result.exports++
-      const manifest = JSON.parse(readFileSync(join(outDir, 'manifest.json'), 'utf8')) as { objects: string[] }
+      const manifest = JSON.parse(readFileSync(join(outDir, 'public', 'manifest.json'), 'utf8')) as {
+        objects: string[]
+      }
       for (const hash of manifest.objects)
-        checkRead(tenant.name, readFileSync(join(outDir, 'objects', `${hash}.json`), 'utf8'), 'export')
+        checkRead(tenant.name, readFileSync(join(outDir, 'public', 'objects', `${hash}.json`), 'utf8'), 'export')
       if (index >= options.workers) continue
       const worker = new Miniflare({
         modules: true,
-        script: readFileSync(join(outDir, 'worker.js'), 'utf8'),
+        script: readFileSync(join(outDir, 'public', 'worker.js'), 'utf8'),
         compatibilityDate: '2025-01-01',
         bindings: { LARDER_TENANT: tenant.name },
         assets: {
-          directory: outDir,
+          directory: join(outDir, 'public'),
           binding: 'ASSETS',
           routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
         },

@@ -70,10 +70,10 @@ describe('slot patterns', () => {
     expect((await backend.runner.waitFor(job.id)).status).toBe('succeeded')
     const worker = new Miniflare({
       modules: true,
-      script: readFileSync(join(outDir, 'worker.js'), 'utf8'),
+      script: readFileSync(join(outDir, 'public', 'worker.js'), 'utf8'),
       compatibilityDate: '2025-01-01',
       assets: {
-        directory: outDir,
+        directory: join(outDir, 'public'),
         binding: 'ASSETS',
         routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
       },

@@ -228,10 +228,10 @@ export async function benchWorkerd(openBackend: (home: string) => Backend, reque
     if (finished.status !== 'succeeded') throw new Error(`export failed: ${finished.error}`)
     const worker = new miniflare.Miniflare({
       modules: true,
-      script: readFileSync(join(outDir, 'worker.js'), 'utf8'),
+      script: readFileSync(join(outDir, 'public', 'worker.js'), 'utf8'),
       compatibilityDate: '2025-01-01',
       assets: {
-        directory: outDir,
+        directory: join(outDir, 'public'),
         binding: 'ASSETS',
         routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
       },

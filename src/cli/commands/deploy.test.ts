@@ -43,7 +43,8 @@ afterAll(async () => {
 describe('larder export deploy', () => {
   it('plans, deploys twice, lists deployments and rolls back', async () => {
     for (const name of ['one', 'two']) {
-      if (name === 'two') expect((await larder(['cache', 'namespaces', 'set', 'support', '--create'])).code).toBe(EXIT.ok)
+      if (name === 'two')
+        expect((await larder(['cache', 'namespaces', 'set', 'support', '--create'])).code).toBe(EXIT.ok)
       const exported = await larder(['export', 'cdn', '--out', join(root, name), '--tenant', 'default', '--json'])
       expect(exported.code, exported.err).toBe(EXIT.ok)
     }

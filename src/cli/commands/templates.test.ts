@@ -145,7 +145,7 @@ describe('larder templates and export (CLI)', () => {
       '--out',
       join(root, 'bundle-2'),
       '--since',
-      join(bundle, 'manifest.json'),
+      join(bundle, 'public', 'manifest.json'),
       '--json',
     ])
     expect(JSON.parse(next.out)).toMatchObject({
@@ -155,10 +155,10 @@ describe('larder templates and export (CLI)', () => {
 
     const worker = new Miniflare({
       modules: true,
-      script: readFileSync(join(bundle, 'worker.js'), 'utf8'),
+      script: readFileSync(join(bundle, 'public', 'worker.js'), 'utf8'),
       compatibilityDate: '2025-01-01',
       assets: {
-        directory: bundle,
+        directory: join(bundle, 'public'),
         binding: 'ASSETS',
         routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
       },

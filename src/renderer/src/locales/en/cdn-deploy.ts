@@ -31,6 +31,15 @@ const cdnDeploy = {
   secretHint: 'Stored encrypted; never shown again. Leave empty to keep the stored one.',
   save: 'Save target',
   saved: 'Saved {name}.',
+  steps: {
+    upload: 'Upload {upload} of {objects} objects ({bytes}); already there: {present}',
+    worker: 'Upload worker.js',
+    archive: 'Archive the manifest as manifests/{hash}.json (for rollback)',
+    switch: 'Write manifest.json (version {version}): the switch',
+    switchReplacing: 'Write manifest.json (version {version}, replacing version {live}): the switch',
+    verify: 'Verify: read manifest.json back and check {sample} objects’ hashes',
+    delete: 'Delete {now} objects no manifest needs; {later} more after the {grace} s grace period',
+  },
   deployments: {
     title: 'Deployments',
     empty: 'Nothing deployed yet.',

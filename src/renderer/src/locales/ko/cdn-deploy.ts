@@ -33,6 +33,15 @@ const cdnDeploy: typeof enCdnDeploy = {
   secretHint: '암호화해 저장하며 다시 보여 주지 않습니다. 비워 두면 저장된 값을 유지합니다.',
   save: '대상 저장',
   saved: '{name}을(를) 저장했습니다.',
+  steps: {
+    upload: '객체 {objects}개 중 {upload}개 업로드({bytes}), {present}개는 이미 있음',
+    worker: 'worker.js 업로드',
+    archive: '매니페스트를 manifests/{hash}.json으로 보관(롤백용)',
+    switch: 'manifest.json 쓰기(버전 {version}): 전환',
+    switchReplacing: 'manifest.json 쓰기(버전 {version}, 버전 {live} 대체): 전환',
+    verify: '검증: manifest.json을 다시 읽고 객체 {sample}개의 해시 확인',
+    delete: '어떤 매니페스트도 쓰지 않는 객체 {now}개 삭제, {later}개는 유예 기간 {grace}초 뒤 삭제',
+  },
   deployments: {
     title: '배포 기록',
     empty: '아직 배포한 적이 없습니다.',
