@@ -32,6 +32,7 @@ import {
   type ScratchStudentSpec,
 } from './student'
 import { TrainerError, type CheckpointInfo, type Trainer, type TrainerJob, type TrainOutcome } from './trainer'
+import { message } from '../../shared/messages'
 
 export const DISTILL_JOB = 'distill.train'
 const POINT_FLUSH_MS = 500
@@ -207,7 +208,7 @@ export class DistillService {
       kind: DISTILL_JOB,
       params: z.object({ runId: z.int().positive() }),
       resumable: true,
-      title: (params) => `Train ${this.repo.get(params.runId)?.name ?? `run ${params.runId}`}`,
+      title: (params) => message('job.train', { run: this.repo.get(params.runId)?.name ?? `#${params.runId}` }),
       run: (context) => this.runJob(context),
     }
   }

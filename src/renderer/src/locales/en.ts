@@ -12,8 +12,12 @@ import quantization from './en/quantization'
 import templates from './en/templates'
 import distillation from './en/distillation'
 import demo from './en/demo'
+import messages from './en/messages'
+import pipelinePorts from './en/pipeline-ports'
 
 const en = {
+  msg: messages,
+  pipelinePorts,
   pipelines,
   quantization,
   templates,

@@ -9,9 +9,13 @@ import quantization from './ko/quantization'
 import templates from './ko/templates'
 import distillation from './ko/distillation'
 import demo from './ko/demo'
+import messages from './ko/messages'
+import pipelinePorts from './ko/pipeline-ports'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
+  msg: messages,
+  pipelinePorts,
   pipelines,
   quantization,
   templates,

@@ -1,0 +1,3 @@
+-- Placeholder: 0014 is assigned to another branch. This file only keeps the numbering gap-free on wip/korean;
+-- drop it when merging that branch's 0014.
+SELECT 1;
