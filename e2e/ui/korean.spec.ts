@@ -110,8 +110,8 @@ describe('the console in Korean', () => {
         for (const area of AREAS) {
           await console.open(area)
           await page.getByTestId(`${area}-page`).waitFor()
-          // Pages fetch their data after mounting: read them once no table or panel shows its loading spinner.
-          await page.waitForFunction(() => document.querySelectorAll('.n-base-loading, .n-spin').length === 0)
+          // Pages fetch their data after mounting: read them once no table shows its loading overlay.
+          await page.waitForFunction(() => document.querySelectorAll('.n-data-table-loading-wrapper').length === 0)
           const text = await page.locator('body').innerText()
           expect(leftovers(text), `${theme} ${area}`).toEqual([])
           expect(text, `${theme} ${area}`).toMatch(/[가-힣]/)

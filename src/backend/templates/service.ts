@@ -716,7 +716,8 @@ export class TemplatesService {
       title: (params) =>
         message('job.generateVariants', {
           family: this.repo.getFamily(params.familyId)?.name ?? `#${params.familyId}`,
-          target: params.targetLabel,
+          // The label's "model " prefix is English; the name alone reads in every language.
+          target: params.targetLabel.replace(/^model /, ''),
         }),
       run: (context) => this.runGeneration(context),
     }

@@ -18,7 +18,7 @@ const ko: Record<MessageKey, string> = {
   'job.exportBundleIncremental': 'CDN 번들 {bundle} 내보내기 (증분)',
   'job.backup': '워크스페이스를 {file}(으)로 백업',
   'job.restore': '{file}에서 워크스페이스 복원',
-  'job.generateVariants': '{target}(으)로 패밀리 {family}의 템플릿 변형 생성',
+  'job.generateVariants': '패밀리 {family}의 템플릿 변형 생성 ({target})',
   'job.download': '{uri} 다운로드',
   'job.hash': '모델 {model} 해시 계산',
   'job.compare': '모델 {quantized}와(과) {original} 비교',
