@@ -119,6 +119,24 @@ describe('the console in Korean', () => {
         }
       }
 
+      // Built-in pipeline ports show Korean labels; the port's own name stays in its tooltip.
+      const starters = await serve.call<{ items: { key: string; definition: unknown }[] }>('pipelines.starters', {})
+      const judge = starters.items.find((starter) => starter.key === 'draft-judge-revise')!
+      const { pipeline } = await serve.call<{ pipeline: { id: number } }>('pipelines.save', {
+        definition: { ...(judge.definition as object), name: 'ko-ports' },
+      })
+      await console.open('pipelines')
+      await page.getByTestId(`pipeline-open-${pipeline.id}`).click()
+      await page.locator('.pnode__port-name[title="out"]').first().waitFor()
+      const ports = await page
+        .locator('.pnode__port-name')
+        .evaluateAll((spans) => spans.map((span) => ({ name: span.getAttribute('title'), label: span.textContent })))
+      const korean: Record<string, string> = { in: '입력', out: '출력', pass: '통과', fail: '실패', score: '점수' }
+      expect(ports.length).toBeGreaterThan(2)
+      for (const port of ports)
+        if (port.name! in korean) expect(port.label?.trim(), port.name!).toBe(korean[port.name!])
+      await shoot(page, 'ko-dark-pipeline-editor')
+
       const font = await koreanFaceLoaded(page)
       expect(font.loaded).toBeGreaterThan(0)
       expect(font.check).toBe(true)
