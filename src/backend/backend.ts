@@ -40,6 +40,7 @@ import {
   restoreJobKind,
 } from './workspace/backup-jobs'
 import { Workspace, type WorkspaceOptions } from './workspace/workspace'
+import { message } from '../shared/messages'
 
 export interface BackendOptions extends WorkspaceOptions {
   home: string
@@ -201,12 +202,11 @@ export class Backend {
       },
       'jobs.get': ({ id }) => {
         const job = ws.jobs.get(id)
-        if (!job) throw new ApiError({ code: 'not_found', message: `Job ${id} does not exist.`, path: ['id'] })
+        if (!job) throw ApiError.of('not_found', message('error.jobNotFound', { id }), { path: ['id'] })
         return publicJob(job)
       },
       'jobs.logs': ({ id, afterSeq, limit }) => {
-        if (!ws.jobs.get(id))
-          throw new ApiError({ code: 'not_found', message: `Job ${id} does not exist.`, path: ['id'] })
+        if (!ws.jobs.get(id)) throw ApiError.of('not_found', message('error.jobNotFound', { id }), { path: ['id'] })
         return { items: ws.jobs.logs(id, afterSeq ?? 0, limit) }
       },
       'jobs.cancel': ({ id }) => this.runner.cancel(id),

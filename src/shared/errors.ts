@@ -1,3 +1,5 @@
+import type { Message } from './messages'
+
 /**
  * Structured errors that cross every transport unchanged. A caller can branch on `code`; `path` points at the
  * offending input field when the error came from validation.
@@ -23,12 +25,17 @@ export interface ApiErrorShape {
   path?: (string | number)[]
   /** Every validation issue when there was more than one. */
   issues?: { path: (string | number)[]; message: string }[]
+  /** The message as a key of src/shared/messages.ts plus parameters, for the console to translate. */
+  messageKey?: string
+  params?: Record<string, string | number>
 }
 
 export class ApiError extends Error implements ApiErrorShape {
   readonly code: ErrorCode
   readonly path?: (string | number)[]
   readonly issues?: { path: (string | number)[]; message: string }[]
+  readonly messageKey?: string
+  readonly params?: Record<string, string | number>
 
   constructor(shape: ApiErrorShape) {
     super(shape.message)
@@ -36,12 +43,25 @@ export class ApiError extends Error implements ApiErrorShape {
     this.code = shape.code
     if (shape.path) this.path = shape.path
     if (shape.issues) this.issues = shape.issues
+    if (shape.messageKey) {
+      this.messageKey = shape.messageKey
+      this.params = shape.params ?? {}
+    }
+  }
+
+  /** An error whose message is a translatable message: its English text plus the key and parameters. */
+  static of(code: ErrorCode, message: Message, extra: Pick<ApiErrorShape, 'path' | 'issues'> = {}): ApiError {
+    return new ApiError({ code, message: message.text, messageKey: message.key, params: message.params, ...extra })
   }
 
   toJSON(): ApiErrorShape {
     const out: ApiErrorShape = { code: this.code, message: this.message }
     if (this.path) out.path = this.path
     if (this.issues) out.issues = this.issues
+    if (this.messageKey) {
+      out.messageKey = this.messageKey
+      out.params = this.params ?? {}
+    }
     return out
   }
 

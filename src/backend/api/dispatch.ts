@@ -5,6 +5,7 @@
 import type { z } from 'zod'
 import { isMethodName, methodSpecs, type MethodName, type MethodOutput, type ParsedInput } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
+import { message } from '../../shared/messages'
 import { WorkspaceError } from '../db/errors'
 
 export type Handlers = {
@@ -24,13 +25,11 @@ function zodToApiError(error: z.ZodError): ApiError {
     message: issue.message,
   }))
   const first = issues[0]!
-  const where = first.path.length > 0 ? ` at "${first.path.join('.')}"` : ''
-  return new ApiError({
-    code: 'invalid_input',
-    message: `Invalid input${where}: ${first.message}`,
-    path: first.path,
-    ...(issues.length > 1 ? { issues } : {}),
-  })
+  const said =
+    first.path.length > 0
+      ? message('error.invalidInputAt', { field: first.path.join('.'), detail: first.message })
+      : message('error.invalidInput', { detail: first.message })
+  return ApiError.of('invalid_input', said, { path: first.path, ...(issues.length > 1 ? { issues } : {}) })
 }
 
 export function toApiError(error: unknown): ApiError {

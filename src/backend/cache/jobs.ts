@@ -18,6 +18,7 @@ import { CacheRepository } from './repository'
 import { cacheableFrom, type CacheService } from './service'
 
 import { readRecords } from './log-import'
+import { message } from '../../shared/messages'
 
 export { IMPORT_LOG_JOB, importLogJob } from './log-import'
 export const PREWARM_JOB = 'cache.prewarm'
@@ -38,6 +39,8 @@ const entryLineSchema = z.object({
 })
 
 const MAX_REPORTED_PROBLEMS = 20
+
+const fileName = (path: string): string => path.split(/[\\/]/).pop() ?? path
 
 interface LineProblem {
   line: number
@@ -70,8 +73,11 @@ export function prewarmJob(workspace: Workspace, cache: CacheService, models: Mo
     resumable: true,
     title: (params) =>
       params.keys
-        ? `Pre-warm ${params.keys.length} planned requests of namespace ${params.namespaceId}`
-        : `Pre-warm the top ${params.top} uncached requests of namespace ${params.namespaceId}`,
+        ? message('job.prewarmPlanned', {
+            count: params.keys.length,
+            namespace: cache.namespaceName(params.namespaceId),
+          })
+        : message('job.prewarmTop', { count: params.top, namespace: cache.namespaceName(params.namespaceId) }),
     async run(context: JobContext<PrewarmParams>) {
       const namespace = cache.namespace(context.params.namespaceId)
       const target = context.params.target ?? namespace.generationTarget
@@ -147,7 +153,7 @@ export function importEntriesJob(cache: CacheService): JobKind<{ namespaceId: nu
     kind: IMPORT_ENTRIES_JOB,
     params: z.object({ namespaceId: z.int(), path: z.string() }),
     resumable: true,
-    title: (params) => `Import cache entries from ${params.path.split(/[\\/]/).pop()}`,
+    title: (params) => message('job.importEntries', { file: fileName(params.path) }),
     async run(context) {
       const namespace = cache.namespace(context.params.namespaceId)
       const total = statSync(context.params.path).size
@@ -198,7 +204,7 @@ export function exportEntriesJob(
       state: z.array(z.enum(['draft', 'approved', 'rejected'])).optional(),
     }),
     resumable: true,
-    title: (params) => `Export cache entries to ${params.path.split(/[\\/]/).pop()}`,
+    title: (params) => message('job.exportEntries', { file: fileName(params.path) }),
     async run(context) {
       const namespace = cache.namespace(context.params.namespaceId)
       const repo = new CacheRepository(workspace.db)
@@ -262,7 +268,7 @@ export function reembedJob(workspace: Workspace, cache: CacheService): JobKind<{
     params: z.object({ namespaceId: z.int() }),
     // Restarting simply embeds everything again.
     resumable: true,
-    title: (params) => `Re-embed cache namespace ${params.namespaceId}`,
+    title: (params) => message('job.reembed', { namespace: cache.namespaceName(params.namespaceId) }),
     async run(context) {
       const namespace = cache.namespace(context.params.namespaceId)
       if (!namespace.semanticEnabled || !namespace.embedder)

@@ -16,6 +16,7 @@ import type { JobKind } from '../jobs/runner'
 import type { Workspace } from '../workspace/workspace'
 import { CacheRepository } from './repository'
 import { cacheableFrom, type CacheService } from './service'
+import { message } from '../../shared/messages'
 
 export const IMPORT_LOG_JOB = 'cache.import-log'
 
@@ -185,7 +186,7 @@ export function importLogJob(workspace: Workspace, cache: CacheService): JobKind
     }),
     // Resuming continues after the last committed record (the checkpoint is in the same transaction as the rows).
     resumable: true,
-    title: (params) => `Import request log ${params.path.split(/[\\/]/).pop()}`,
+    title: (params) => message('job.importRequestLog', { file: params.path.split(/[\\/]/).pop() ?? params.path }),
     async run(context) {
       const { path, namespaceId } = context.params
       const namespace = cache.namespace(namespaceId)

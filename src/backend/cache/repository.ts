@@ -3,6 +3,7 @@ import type { CacheEntry, CacheNamespace, EntryVersion, RequestLogRow } from '..
 import { DEFAULT_NORMALIZATION, type CanonicalRequest } from '../../shared/cache-key'
 import type { Db } from '../db/database'
 import { BUMP_UPDATED_AT, cacheRuntime, type CacheRuntime, type NamespaceConfig } from './runtime'
+import { message, refOf, type Message, type MessageRef } from '../../shared/messages'
 
 export const DEFAULT_GUARDS = { negation: true, numbers: true }
 
@@ -452,27 +453,36 @@ export class CacheRepository {
     return this.entry(id)!
   }
 
-  addVersion(entryId: number, answer: string, state: string, changedBy: string, note: string | null): void {
+  addVersion(entryId: number, answer: string, state: string, changedBy: string, note: string | Message | null): void {
     const next =
       (this.prepare('SELECT coalesce(max(version), 0) FROM cache_entry_versions WHERE entry_id = ?')
         .pluck()
         .get(entryId) as number) + 1
-    this.prepare('INSERT INTO cache_entry_versions VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+    this.prepare(
+      `INSERT INTO cache_entry_versions (entry_id, version, answer, state, changed_by, note, note_ref, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
       entryId,
       next,
       answer,
       state,
       changedBy,
-      note,
+      note === null || typeof note === 'string' ? note : note.text,
+      note === null || typeof note === 'string' ? null : JSON.stringify(refOf(note)),
       new Date().toISOString(),
     )
   }
 
   versions(entryId: number): EntryVersion[] {
     return this.prepare(
-      `SELECT version, answer, state, changed_by AS changedBy, note, created_at AS createdAt
+      `SELECT version, answer, state, changed_by AS changedBy, note, note_ref AS noteRef, created_at AS createdAt
        FROM cache_entry_versions WHERE entry_id = ? ORDER BY version DESC`,
-    ).all(entryId) as EntryVersion[]
+    )
+      .all(entryId)
+      .map((row) => {
+        const { noteRef, ...rest } = row as Omit<EntryVersion, 'noteRef'> & { noteRef: string | null }
+        return { ...rest, noteRef: noteRef === null ? null : (JSON.parse(noteRef) as MessageRef) }
+      })
   }
 
   updateEntry(
@@ -524,7 +534,13 @@ export class CacheRepository {
         const entry = this.entry(id)
         if (!entry || entry.state === state) continue
         this.updateEntry(id, { state })
-        this.addVersion(id, entry.answer, state, changedBy, `state: ${entry.state} -> ${state}`)
+        this.addVersion(
+          id,
+          entry.answer,
+          state,
+          changedBy,
+          message('cacheNote.stateChange', { from: entry.state, to: state }),
+        )
         affected++
       }
       return affected

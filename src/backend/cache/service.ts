@@ -22,6 +22,7 @@ import { CacheRepository, DEFAULT_GUARDS, type EntryFilter } from './repository'
 import { cacheRuntime, type CacheRuntime, type NamespaceConfig } from './runtime'
 import { SEMANTIC_CANDIDATES, semanticRefusal } from './semantic-match'
 import { isoNow, type QueuedLogRow } from './write-behind'
+import { message, type Message } from '../../shared/messages'
 
 export type HitKind = 'hit-exact' | 'hit-semantic' | 'miss' | 'bypass'
 
@@ -180,6 +181,12 @@ export class CacheService {
 
   close(): void {
     if (this.workspace.db.open) this.runtime.writer.close()
+  }
+
+  /** The namespace as titles name it: "tenant/name", or "#id" when it does not exist. */
+  namespaceName(id: number): string {
+    const namespace = this.repo.namespace(id)
+    return namespace ? `${namespace.tenant}/${namespace.name}` : `#${id}`
   }
 
   namespace(id: number): CacheNamespace {
@@ -538,7 +545,8 @@ export class CacheService {
     return stored!
   }
 
-  update(input: ParsedInput<'cache.entries.update'>): CacheEntry {
+  /** `note` overrides `input.note` with a translatable message (used by revert). */
+  update(input: ParsedInput<'cache.entries.update'>, note?: Message): CacheEntry {
     const entry = this.entry(input.id)
     const repo = this.r
     const answer = input.answer ?? entry.answer
@@ -566,7 +574,7 @@ export class CacheService {
           input.answer ?? entry.answer,
           input.state ?? entry.state,
           'operator',
-          input.note ?? null,
+          note ?? input.note ?? null,
         )
       }
     })
@@ -585,14 +593,16 @@ export class CacheService {
     if (!target)
       throw new ApiError({ code: 'not_found', message: `Entry ${id} has no version ${version}.`, path: ['version'] })
     const reviewed = versions.some((v) => v.answer === target.answer && v.state === 'approved')
-    return this.update({
-      id,
-      answer: target.answer,
-      state: reviewed ? 'approved' : 'draft',
-      note: `reverted to version ${version}`,
-      // This very text was approved before (broken characters and all): restoring it is not a new approval.
-      acceptBrokenText: reviewed,
-    })
+    return this.update(
+      {
+        id,
+        answer: target.answer,
+        state: reviewed ? 'approved' : 'draft',
+        // This very text was approved before (broken characters and all): restoring it is not a new approval.
+        acceptBrokenText: reviewed,
+      },
+      message('cacheNote.revertedTo', { version }),
+    )
   }
 
   bulk(input: ParsedInput<'cache.entries.bulk'>): MethodOutput<'cache.entries.bulk'> {

@@ -515,3 +515,39 @@ describe('0014_distill_eval', () => {
     expect(db.prepare('SELECT evaluation_id FROM distill_promotions').pluck().get()).toBeNull()
   })
 })
+
+describe('0015_message_refs', () => {
+  it('adds checked JSON message references to jobs, job logs and cache entry versions; old rows read null', () => {
+    const db = freshDb()
+    migrate(db, migrations, 14)
+    const now = new Date().toISOString()
+    const job = db
+      .prepare(
+        `INSERT INTO jobs (kind, title, params, status, created_at, updated_at) VALUES ('k', 'Old title', '{}', 'queued', ?, ?)`,
+      )
+      .run(now, now).lastInsertRowid
+    db.prepare(`INSERT INTO job_logs (job_id, seq, level, message, at) VALUES (?, 1, 'info', 'Started.', ?)`).run(
+      job,
+      now,
+    )
+    migrate(db, migrations, 15)
+    expect(db.prepare('SELECT title_ref, progress_ref, error_ref FROM jobs').get()).toEqual({
+      title_ref: null,
+      progress_ref: null,
+      error_ref: null,
+    })
+    expect(db.prepare('SELECT message_ref FROM job_logs').pluck().get()).toBeNull()
+    const ref = JSON.stringify({ key: 'job.demo', params: {} })
+    db.prepare('UPDATE jobs SET title_ref = ?, error_ref = ?').run(ref, ref)
+    db.prepare('UPDATE job_logs SET message_ref = ?').run(ref)
+    for (const sql of [
+      `UPDATE jobs SET title_ref = 'not json'`,
+      `UPDATE jobs SET progress_ref = 'not json'`,
+      `UPDATE jobs SET error_ref = 'not json'`,
+      `UPDATE job_logs SET message_ref = 'not json'`,
+    ])
+      expect(() => db.prepare(sql).run(), sql).toThrowError(/CHECK/)
+    const columns = db.prepare(`SELECT name FROM pragma_table_info('cache_entry_versions')`).pluck().all()
+    expect(columns).toContain('note_ref')
+  })
+})

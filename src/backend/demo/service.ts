@@ -26,6 +26,7 @@ import { NOTIFICATIONS_EN, NOTIFICATIONS_KO, SUPPORT_EN, SUPPORT_KO } from './co
 import { CHATML_TEMPLATE, writeTinyLlamaGguf } from '../gguf/index'
 import { wordVocabulary } from './vocabulary'
 import { DEMO_MODEL_NAME, demoQuestions, demoRequestLog, questionPhrasings, zipfSample } from './request-log'
+import { message } from '../../shared/messages'
 
 export const DEMO_JOB = 'demo.build'
 
@@ -160,7 +161,7 @@ export class DemoService {
       kind: DEMO_JOB,
       params: z.object({ quick: z.boolean().default(false) }),
       resumable: false,
-      title: () => 'Load the demo workspace',
+      title: () => message('job.demo'),
       run: (context) => this.build(context),
     }
   }

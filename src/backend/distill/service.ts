@@ -34,6 +34,7 @@ import {
 import { ExternalCommandTrainer } from './trainers/external'
 import { checkCommand } from './trainers/protocol'
 import { TrainerError, type CheckpointInfo, type Trainer, type TrainerJob, type TrainOutcome } from './trainer'
+import { message } from '../../shared/messages'
 
 export const DISTILL_JOB = 'distill.train'
 const POINT_FLUSH_MS = 500
@@ -219,7 +220,7 @@ export class DistillService {
       kind: DISTILL_JOB,
       params: z.object({ runId: z.int().positive(), command: z.string().optional() }),
       resumable: true,
-      title: (params) => `Train ${this.repo.get(params.runId)?.name ?? `run ${params.runId}`}`,
+      title: (params) => message('job.train', { run: this.repo.get(params.runId)?.name ?? `#${params.runId}` }),
       run: (context) => this.runJob(context),
     }
   }

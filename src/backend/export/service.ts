@@ -20,6 +20,7 @@ import { TemplatesRepository } from '../templates/repository'
 import { buildBundle, sha256Hex, type NamespaceSnapshot, type PublishedFamilySnapshot } from './bundle'
 import { BUNDLE_FORMAT, objectPath } from './edge-worker/bundle-format'
 import { writeTarball } from './tarball'
+import { message } from '../../shared/messages'
 
 export const CDN_EXPORT_JOB = 'export.cdn'
 
@@ -329,7 +330,8 @@ export class ExportService {
       params: exportParamsSchema,
       // Nothing is in place until the final rename, so an interrupted export simply starts over.
       resumable: true,
-      title: (params) => `Export CDN bundle to ${params.outDir}${params.since ? ' (incremental)' : ''}`,
+      title: (params) =>
+        message(params.since ? 'job.exportBundleIncremental' : 'job.exportBundle', { bundle: basename(params.outDir) }),
       run: async (context) => {
         const { params } = context
         this.checkOutDir(params.outDir)

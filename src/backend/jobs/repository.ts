@@ -1,18 +1,22 @@
 /** SQL for the jobs and job_logs tables; the rest of the backend never writes these tables directly. */
 import type { Job, JobLog, JobStatus } from '../../shared/contract'
+import { refOf, type Message, type MessageRef } from '../../shared/messages'
 import type { Db } from '../db/database'
 
 interface JobRow {
   id: number
   kind: string
   title: string
+  title_ref: string | null
   params: string
   status: JobStatus
   progress: number | null
   progress_message: string | null
+  progress_ref: string | null
   checkpoint: string | null
   result: string | null
   error: string | null
+  error_ref: string | null
   attempts: number
   cancel_requested: number
   owner_id: string | null
@@ -35,17 +39,28 @@ function parseJson(text: string | null): unknown {
   return text === null ? null : (JSON.parse(text) as unknown)
 }
 
+/** English text, optionally with the message it was made from (its key and parameters, for translation). */
+export type Text = string | Message
+
+const textOf = (value: Text | null): string | null => (value === null || typeof value === 'string' ? value : value.text)
+const refJson = (value: Text | null): string | null =>
+  value === null || typeof value === 'string' ? null : JSON.stringify(refOf(value))
+const parseRef = (text: string | null): MessageRef | null => parseJson(text) as MessageRef | null
+
 function toJob(row: JobRow): StoredJob {
   return {
     id: row.id,
     kind: row.kind,
     title: row.title,
+    titleRef: parseRef(row.title_ref),
     params: parseJson(row.params),
     status: row.status,
     progress: row.progress,
     progressMessage: row.progress_message,
+    progressRef: parseRef(row.progress_ref),
     result: parseJson(row.result),
     error: row.error,
+    errorRef: parseRef(row.error_ref),
     attempts: row.attempts,
     cancelRequested: row.cancel_requested === 1,
     createdAt: row.created_at,
@@ -65,12 +80,15 @@ export function publicJob(job: StoredJob): Job {
     id: job.id,
     kind: job.kind,
     title: job.title,
+    titleRef: job.titleRef,
     params: job.params,
     status: job.status,
     progress: job.progress,
     progressMessage: job.progressMessage,
+    progressRef: job.progressRef,
     result: job.result,
     error: job.error,
+    errorRef: job.errorRef,
     attempts: job.attempts,
     cancelRequested: job.cancelRequested,
     createdAt: job.createdAt,
@@ -88,8 +106,8 @@ export class JobsRepository {
   constructor(private readonly db: Db) {
     this.statements = {
       insert: db.prepare(
-        `INSERT INTO jobs (kind, title, params, status, created_at, updated_at)
-         VALUES (@kind, @title, @params, 'queued', @now, @now) RETURNING *`,
+        `INSERT INTO jobs (kind, title, title_ref, params, status, created_at, updated_at)
+         VALUES (@kind, @title, @titleRef, @params, 'queued', @now, @now) RETURNING *`,
       ),
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       nextQueued: db.prepare(
@@ -101,12 +119,12 @@ export class JobsRepository {
          WHERE id = @id AND status = 'queued' AND cancel_requested = 0 RETURNING *`,
       ),
       progress: db.prepare(
-        `UPDATE jobs SET progress = @progress, progress_message = @message, updated_at = @now
+        `UPDATE jobs SET progress = @progress, progress_message = @message, progress_ref = @ref, updated_at = @now
          WHERE id = @id AND status = 'running' RETURNING *`,
       ),
       checkpoint: db.prepare('UPDATE jobs SET checkpoint = ?, updated_at = ? WHERE id = ?'),
       finish: db.prepare(
-        `UPDATE jobs SET status = @status, result = @result, error = @error, finished_at = @now, updated_at = @now,
+        `UPDATE jobs SET status = @status, result = @result, error = @error, error_ref = @errorRef, finished_at = @now, updated_at = @now,
            progress = CASE WHEN @status = 'succeeded' THEN 1 ELSE progress END,
            owner_id = NULL, owner_pid = NULL, heartbeat_at = NULL
          WHERE id = @id RETURNING *`,
@@ -128,17 +146,24 @@ export class JobsRepository {
       ),
       running: db.prepare(`SELECT * FROM jobs WHERE status = 'running' ORDER BY id`),
       lastSeq: db.prepare('SELECT coalesce(max(seq), 0) FROM job_logs WHERE job_id = ?').pluck(),
-      insertLog: db.prepare('INSERT INTO job_logs (job_id, seq, level, message, at) VALUES (?, ?, ?, ?, ?)'),
+      insertLog: db.prepare(
+        'INSERT INTO job_logs (job_id, seq, level, message, message_ref, at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
       logs: db.prepare(
-        `SELECT job_id AS jobId, seq, level, message, at FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+        `SELECT job_id AS jobId, seq, level, message, message_ref AS messageRef, at FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
       ),
     }
   }
 
-  create(kind: string, title: string, params: unknown): StoredJob {
-    return toJob(
-      this.statements.insert.get({ kind, title, params: JSON.stringify(params ?? null), now: now() }) as JobRow,
-    )
+  create(kind: string, title: Text, params: unknown): StoredJob {
+    const row = this.statements.insert.get({
+      kind,
+      title: textOf(title),
+      titleRef: refJson(title),
+      params: JSON.stringify(params ?? null),
+      now: now(),
+    }) as JobRow
+    return toJob(row)
   }
 
   get(id: number): StoredJob | undefined {
@@ -182,8 +207,14 @@ export class JobsRepository {
     return row ? toJob(row) : undefined
   }
 
-  setProgress(id: number, progress: number | null, message: string | null): StoredJob | undefined {
-    const row = this.statements.progress.get({ id, progress, message, now: now() }) as JobRow | undefined
+  setProgress(id: number, progress: number | null, message: Text | null): StoredJob | undefined {
+    const row = this.statements.progress.get({
+      id,
+      progress,
+      message: textOf(message),
+      ref: refJson(message),
+      now: now(),
+    }) as JobRow | undefined
     return row ? toJob(row) : undefined
   }
 
@@ -191,12 +222,13 @@ export class JobsRepository {
     this.statements.checkpoint.run(JSON.stringify(state ?? null), now(), id)
   }
 
-  finish(id: number, status: 'succeeded' | 'failed' | 'cancelled', result: unknown, error: string | null): StoredJob {
+  finish(id: number, status: 'succeeded' | 'failed' | 'cancelled', result: unknown, error: Text | null): StoredJob {
     const row = this.statements.finish.get({
       id,
       status,
       result: result === undefined ? null : JSON.stringify(result),
-      error,
+      error: textOf(error),
+      errorRef: refJson(error),
       now: now(),
     }) as JobRow
     return toJob(row)
@@ -225,14 +257,18 @@ export class JobsRepository {
     return (this.statements.running.all() as JobRow[]).map(toJob)
   }
 
-  appendLog(jobId: number, level: JobLog['level'], message: string): JobLog {
+  appendLog(jobId: number, level: JobLog['level'], message: Text): JobLog {
     const at = now()
     const seq = (this.statements.lastSeq.get(jobId) as number) + 1
-    this.statements.insertLog.run(jobId, seq, level, message, at)
-    return { jobId, seq, level, message, at }
+    const ref = refJson(message)
+    this.statements.insertLog.run(jobId, seq, level, textOf(message), ref, at)
+    return { jobId, seq, level, message: textOf(message)!, messageRef: parseRef(ref), at }
   }
 
   logs(jobId: number, afterSeq: number, limit: number): JobLog[] {
-    return this.statements.logs.all(jobId, afterSeq, limit) as JobLog[]
+    const rows = this.statements.logs.all(jobId, afterSeq, limit) as (Omit<JobLog, 'messageRef'> & {
+      messageRef: string | null
+    })[]
+    return rows.map((row) => ({ ...row, messageRef: parseRef(row.messageRef) }))
   }
 }

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { tempDir, waitUntil } from '../../../test/helpers'
 import { Backend } from '../backend'
+import { ApiError } from '../../shared/errors'
+import { message } from '../../shared/messages'
 import type { JobKind } from './runner'
 
 /** A real job kind for exercising the runner: waits until released or aborted, reporting progress. */
@@ -114,6 +116,64 @@ describe('JobRunner', () => {
     const done = await backend.runner.waitFor(job.id)
     expect(done.status).toBe('failed')
     expect(done.error).toBe('disk full: wrote 0 of 10 bytes')
+    await backend.close()
+  })
+
+  it('stores message keys and parameters beside the English of titles, logs, progress and keyed errors', async () => {
+    const backend = openBackend()
+    backend.runner.register({
+      kind: 'test.keyed',
+      params: z.object({ model: z.string() }),
+      resumable: false,
+      title: (params) => message('job.quantize', { model: params.model, type: 'Q8_0' }),
+      run: async (context) => {
+        context.progress(0.5, message('job.hash', { model: context.params.model }))
+        context.log('info', message('jobLog.willResume', { attempt: 2 }))
+        throw ApiError.of('conflict', message('error.modelNotLoaded', { model: context.params.model }))
+      },
+    })
+    backend.start()
+    const job = backend.runner.enqueue('test.keyed', { model: 'tiny-f32' })
+    expect(job.title).toBe('Quantize model tiny-f32 to Q8_0')
+    expect(job.titleRef).toEqual({ key: 'job.quantize', params: { model: 'tiny-f32', type: 'Q8_0' } })
+    const done = await backend.runner.waitFor(job.id)
+    expect(done.status).toBe('failed')
+    expect(done.error).toBe('tiny-f32 is not loaded. Load it first (Models page or models.load).')
+    expect(done.errorRef).toEqual({ key: 'error.modelNotLoaded', params: { model: 'tiny-f32' } })
+    expect(done.progressRef).toEqual({ key: 'job.hash', params: { model: 'tiny-f32' } })
+    // Through the contract (output validated), as the console receives them.
+    const listed = (await backend.call('jobs.get', { id: job.id })) as { titleRef: unknown }
+    expect(listed.titleRef).toEqual(job.titleRef)
+    const logs = (await backend.call('jobs.logs', { id: job.id })) as {
+      items: { message: string; messageRef: { key: string } | null }[]
+    }
+    expect(logs.items.map((l) => l.messageRef?.key)).toEqual([
+      'jobLog.started',
+      'jobLog.willResume',
+      'error.modelNotLoaded',
+    ])
+    expect(logs.items[1]!.message).toBe(
+      'The process running this job stopped unexpectedly; it will resume (attempt 2).',
+    )
+    // A plain string title (free text) has no key; the console shows the English.
+    backend.runner.register(gateKind('test.gate', false))
+    expect(backend.runner.enqueue('test.gate', {}).titleRef).toBeNull()
+    await backend.close()
+  })
+
+  it('API errors carry their message key and parameters across the transport', async () => {
+    const backend = openBackend()
+    const error = await backend.call('jobs.get', { id: 424242 }).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(ApiError)
+    expect((error as ApiError).toJSON()).toMatchObject({
+      code: 'not_found',
+      message: 'Job 424242 does not exist.',
+      messageKey: 'error.jobNotFound',
+      params: { id: 424242 },
+    })
+    const invalid = (await backend.call('jobs.get', { id: 'x' }).catch((caught: unknown) => caught)) as ApiError
+    expect(invalid.toJSON()).toMatchObject({ code: 'invalid_input', messageKey: 'error.invalidInputAt' })
+    expect(invalid.params).toMatchObject({ field: 'id' })
     await backend.close()
   })
 

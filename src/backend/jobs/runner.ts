@@ -8,8 +8,9 @@ import { randomUUID } from 'node:crypto'
 import type { z } from 'zod'
 import type { Job, JobLog } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
+import { isMessageKey, message, type MessageKey } from '../../shared/messages'
 import type { EventBus } from '../events'
-import { publicJob, type JobsRepository, type StoredJob } from './repository'
+import { publicJob, type JobsRepository, type StoredJob, type Text } from './repository'
 
 export interface JobContext<Params> {
   readonly jobId: number
@@ -20,8 +21,8 @@ export interface JobContext<Params> {
   readonly signal: AbortSignal
   /** The state saved by `saveCheckpoint` in an earlier attempt, if any. */
   readonly checkpoint: unknown
-  progress(fraction: number | null, message?: string): void
-  log(level: JobLog['level'], message: string): void
+  progress(fraction: number | null, message?: Text): void
+  log(level: JobLog['level'], message: Text): void
   saveCheckpoint(state: unknown): void
   /** Throws if the job was cancelled, so long loops can stop between steps. */
   throwIfAborted(): void
@@ -32,7 +33,8 @@ export interface JobKind<Params = unknown> {
   params: z.ZodType<Params>
   /** Whether a run interrupted by a crash may be started again (using the checkpoint to skip done work). */
   resumable: boolean
-  title(params: Params): string
+  /** Names what the job works on (a model's or family's name, not its id), ideally as a translatable message. */
+  title(params: Params): Text
   run(context: JobContext<Params>): Promise<unknown>
 }
 
@@ -98,13 +100,11 @@ export class JobRunner {
 
   enqueue(kindName: string, rawParams: unknown): Job {
     const kind = this.kinds.get(kindName)
-    if (!kind) throw new ApiError({ code: 'invalid_input', message: `Unknown job kind "${kindName}".` })
+    if (!kind) throw ApiError.of('invalid_input', message('error.unknownJobKind', { kind: kindName }))
     const parsed = kind.params.safeParse(rawParams)
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!
-      throw new ApiError({
-        code: 'invalid_input',
-        message: `Invalid parameters for ${kindName}: ${issue.message}`,
+      throw ApiError.of('invalid_input', message('error.invalidJobParams', { kind: kindName, detail: issue.message }), {
         path: ['params', ...issue.path.map((part) => (typeof part === 'symbol' ? String(part) : part))],
       })
     }
@@ -118,11 +118,11 @@ export class JobRunner {
   cancel(id: number): Job {
     const repo = this.repo()
     const job = repo.get(id)
-    if (!job) throw new ApiError({ code: 'not_found', message: `Job ${id} does not exist.`, path: ['id'] })
+    if (!job) throw ApiError.of('not_found', message('error.jobNotFound', { id }), { path: ['id'] })
     if (job.status === 'queued') {
       const cancelled = repo.cancelQueued(id)
       if (cancelled) {
-        this.log(id, 'info', 'Cancelled before it started.')
+        this.log(id, 'info', message('jobLog.cancelledBeforeStart'))
         this.publish(cancelled)
         return publicJob(cancelled)
       }
@@ -134,10 +134,12 @@ export class JobRunner {
       this.active.get(id)?.controller.abort(new AbortReason('cancelled'))
       return publicJob(requested)
     }
-    throw new ApiError({
-      code: 'conflict',
-      message: `Job ${id} has already ${job.status === 'succeeded' ? 'finished' : job.status}; there is nothing to cancel.`,
-    })
+    const already: Record<string, MessageKey> = {
+      succeeded: 'error.jobAlreadyFinished',
+      failed: 'error.jobAlreadyFailed',
+      cancelled: 'error.jobAlreadyCancelled',
+    }
+    throw ApiError.of('conflict', message(already[job.status] ?? 'error.jobAlreadyFinished', { id }))
   }
 
   /** Waits until the given job has reached a final state (used by the CLI). */
@@ -146,7 +148,7 @@ export class JobRunner {
       const entry = this.active.get(id)
       if (entry) await entry.done
       const job = this.repo().get(id)
-      if (!job) throw new ApiError({ code: 'not_found', message: `Job ${id} does not exist.` })
+      if (!job) throw ApiError.of('not_found', message('error.jobNotFound', { id }))
       if (job.status !== 'queued' && job.status !== 'running') return publicJob(job)
       await new Promise((resolve) => setTimeout(resolve, 100))
       this.pump()
@@ -180,20 +182,16 @@ export class JobRunner {
       const kind = this.kinds.get(job.kind)
       if (kind?.resumable && !job.cancelRequested && job.attempts < this.maxAttempts) {
         const requeued = repo.requeue(job.id)
-        this.log(
-          job.id,
-          'warn',
-          `The process running this job stopped unexpectedly; it will resume (attempt ${job.attempts + 1}).`,
-        )
+        this.log(job.id, 'warn', message('jobLog.willResume', { attempt: job.attempts + 1 }))
         this.publish(requeued)
       } else {
         const reason = job.cancelRequested
-          ? 'Cancelled while the process running it stopped unexpectedly.'
+          ? message('jobLog.cancelledInCrash')
           : !kind
-            ? `Interrupted: the process running this job stopped unexpectedly, and this version of Larder cannot resume "${job.kind}" jobs.`
+            ? message('jobLog.unknownKind', { kind: job.kind })
             : kind.resumable
-              ? `Interrupted ${job.attempts} times by the process running it stopping unexpectedly; giving up. Check the logs, then start it again.`
-              : 'Interrupted: the process running this job stopped unexpectedly (crash or kill), and this kind of job cannot resume. Start it again.'
+              ? message('jobLog.gaveUp', { attempts: job.attempts })
+              : message('jobLog.notResumable')
         const failed = repo.finish(job.id, job.cancelRequested ? 'cancelled' : 'failed', null, reason)
         this.log(job.id, 'error', reason)
         this.publish(failed)
@@ -248,9 +246,13 @@ export class JobRunner {
     const kind = this.kinds.get(job.kind)!
     const controller = new AbortController()
     this.publish(job)
-    this.log(job.id, 'info', job.attempts > 1 ? `Resumed (attempt ${job.attempts}).` : 'Started.')
+    this.log(
+      job.id,
+      'info',
+      job.attempts > 1 ? message('jobLog.resumed', { attempt: job.attempts }) : message('jobLog.started'),
+    )
     let lastWrite = 0
-    let pending: { fraction: number | null; message: string | null } | undefined
+    let pending: { fraction: number | null; message: Text | null } | undefined
     const flushProgress = (): void => {
       if (!pending) return
       const updated = this.repo().setProgress(job.id, pending.fraction, pending.message)
@@ -264,12 +266,12 @@ export class JobRunner {
       attempt: job.attempts,
       signal: controller.signal,
       checkpoint: job.checkpoint,
-      progress: (fraction, message) => {
+      progress: (fraction, text) => {
         const clamped = fraction === null ? null : Math.min(1, Math.max(0, fraction))
-        pending = { fraction: clamped, message: message ?? null }
+        pending = { fraction: clamped, message: text ?? null }
         if (Date.now() - lastWrite >= PROGRESS_WRITE_INTERVAL_MS) flushProgress()
       },
-      log: (level, message) => this.log(job.id, level, message),
+      log: (level, text) => this.log(job.id, level, text),
       saveCheckpoint: (state) => this.repo().saveCheckpoint(job.id, state),
       throwIfAborted: () => {
         if (controller.signal.aborted) throw controller.signal.reason
@@ -282,25 +284,20 @@ export class JobRunner {
         flushProgress()
         if (controller.signal.aborted) throw controller.signal.reason
         finished = this.repo().finish(job.id, 'succeeded', result ?? null, null)
-        this.log(job.id, 'info', 'Finished.')
+        this.log(job.id, 'info', message('jobLog.finished'))
       } catch (error) {
         flushProgress()
         const reason = controller.signal.aborted ? controller.signal.reason : undefined
         if (reason instanceof AbortReason && reason.why === 'cancelled') {
-          finished = this.repo().finish(job.id, 'cancelled', null, 'Cancelled by the operator.')
-          this.log(job.id, 'warn', 'Cancelled.')
+          finished = this.repo().finish(job.id, 'cancelled', null, message('jobLog.cancelledByOperator'))
+          this.log(job.id, 'warn', message('jobLog.cancelled'))
         } else if (reason instanceof AbortReason && reason.why === 'shutdown' && kind.resumable) {
           finished = this.repo().requeue(job.id)
-          this.log(job.id, 'warn', 'Paused because Larder shut down; it resumes at the next start.')
+          this.log(job.id, 'warn', message('jobLog.pausedForShutdown'))
         } else {
-          const message =
-            reason instanceof AbortReason
-              ? 'Stopped because Larder shut down; this kind of job cannot resume. Start it again.'
-              : error instanceof Error
-                ? error.message
-                : String(error)
-          finished = this.repo().finish(job.id, 'failed', null, message)
-          this.log(job.id, 'error', message)
+          const failure = reason instanceof AbortReason ? message('jobLog.stoppedForShutdown') : failureText(error)
+          finished = this.repo().finish(job.id, 'failed', null, failure)
+          this.log(job.id, 'error', failure)
         }
       }
       this.publish(finished)
@@ -312,9 +309,9 @@ export class JobRunner {
     this.active.set(job.id, { controller, done })
   }
 
-  private log(jobId: number, level: JobLog['level'], message: string): void {
+  private log(jobId: number, level: JobLog['level'], text: Text): void {
     try {
-      const entry = this.repo().appendLog(jobId, level, message)
+      const entry = this.repo().appendLog(jobId, level, text)
       this.events.emit('job.log', entry)
     } catch (error) {
       console.error(`could not record log for job ${jobId}:`, error)
@@ -324,6 +321,14 @@ export class JobRunner {
   private publish(job: StoredJob): void {
     this.events.emit('job.updated', publicJob(job))
   }
+}
+
+/** A job's failure: the error's message, translatable when it is an ApiError made from a known message. */
+function failureText(error: unknown): Text {
+  if (error instanceof ApiError && error.messageKey && isMessageKey(error.messageKey)) {
+    return { key: error.messageKey, params: error.params ?? {}, text: error.message }
+  }
+  return error instanceof Error ? error.message : String(error)
 }
 
 function isProcessAlive(pid: number): boolean {

@@ -36,6 +36,7 @@ import { defaultThreads } from './model-host'
 import { SAMPLE_EVALUATION_TEXT } from './sample-text'
 import type { ModelsService } from './service'
 import type { CompareResult } from './worker/compare'
+import { message } from '../../shared/messages'
 
 export const QUANTIZE_JOB = 'gguf.quantize'
 export const SWEEP_JOB = 'gguf.sweep'
@@ -190,7 +191,7 @@ export class QuantizationJobs {
       kind: QUANTIZE_JOB,
       params: quantizeJobParams,
       resumable: true,
-      title: (params) => `Quantize model ${params.id} to ${params.type}`,
+      title: (params) => message('job.quantize', { model: this.models.nameOf(params.id), type: params.type }),
       run: (context) =>
         this.quantizeModel(context.params, {
           signal: context.signal,
@@ -274,7 +275,7 @@ export class QuantizationJobs {
       kind: SWEEP_JOB,
       params: sweepJobParams,
       resumable: true,
-      title: (params) => `Compare ${params.types.join(', ')} of model ${params.id}`,
+      title: (params) => message('job.sweep', { types: params.types.join(', '), model: this.models.nameOf(params.id) }),
       run: (context) => this.runSweep(context),
     }
   }

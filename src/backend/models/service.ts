@@ -22,6 +22,7 @@ import { SAMPLE_EVALUATION_TEXT } from './sample-text'
 import { ModelsRepository, type StoredModel } from './repository'
 import type { CompareResult } from './worker/compare'
 import type { TeacherLogprobsRequest, TeacherLogprobsResult } from './worker/teacher-logprobs'
+import { message } from '../../shared/messages'
 
 export const PULL_JOB = 'models.pull'
 export const COMPARE_JOB = 'gguf.compare'
@@ -101,6 +102,11 @@ export class ModelsService {
 
   get(id: number): Model {
     return this.withLoaded(this.mustGet(id))
+  }
+
+  /** The model's name for titles and messages; "#id" when it is not registered (any more). */
+  nameOf(id: number): string {
+    return this.repo.get(id)?.name ?? `#${id}`
   }
 
   /** Reads the header (never the weights), validates it and records the model. */
@@ -286,10 +292,7 @@ export class ModelsService {
       const model = this.mustGet(target.model)
       const loaded = this.host.loadedModels.find((info) => info.handle === handleFor(model.id))
       if (!loaded) {
-        throw new ApiError({
-          code: 'conflict',
-          message: `${model.name} is not loaded. Load it first (Models page or models.load).`,
-        })
+        throw ApiError.of('conflict', message('error.modelNotLoaded', { model: model.name }))
       }
       return {
         provider: new LocalProvider(`local:${model.name}`, this.host, handleFor(model.id)),
@@ -389,7 +392,7 @@ export class ModelsService {
       params: z.object({ uri: z.string(), name: z.string().optional() }),
       // The downloader keeps the partial file; a resumed job continues where it stopped.
       resumable: true,
-      title: (params) => `Download ${params.uri}`,
+      title: (params) => message('job.download', { uri: params.uri }),
       run: async (context) => {
         const { uri, name } = context.params
         mkdirSync(this.libraryDir, { recursive: true })
@@ -440,7 +443,7 @@ export class ModelsService {
       kind: HASH_JOB,
       params: z.object({ id: z.int() }),
       resumable: true,
-      title: (params) => `Hash model ${this.repo.get(params.id)?.name ?? params.id}`,
+      title: (params) => message('job.hash', { model: this.nameOf(params.id) }),
       run: async (context) => {
         const model = this.repo.get(context.params.id)
         if (!model) return { skipped: 'the model was removed' }
@@ -475,7 +478,11 @@ export class ModelsService {
         maxPositions: z.int().min(8).max(100_000).default(512),
       }),
       resumable: true,
-      title: (params) => `Compare model ${params.quantizedId} with ${params.originalId}`,
+      title: (params) =>
+        message('job.compare', {
+          quantized: this.nameOf(params.quantizedId),
+          original: this.nameOf(params.originalId),
+        }),
       run: async (context) => {
         const original = this.mustGet(context.params.originalId)
         const quantized = this.mustGet(context.params.quantizedId)

@@ -22,6 +22,7 @@ import type { ModelsService } from '../models/service'
 import type { Workspace } from '../workspace/workspace'
 import { runPipeline, type EngineServices, type RunResult, type Target } from './engine'
 import { STARTERS } from './starters'
+import { message } from '../../shared/messages'
 
 export const RUN_JOB = 'pipelines.run'
 
@@ -599,7 +600,7 @@ export class PipelinesService {
       kind: RUN_JOB,
       params: z.object({ id: z.int(), input: z.string(), source: z.enum(['console', 'cli']).default('console') }),
       resumable: false,
-      title: (params) => `Run pipeline ${this.byIdName(params.id)}`,
+      title: (params) => message('job.runPipeline', { pipeline: this.byIdName(params.id) }),
       run: async (context) => {
         const definition = this.definition(context.params.id)
         let done = 0

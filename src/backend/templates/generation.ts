@@ -10,8 +10,10 @@ import {
   escapeHtml,
   hash53,
   longestExampleData,
+  problemOf,
   type Segment,
 } from '../../shared/template-render/index'
+import { message } from '../../shared/messages'
 import type { GenerateRequest, GenerateResult } from '../models/providers/types'
 
 export type ConstraintMode = 'grammar' | 'json-schema'
@@ -176,10 +178,7 @@ export function judgeOutput(
       accepted: false,
       template: result.text,
       problems: [
-        {
-          code: 'truncated_output',
-          message: `The answer was cut off at ${family.generation.maxTokens} tokens; raise generation.maxTokens.`,
-        },
+        problemOf('truncated_output', message('template.truncatedOutput', { maxTokens: family.generation.maxTokens })),
       ],
     }
   }
@@ -193,9 +192,7 @@ export function judgeOutput(
     return {
       accepted: false,
       template: result.text,
-      problems: [
-        { code: 'invalid_output', message: 'The answer is not the JSON {"template": "..."} that was asked for.' },
-      ],
+      problems: [problemOf('invalid_output', message('template.invalidOutput', { json: '{"template": "..."}' }))],
     }
   }
   const text = template.trim()
@@ -209,10 +206,15 @@ export function judgeOutput(
       if (!closest || score > closest.score) closest = { id: sibling.id, score }
     }
     if (closest && closest.score >= family.constraints.nearDuplicateThreshold) {
-      problems.push({
-        code: 'near_duplicate',
-        message: `Too similar (${closest.score.toFixed(2)}) to ${closest.id === null ? 'another answer in this run' : `variant ${closest.id}`} of this segment.`,
-      })
+      const score = closest.score.toFixed(2)
+      problems.push(
+        problemOf(
+          'near_duplicate',
+          closest.id === null
+            ? message('template.nearDuplicateRun', { score })
+            : message('template.nearDuplicateVariant', { score, variant: closest.id }),
+        ),
+      )
     }
   }
   return { accepted: problems.length === 0, template: canonical, problems }

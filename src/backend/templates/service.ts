@@ -27,6 +27,7 @@ import {
   matchingFallback,
   personalise,
   previewOutcome,
+  problemOf,
   resolveSegment,
   type FamilyRuntime,
   type RuntimeVariant,
@@ -41,6 +42,7 @@ import type { Workspace } from '../workspace/workspace'
 import { jsonErrorPosition } from './json-position'
 import { buildRequest, judgeOutput, type ConstraintMode, type PlannedRequest } from './generation'
 import { TemplatesRepository, type StoredFamily, type StoredVariant } from './repository'
+import { message } from '../../shared/messages'
 
 export const GENERATE_JOB = 'templates.generate'
 
@@ -100,7 +102,7 @@ export class TemplatesService {
 
   mustGetFamily(id: number, path: string[] = ['id']): StoredFamily {
     const family = this.repo.getFamily(id)
-    if (!family) throw new ApiError({ code: 'not_found', message: `Template family ${id} does not exist.`, path })
+    if (!family) throw ApiError.of('not_found', message('error.familyNotFound', { id }), { path })
     return family
   }
 
@@ -396,8 +398,9 @@ export class TemplatesService {
   reject(input: ParsedInput<'templates.variants.reject'>): { rejected: number } {
     this.mustGetFamily(input.familyId, ['familyId'])
     const ids = this.ownedIds(input.familyId, input.ids)
+    const reason = input.reason?.trim()
     const rejected = this.repo.setState(ids, 'rejected', [
-      { code: 'operator', message: input.reason?.trim() || 'Rejected by the operator.' },
+      reason ? { code: 'operator', message: reason } : problemOf('operator', message('template.rejectedByOperator')),
     ])
     this.changed(input.familyId)
     return { rejected }
@@ -710,7 +713,12 @@ export class TemplatesService {
       params: generateParamsSchema,
       // Every answer is committed as it arrives; a resumed job asks only for what is missing.
       resumable: true,
-      title: (params) => `Generate template variants for family ${params.familyId} with ${params.targetLabel}`,
+      title: (params) =>
+        message('job.generateVariants', {
+          family: this.repo.getFamily(params.familyId)?.name ?? `#${params.familyId}`,
+          // The label's "model " prefix is English; the name alone reads in every language.
+          target: params.targetLabel.replace(/^model /, ''),
+        }),
       run: (context) => this.runGeneration(context),
     }
   }

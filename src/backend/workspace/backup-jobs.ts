@@ -14,6 +14,7 @@ import { migrate, migrationStatus } from '../db/migrations'
 import type { JobContext, JobKind } from '../jobs/runner'
 import { steppedBackup } from './sqlite-backup'
 import type { Workspace } from './workspace'
+import { message } from '../../shared/messages'
 
 export const BACKUP_JOB = 'workspace.backup'
 export const RESTORE_JOB = 'workspace.restore'
@@ -97,7 +98,7 @@ export function backupJobKind(workspace: Workspace): JobKind<z.infer<typeof back
     params: backupParams,
     // A backup interrupted by a crash starts its copy again from the first page.
     resumable: true,
-    title: (params) => `Back up workspace to ${basename(params.path)}`,
+    title: (params) => message('job.backup', { file: basename(params.path) }),
     async run(context) {
       const { path, pacing } = context.params
       const partial = `${path}.partial`
@@ -142,7 +143,7 @@ export function restoreJobKind(workspace: Workspace, hooks: RestoreHooks): JobKi
     kind: RESTORE_JOB,
     params: restoreParams,
     resumable: false,
-    title: (params) => `Restore workspace from ${basename(params.path)}`,
+    title: (params) => message('job.restore', { file: basename(params.path) }),
     async run(context) {
       const source = context.params.path
       if (!existsSync(source)) throw new Error(`The backup ${source} does not exist.`)

@@ -1,7 +1,7 @@
 /** The Cache area of the contract: namespaces, curated entries, the request log, analytics, gateway keys. */
 import { z } from 'zod'
 import { absolutePath, id, resourceName, timestamp } from './common'
-import { jobSchema } from './core'
+import { jobSchema, messageRefSchema } from './core'
 import { chatMessageSchema, generationTargetSchema } from './models'
 
 export const ENTRY_STATES = ['draft', 'approved', 'rejected'] as const
@@ -102,6 +102,8 @@ export const entryVersionSchema = z.object({
   state: z.string(),
   changedBy: z.string(),
   note: z.string().nullable(),
+  /** The note as a translatable message (null: free text, or written before messages had keys). */
+  noteRef: messageRefSchema.nullable(),
   createdAt: timestamp,
 })
 export type EntryVersion = z.infer<typeof entryVersionSchema>

@@ -2,6 +2,12 @@
 import { z } from 'zod'
 import { absolutePath, id, timestamp } from './common'
 
+/** A translatable message's key and parameters (src/shared/messages.ts), stored and sent beside its English text. */
+export const messageRefSchema = z.object({
+  key: z.string(),
+  params: z.record(z.string(), z.union([z.string(), z.number()])),
+})
+
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
 export const jobStatusSchema = z.enum(JOB_STATUSES)
 export type JobStatus = z.infer<typeof jobStatusSchema>
@@ -13,13 +19,17 @@ export const jobSchema = z.object({
   id,
   kind: z.string(),
   title: z.string(),
+  /** The title as a message key and parameters, for the console to translate (null: show `title`). */
+  titleRef: messageRefSchema.nullable(),
   params: z.unknown(),
   status: jobStatusSchema,
   /** 0..1, or null while the job cannot tell how far along it is. */
   progress: z.number().min(0).max(1).nullable(),
   progressMessage: z.string().nullable(),
+  progressRef: messageRefSchema.nullable(),
   result: z.unknown().nullable(),
   error: z.string().nullable(),
+  errorRef: messageRefSchema.nullable(),
   attempts: z.int().nonnegative(),
   cancelRequested: z.boolean(),
   createdAt: timestamp,
@@ -34,6 +44,7 @@ export const jobLogSchema = z.object({
   seq: z.int().nonnegative(),
   level: logLevelSchema,
   message: z.string(),
+  messageRef: messageRefSchema.nullable(),
   at: timestamp,
 })
 export type JobLog = z.infer<typeof jobLogSchema>

@@ -196,6 +196,9 @@ export type FamilyDefinitionInput = z.input<typeof familyDefinitionSchema>
 export const templateProblemSchema = z.object({
   code: z.enum(PROBLEM_CODES),
   message: z.string(),
+  /** The message's key in src/shared/messages.ts and its parameters, for the console to translate. */
+  messageKey: z.string().optional(),
+  params: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
   slot: z.string().optional(),
 })
 export type TemplateProblemInfo = z.infer<typeof templateProblemSchema>

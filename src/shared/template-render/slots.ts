@@ -3,6 +3,7 @@
  * string a usable template of that family. Shared by the backend (generation, review), the console (live checks
  * while editing) and, for slot data, the edge worker.
  */
+import { message, type Message, type MessageKey, type MessageParams } from '../messages'
 import { TemplateSyntaxError, compileTemplate, parseTemplate, type TemplateNode } from './mustache'
 
 export const SLOT_TYPES = ['text', 'number', 'date', 'money'] as const
@@ -58,6 +59,9 @@ export type ProblemCode = (typeof PROBLEM_CODES)[number]
 export interface TemplateProblem {
   code: ProblemCode
   message: string
+  /** The message as a key of shared/messages.ts plus parameters, for the console to translate. */
+  messageKey?: MessageKey
+  params?: MessageParams
   slot?: string
 }
 
@@ -93,13 +97,26 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!
 }
 
-function unknownSlotMessage(name: string, slots: SlotDefinition[]): string {
+function unknownSlotMessage(name: string, slots: SlotDefinition[]): Message {
   const known = slots.map((slot) => slot.name)
   const closest = known
     .map((candidate) => ({ candidate, distance: editDistance(name.toLowerCase(), candidate.toLowerCase()) }))
     .sort((a, b) => a.distance - b.distance)[0]
-  const hint = closest && closest.distance <= 2 ? ` Did you mean {{${closest.candidate}}}?` : ''
-  return `{{${name}}} is not a slot of this family (slots: ${known.join(', ')}).${hint}`
+  const params = { tag: `{{${name}}}`, slots: known.join(', ') }
+  return closest && closest.distance <= 2
+    ? message('template.unknownSlotSuggest', { ...params, suggestion: `{{${closest.candidate}}}` })
+    : message('template.unknownSlot', params)
+}
+
+/** A problem whose message is translatable. */
+export function problemOf(code: ProblemCode, said: Message, slot?: string): TemplateProblem {
+  return {
+    code,
+    message: said.text,
+    messageKey: said.key,
+    params: said.params,
+    ...(slot === undefined ? {} : { slot }),
+  }
 }
 
 interface Occurrence {
@@ -126,10 +143,9 @@ export function analyzeTemplate(source: string, slots: SlotDefinition[], role: T
     throw error
   }
   if (parsed.details.setDelimiters.length > 0) {
-    problems.push({
-      code: 'set_delimiter',
-      message: 'Set-delimiter tags ({{=<% %>=}}) are not allowed in templates; write slots as {{name}}.',
-    })
+    problems.push(
+      problemOf('set_delimiter', message('template.setDelimiter', { tag: '{{=<% %>=}}', example: '{{name}}' })),
+    )
   }
   const bySlot = new Map(slots.map((slot) => [slot.name, slot]))
   const occurrences: Occurrence[] = []
@@ -137,7 +153,7 @@ export function analyzeTemplate(source: string, slots: SlotDefinition[], role: T
   const unknown = (name: string): void => {
     if (reportedUnknown.has(name)) return
     reportedUnknown.add(name)
-    problems.push({ code: 'unknown_slot', message: unknownSlotMessage(name, slots), slot: name })
+    problems.push(problemOf('unknown_slot', unknownSlotMessage(name, slots), name))
   }
   // `sections` holds the enclosing sections from the outside in.
   const walk = (nodes: TemplateNode[], sections: { slot: string; inverted: boolean }[]): void => {
@@ -172,39 +188,25 @@ export function analyzeTemplate(source: string, slots: SlotDefinition[], role: T
     const mine = occurrences.filter((occurrence) => occurrence.slot === slot.name)
     if (role === 'fallback' || !slot.required) {
       if (mine.some((occurrence) => !occurrence.guarded)) {
-        problems.push({
-          code: 'unguarded_optional_slot',
-          message:
-            role === 'fallback'
-              ? `In a fallback every slot must sit inside its own section, e.g. {{#${slot.name}}} ... {{${slot.name}}} ... {{/${slot.name}}}, because the fallback is used when data is missing.`
-              : `{{${slot.name}}} is optional: put it inside {{#${slot.name}}} ... {{/${slot.name}}} so a missing value leaves no gap.`,
-          slot: slot.name,
-        })
+        const tags = { tag: `{{${slot.name}}}`, open: `{{#${slot.name}}}`, close: `{{/${slot.name}}}` }
+        const key = role === 'fallback' ? 'template.fallbackUnguarded' : 'template.optionalUnguarded'
+        problems.push(problemOf('unguarded_optional_slot', message(key, tags), slot.name))
       }
       continue
     }
     if (mine.length === 0) {
-      problems.push({
-        code: 'missing_required_slot',
-        message: `The required slot {{${slot.name}}} does not appear.`,
-        slot: slot.name,
-      })
+      const said = message('template.missingRequiredSlot', { tag: `{{${slot.name}}}` })
+      problems.push(problemOf('missing_required_slot', said, slot.name))
       continue
     }
     if (!mine.some((occurrence) => !occurrence.conditional)) {
-      problems.push({
-        code: 'required_slot_in_section',
-        message: `The required slot {{${slot.name}}} only appears inside a section, so some readers would not see it.`,
-        slot: slot.name,
-      })
+      const said = message('template.requiredSlotInSection', { tag: `{{${slot.name}}}` })
+      problems.push(problemOf('required_slot_in_section', said, slot.name))
     }
     const unconditional = mine.filter((occurrence) => !occurrence.conditional && !occurrence.guarded).length
     if (unconditional > 1) {
-      problems.push({
-        code: 'duplicate_slot',
-        message: `{{${slot.name}}} appears ${unconditional} times; use each slot once.`,
-        slot: slot.name,
-      })
+      const said = message('template.duplicateSlot', { tag: `{{${slot.name}}}`, count: unconditional })
+      problems.push(problemOf('duplicate_slot', said, slot.name))
     }
   }
 
@@ -249,8 +251,7 @@ export function longestExampleData(slots: SlotDefinition[]): Record<string, stri
 
 /** U+FFFD: what a decoder writes for bytes that are not UTF-8, e.g. a model's byte tokens cut mid-character. */
 export const REPLACEMENT_CHARACTER = '\uFFFD'
-export const BROKEN_TEXT_MESSAGE =
-  'It contains U+FFFD (\uFFFD), the character that stands for broken UTF-8 (the model produced byte tokens that do not form a character): edit the text before approving it.'
+export const BROKEN_TEXT_MESSAGE = message('template.brokenText', { char: REPLACEMENT_CHARACTER }).text
 
 export function checkConstraints(
   canonical: string,
@@ -259,25 +260,22 @@ export function checkConstraints(
 ): TemplateProblem[] {
   const problems: TemplateProblem[] = []
   if (canonical.includes(REPLACEMENT_CHARACTER)) {
-    problems.push({ code: 'broken_text', message: BROKEN_TEXT_MESSAGE })
+    problems.push(problemOf('broken_text', message('template.brokenText', { char: REPLACEMENT_CHARACTER })))
   }
   const filled = compileTemplate(canonical).render(longestExampleData(slots))
   const length = codePointLength(filled)
   if (constraints.maxLength !== undefined && length > constraints.maxLength) {
-    problems.push({
-      code: 'too_long',
-      message: `Filled with the longest examples it is ${length} characters; the limit is ${constraints.maxLength}.`,
-    })
+    problems.push(problemOf('too_long', message('template.tooLong', { length, limit: constraints.maxLength })))
   }
   const lower = filled.toLowerCase()
   for (const phrase of constraints.mustInclude) {
     if (!lower.includes(phrase.toLowerCase())) {
-      problems.push({ code: 'missing_phrase', message: `It must include "${phrase}".` })
+      problems.push(problemOf('missing_phrase', message('template.missingPhrase', { phrase })))
     }
   }
   for (const phrase of constraints.banned) {
     if (lower.includes(phrase.toLowerCase())) {
-      problems.push({ code: 'banned_phrase', message: `It contains the banned phrase "${phrase}".` })
+      problems.push(problemOf('banned_phrase', message('template.bannedPhrase', { phrase })))
     }
   }
   return problems

@@ -11,6 +11,7 @@ import type { Workspace } from '../../workspace/workspace'
 import type { NamespaceConfig } from '../runtime'
 import type { CacheService } from '../service'
 import { PlanVectorStore } from './vector-store'
+import { message } from '../../../shared/messages'
 
 export const PLAN_EMBED_JOB = 'cache.plan-embed'
 const BATCH = 32
@@ -45,7 +46,7 @@ export function planEmbedJob(workspace: Workspace, cache: CacheService): JobKind
     kind: PLAN_EMBED_JOB,
     params: z.object({ namespaceId: z.int() }),
     resumable: true,
-    title: (params) => `Embed the logged prompts of namespace ${params.namespaceId} for planning`,
+    title: (params) => message('job.embedPlanning', { namespace: cache.namespaceName(params.namespaceId) }),
     async run(context) {
       const namespace = cache.namespace(context.params.namespaceId)
       const store = vectorStoreFor(workspace, namespace)

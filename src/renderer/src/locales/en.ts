@@ -19,8 +19,12 @@ import jobLinks from './en/job-links'
 import chatActions from './en/chat-actions'
 import settingsPage from './en/settings-page'
 import distillDatasets from './en/distill-datasets'
+import messages from './en/messages'
+import pipelinePorts from './en/pipeline-ports'
 
 const en = {
+  msg: messages,
+  pipelinePorts,
   logDrawer,
   jobLinks,
   chatActions,

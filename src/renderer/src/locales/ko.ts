@@ -16,9 +16,13 @@ import jobLinks from './ko/job-links'
 import chatActions from './ko/chat-actions'
 import settingsPage from './ko/settings-page'
 import distillDatasets from './ko/distill-datasets'
+import messages from './ko/messages'
+import pipelinePorts from './ko/pipeline-ports'
 
 /** 한국어 UI 문구. 키는 en.ts와 같아야 합니다(타입으로 검사). */
 const ko: MessageSchema = {
+  msg: messages,
+  pipelinePorts,
   logDrawer,
   jobLinks,
   chatActions,
