@@ -90,6 +90,27 @@ describe('playground', () => {
       expect(await tokensIn(0)).toBeGreaterThan(0)
       expect(await tokensIn(1)).toBeGreaterThan(await tokensIn(0))
 
+      // Regenerate replaces the last answer with a new one (same conversation, one more model call).
+      const turns = console.testId('chat-turn')
+      await expect(turns.count()).resolves.toBe(4)
+      await console.finishedReplies.nth(1).locator('[data-testid="turn-regenerate"]').click()
+      await ui.page
+        .locator('[data-testid="chat-turn"][data-streaming="true"]')
+        .waitFor({ state: 'detached', timeout: 30_000 })
+      await console.finishedReplies.nth(1).locator('[data-testid="turn-stats"]').waitFor({ timeout: 30_000 })
+      await expect(turns.count()).resolves.toBe(4)
+      await console.finishedReplies.first().locator('[data-testid="turn-copy"]').waitFor()
+
+      // A system prompt preset fills the box; the conversation is still there after a reload.
+      await console.testId('playground-preset').click()
+      await ui.page.locator('.n-base-select-option', { hasText: 'Support agent' }).click()
+      await expect(console.testId('playground-system').locator('textarea').inputValue()).resolves.toMatch(
+        /customer support agent/,
+      )
+      await console.reload()
+      await console.open('playground')
+      await expect(turns.count()).resolves.toBe(4)
+
       // Clearing asks first.
       await console.testId('playground-clear').click()
       await console.testId('confirm-clear').click()

@@ -100,10 +100,7 @@ describe('console polish at 1280x720', () => {
         await console.testId('entry-drawer').waitFor()
         await page.keyboard.press('Escape')
         await console.testId('entry-drawer').waitFor({ state: 'hidden' })
-        await page
-          .locator('.n-drawer-mask')
-          .last()
-          .click({ position: { x: 10, y: 10 } })
+        await drawer.locator('.n-base-close').click()
         await drawer.waitFor({ state: 'hidden' })
 
         // Jobs: each links to what it made, a failure shows its error in the list, no duplicate status caption.
