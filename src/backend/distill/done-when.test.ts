@@ -34,8 +34,8 @@ afterEach(async () => {
 })
 
 /** Steps of the short student runs and of the longer local teacher run. */
-const STUDENT_STEPS = 120
-const TEACHER_STEPS = 600
+const STUDENT_STEPS = 800
+const TEACHER_STEPS = 2400
 
 /** Support requests with an invoice/order number in them, and a few with none (the judge rejects those). */
 function supportPrompts(): string[] {
@@ -219,7 +219,7 @@ describe("issue 10's done-when, end to end", () => {
         student: { modelId: base },
         datasetVersionId: version.id,
         name: 'student-external',
-        trainer: { command: `${JSONL_TRAINER} --max-steps ${STUDENT_STEPS}` },
+        trainer: { command: `${JSONL_TRAINER} --max-steps ${STUDENT_STEPS} --epochs 1000` },
         hyperparameters: { threads: 1 },
       })
       expect(((await backend.call('models.get', { id: external })) as Model).provenance).toMatchObject({
