@@ -56,6 +56,8 @@ interface Served {
 interface Generated {
   answer: Answer
   entry: CacheEntry | null
+  /** The model (or provider) that generated the answer: the `x-larder-model` header. */
+  model: string
 }
 
 export interface CompletionDeps {
@@ -227,7 +229,7 @@ export class Completions {
     ].join('\u0000')
     const { shared, leader } = this.inFlight.share(key, (generation) => this.generate(served, generation))
     const reason = served.lookup.missReason
-    const headers = {
+    const headers: Record<string, string> = {
       'x-larder-cache': hitKind,
       ...(reason ? { 'x-larder-cache-reason': reason } : {}),
       ...(leader ? {} : { 'x-larder-coalesced': '1' }),
@@ -248,7 +250,9 @@ export class Completions {
     }
     response.on('close', onClose)
     try {
-      const { answer, entry } = await waiting.result
+      const { answer, entry, model } = await waiting.result
+      // A reply not yet started (every non-streamed one) names the model that generated it.
+      if (!reply.started) headers['x-larder-model'] = model
       if (response.destroyed) {
         this.logRequest(served, 'error', {})
         return
@@ -304,7 +308,7 @@ export class Completions {
           throw new ProviderError(`The log-probs could not be computed: ${(error as Error).message}`, false, 400)
         })
       }
-      return { answer, entry: this.storeAnswer(served, target, answer) }
+      return { answer, entry: this.storeAnswer(served, target, answer), model: target.label }
     } finally {
       clearTimeout(timeout)
       release()

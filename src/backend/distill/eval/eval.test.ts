@@ -8,9 +8,10 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { CacheNamespace, Evaluation, Job, Model, Promotion, RunResult } from '../../../shared/contract'
+import type { CacheNamespace, Model, Promotion } from '../../../shared/contract'
 import { ApiError } from '../../../shared/errors'
 import { tempDir, workBudget } from '../../../../test/helpers'
+import { evaluate, trainedModelOf } from '../../../../test/fixtures/distill'
 import { Backend } from '../../backend'
 import { Gateway } from '../../gateway/gateway'
 import { startHttpServer } from '../../server/http-server'
@@ -23,27 +24,17 @@ afterEach(async () => {
   for (const backend of backends.splice(0)) await backend.close()
 })
 
-async function trainedModel(backend: Backend, data: string, name: string, seed: number, steps: number) {
-  const started = (await backend.call('distill.train', {
+function trainedModel(backend: Backend, data: string, name: string, seed: number, steps: number) {
+  return trainedModelOf(backend, {
     student: { scratch: { seed } },
     data,
     name,
     hyperparameters: { epochs: 50, lr: 3e-4, batch: 64, threads: 1, warmupSteps: 20, maxSteps: steps, valPercent: 5 },
-  })) as { job: Job }
-  const job = await backend.runner.waitFor(started.job.id)
-  expect(job.error).toBeNull()
-  return (job.result as RunResult).modelId!
+  })
 }
 
 async function register(backend: Backend, path: string, name: string): Promise<number> {
   return ((await backend.call('models.register', { path, name })) as Model).id
-}
-
-async function evaluate(backend: Backend, input: Record<string, unknown>): Promise<Evaluation> {
-  const started = (await backend.call('distill.eval', input)) as { job: Job; evaluation: Evaluation }
-  const job = await backend.runner.waitFor(started.job.id)
-  expect(job.error).toBeNull()
-  return (await backend.call('distill.evaluation', { id: started.evaluation.id })) as Evaluation
 }
 
 /** The byte-level tokenizer plus one merged token: texts with "the" tokenize differently. */

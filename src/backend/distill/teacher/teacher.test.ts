@@ -5,21 +5,20 @@
  * export with the log-probs as a side field. A tiny local GGUF teacher (real node-llama-cpp in the model worker)
  * gives teacher-forced top-k log-probs whose mass adds up.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Dataset, DatasetVersion, Job, Model } from '../../../shared/contract'
 import { tempDir, workBudget } from '../../../../test/helpers'
+import { extract, startExtractionTeacher } from '../../../../test/fixtures/distill'
 import { Backend } from '../../backend'
 import { writeTinyLlamaGguf } from '../../gguf/index'
 
 const backends: Backend[] = []
-const servers: Server[] = []
+const closers: (() => Promise<void>)[] = []
 afterEach(async () => {
   for (const backend of backends.splice(0)) await backend.close()
-  for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve))
+  for (const close of closers.splice(0)) await close()
 })
 
 function openBackend(): Backend {
@@ -28,76 +27,11 @@ function openBackend(): Backend {
   return backend
 }
 
-async function body(request: IncomingMessage): Promise<Record<string, unknown>> {
-  let text = ''
-  for await (const chunk of request) text += String(chunk)
-  return JSON.parse(text) as Record<string, unknown>
-}
-
-/** The rule the teacher follows: the first number in the request, as JSON. Prompts without one get a refusal. */
-function extract(text: string): string {
-  const number = /\d+/.exec(text)?.[0]
-  return number ? JSON.stringify({ number: Number(number) }) : 'I cannot tell.'
-}
-
-/** An OpenAI-compatible server: teacher answers by `extract`, judge answers by checking that rule. */
-async function startTeacher(options: { logprobs: 'return' | 'refuse' }): Promise<{ url: string; calls: number[] }> {
-  const calls = [0]
-  const server = createServer((request, response) => {
-    void body(request).then((payload) => {
-      calls[0]!++
-      const messages = payload.messages as { role: string; content: string }[]
-      if (payload.logprobs !== undefined && options.logprobs === 'refuse') {
-        response.writeHead(400, { 'content-type': 'application/json' })
-        response.end(JSON.stringify({ error: { message: 'logprobs is not supported', type: 'invalid_request_error' } }))
-        return
-      }
-      const system = messages.find((message) => message.role === 'system')?.content ?? ''
-      const last = messages.at(-1)!.content
-      let text: string
-      if (system.includes('strict reviewer')) {
-        const [, prompt = '', answer = ''] = /Prompt:\n([\s\S]*)\n\nAnswer:\n([\s\S]*)$/.exec(last) ?? []
-        const correct = /\d/.test(prompt) && answer.trim() === extract(prompt)
-        text = JSON.stringify({ score: correct ? 9 : 1, reason: correct ? 'follows the rule' : 'no number extracted' })
-      } else if (system.includes('different requests')) {
-        // Expansion: two real variations, and one that only changes case and punctuation (an exact duplicate).
-        const number = /\d+/.exec(last)?.[0] ?? '0'
-        text = JSON.stringify({
-          variations: [
-            `Could you look at invoice ${Number(number) + 1000} for me?`,
-            `Invoice ${number}: is it paid?`,
-            `${last.toUpperCase()}!`,
-          ],
-        })
-      } else text = extract(last)
-      const top = Number(payload.top_logprobs ?? 0)
-      const logprobs =
-        payload.logprobs === true
-          ? {
-              content: [...text].map((char, index) => ({
-                token: char,
-                logprob: -0.1,
-                top_logprobs: Array.from({ length: top }, (_, rank) => ({
-                  token: rank === 0 ? char : `alt${rank}`,
-                  logprob: rank === 0 ? -0.1 : -4 - rank - index / 100,
-                })),
-              })),
-            }
-          : null
-      response.writeHead(200, { 'content-type': 'application/json' })
-      response.end(
-        JSON.stringify({
-          id: 'x',
-          object: 'chat.completion',
-          choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop', logprobs }],
-          usage: { prompt_tokens: 10, completion_tokens: text.length },
-        }),
-      )
-    })
-  })
-  servers.push(server)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, calls }
+/** The shared extraction teacher (test/fixtures/distill.ts), closed after each test. */
+async function startTeacher(options: { logprobs: 'return' | 'refuse' }) {
+  const teacher = await startExtractionTeacher(options)
+  closers.push(teacher.close)
+  return teacher
 }
 
 async function importPrompts(backend: Backend, name: string, prompts: string[]): Promise<Dataset> {

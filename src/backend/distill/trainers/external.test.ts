@@ -5,10 +5,11 @@
  * cancelled long-running command (its whole process group killed) fail or cancel the job with the reason.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { DistillRun, Job, Model, RunResult } from '../../../shared/contract'
 import { tempDir, waitUntil, workBudget } from '../../../../test/helpers'
+import { JSONL_TRAINER } from '../../../../test/fixtures/distill'
 import { Backend } from '../../backend'
 import { toChatJsonl, triageExamples } from '../synthetic'
 import { checkCommand, fillCommand, parseProgress, splitCommand } from './protocol'
@@ -18,11 +19,7 @@ afterEach(async () => {
   for (const backend of backends.splice(0)) await backend.close()
 })
 
-const TSX = resolve('node_modules/tsx/dist/loader.mjs')
-const CLI = resolve('src/cli/index.ts')
 const quote = (value: string): string => `'${value}'`
-/** The command an operator would write for `larder distill trainer-jsonl`, here run from the source tree. */
-export const JSONL_TRAINER = `${quote(process.execPath)} --import ${quote(TSX)} ${quote(CLI)} distill trainer-jsonl --dataset {dataset} --eval {eval} --base {base} --out {out} --workdir {workdir} --threads 1`
 
 function open(): { backend: Backend; home: string } {
   const home = tempDir()
