@@ -220,6 +220,13 @@ describe('template family form', () => {
       await console.open('templates')
       await page.testId('templates-new').click()
       await page.testId('family-form').waitFor()
+      // The slot editor's inputs share one line although only the name carries feedback.
+      const tops = await Promise.all(
+        ['slot-name-0', 'slot-type-0', 'slot-max-length-0', 'slot-escape-0'].map(
+          async (id) => (await page.testId(id).boundingBox())!.y,
+        ),
+      )
+      expect(Math.max(...tops) - Math.min(...tops)).toBeLessThan(2)
       await page.testId('family-name').locator('input').fill('welcome')
       await page.testId('family-prompt').locator('textarea').fill('Write a short welcome message.')
       // A second dimension value: two segments.
