@@ -29,6 +29,11 @@ async function createNamespace(serve: ServeHandle, console: ConsolePage, name: s
   await console.testId('namespace-new').click()
   await console.testId('namespace-drawer').waitFor()
   await console.testId('namespace-name').locator('input').fill(name)
+  // Tenant and name sit on one line although their hints differ in length.
+  const [tenantBox, nameBox] = await Promise.all(
+    ['namespace-tenant', 'namespace-name'].map(async (id) => (await console.testId(id).boundingBox())!),
+  )
+  expect(Math.abs(tenantBox!.y - nameBox!.y)).toBeLessThan(2)
   // A new namespace serves what it stores until curated, and says so; approved only is the strict choice.
   await expect(console.testId('namespace-policy-hint').innerText()).resolves.toMatch(/The default\./)
   await console.testId('namespace-drawer').screenshot({ path: '/tmp/dayone-namespace-policy.png' })

@@ -51,6 +51,13 @@ describe('models page', () => {
       await console.testId('model-problems').getByText('no problems found').waitFor()
 
       // Load on the CPU with one thread (more threads than cores is ~1000x slower on this machine).
+      // The load form's inputs share one line although their hints differ in length.
+      const loadTops = await Promise.all(
+        ['load-context', 'load-threads', 'load-sequences'].map(
+          async (id) => (await console.testId(id).boundingBox())!.y,
+        ),
+      )
+      expect(Math.max(...loadTops) - Math.min(...loadTops)).toBeLessThan(2)
       await console.testId('load-threads').locator('input').fill('1')
       await console.testId('load-context').locator('input').fill('256')
       await console.testId('load-gpu-cpu').click()

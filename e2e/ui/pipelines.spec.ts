@@ -109,6 +109,11 @@ describe('Pipelines page', () => {
       expect(await p.testId('trace-warning').textContent()).toContain('Stopped after 2 iteration(s)')
       expect(await p.page.getByTestId('trace-iteration').count()).toBe(2)
       expect(await p.page.getByTestId('trace-call').count()).toBe(3)
+      // Each call's prompt as sent, one per call, folded until opened.
+      expect(await p.page.getByTestId('trace-prompt').count()).toBe(3)
+      await p.page.getByTestId('trace-prompt').last().locator('.n-collapse-item__header').click()
+      await expect.poll(() => p.page.getByTestId('trace-prompt').last().innerText()).toMatch(/user[\s\S]*\S/)
+      await p.page.screenshot({ path: '/tmp/larder-polish2-trace-prompt.png', fullPage: true })
 
       // The ledger counts the calls per node.
       await p.tab('ledger')

@@ -89,6 +89,14 @@ describe('templates', () => {
 
       // Review the formal English segment: reject with a reason, approve one.
       await page.tab('review').click()
+      // At 1280x720 the first variant to review is in view without scrolling: the open family comes before the list.
+      await ui.page.setViewportSize({ width: 1280, height: 720 })
+      await ui.page.evaluate(() => document.querySelectorAll('*').forEach((element) => (element.scrollTop = 0)))
+      const firstCard = ui.page.locator('[data-testid^="variant-"][data-state]').first()
+      await firstCard.waitFor()
+      const cardBox = await firstCard.boundingBox()
+      await ui.page.screenshot({ path: '/tmp/larder-polish2-templates-review.png' })
+      expect(cardBox!.y + 40).toBeLessThan(720)
       await page.reviewSegment('locale=en,tone=formal')
       const [first, second] = await variants('locale=en,tone=formal', ['draft'])
       const invalid = (await variants('locale=en,tone=formal', ['rejected'])).find((v) =>
@@ -212,6 +220,13 @@ describe('template family form', () => {
       await console.open('templates')
       await page.testId('templates-new').click()
       await page.testId('family-form').waitFor()
+      // The slot editor's inputs share one line although only the name carries feedback.
+      const tops = await Promise.all(
+        ['slot-name-0', 'slot-type-0', 'slot-max-length-0', 'slot-escape-0'].map(
+          async (id) => (await page.testId(id).boundingBox())!.y,
+        ),
+      )
+      expect(Math.max(...tops) - Math.min(...tops)).toBeLessThan(2)
       await page.testId('family-name').locator('input').fill('welcome')
       await page.testId('family-prompt').locator('textarea').fill('Write a short welcome message.')
       // A second dimension value: two segments.

@@ -37,6 +37,21 @@ export interface ModelCall {
   iteration?: number
   /** The node's attempt (2, 3... on retries, which sample with another seed). */
   attempt?: number
+  /** What was sent to the model: the rendered chat messages (or a plain completion prompt). */
+  prompt?: PromptSent
+}
+
+export interface PromptSent {
+  messages?: { role: string; content: string }[]
+  text?: string
+}
+
+/** The rendered prompt of a request, as the trace records it. */
+export function promptSent(request: GenerateRequest): PromptSent {
+  return {
+    ...(request.messages ? { messages: request.messages.map(({ role, content }) => ({ role, content })) } : {}),
+    ...(request.prompt !== undefined ? { text: request.prompt } : {}),
+  }
 }
 
 /** 'not-run': the run ended (a failure, a cancel) before this node's turn came. */
@@ -223,6 +238,7 @@ export async function runPipeline(
       latencyMs: result.durationMs,
       ...(iteration !== undefined ? { iteration } : {}),
       ...(attempt > 1 ? { attempt } : {}),
+      prompt: promptSent(request),
     })
     if (tokensIn + tokensOut > definition.maxTokensPerRun) {
       throw new BudgetExceeded(

@@ -114,6 +114,15 @@ describe('pipelines', () => {
       expect(draft.calls[0]!.tokensOut).toBeGreaterThan(0)
       // The prompt's tokens are counted (the model worker's token meter), not 0.
       expect(draft.calls[0]!.tokensIn).toBeGreaterThan(0)
+      // The trace records the prompt actually sent: the starter's templates rendered with the run's input.
+      expect(draft.calls[0]!.prompt).toEqual({
+        messages: [
+          { role: 'system', content: 'You are a helpful support agent.' },
+          { role: 'user', content: 'Reply to the customer:\nWhere is order 42?' },
+        ],
+      })
+      const judged = run.trace.nodes.review!.calls[0]!.prompt!.messages!
+      expect(judged.at(-1)!.content).toContain(`Text:\n${String(draft.outputs.out)}`)
       expect(run.trace.nodes.review!.iterations[0]).toMatchObject({
         iteration: 1,
         score: 9,

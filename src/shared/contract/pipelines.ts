@@ -41,6 +41,13 @@ export const nodeTraceSchema = z.object({
       iteration: z.number().optional(),
       /** The node's attempt, on retries (which sample with another seed). */
       attempt: z.int().optional(),
+      /** The rendered prompt sent to the model: chat messages, or a plain completion's text. */
+      prompt: z
+        .object({
+          messages: z.array(z.object({ role: z.string(), content: z.string() })).optional(),
+          text: z.string().optional(),
+        })
+        .optional(),
     }),
   ),
   attempts: z.int(),

@@ -5,6 +5,7 @@
  */
 const templates = {
   title: 'Templates',
+  families: 'All families',
   description:
     'A large model writes fill-in-the-blank sentences once per audience segment; you review them; the approved ones go to the CDN, where the edge worker picks one per reader and fills in their data. No model runs per request.',
   refresh: 'Refresh',

@@ -3,6 +3,7 @@ import type enTemplates from '../en/templates'
 /** 템플릿 페이지의 한국어 문구. 키는 en/templates.ts와 같아야 합니다(타입으로 검사). */
 const templates: typeof enTemplates = {
   title: '템플릿',
+  families: '모든 패밀리',
   description:
     '큰 모델이 대상 세그먼트마다 빈칸 채우기 문장을 한 번 써 두면, 운영자가 검토하고, 승인된 문장이 CDN으로 나갑니다. 에지 워커는 독자마다 하나를 골라 그 사람의 데이터를 채웁니다. 요청마다 모델을 돌리지 않습니다.',
   refresh: '새로 고침',
