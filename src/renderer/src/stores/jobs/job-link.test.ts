@@ -41,4 +41,22 @@ describe('jobLink', () => {
   it('has no link for jobs that made nothing to open', () => {
     expect(jobLink({ kind: 'workspace.backup', params: {}, result: { path: '/x' }, status: 'succeeded' })).toBeNull()
   })
+
+  it('labels a link with the name the job title used, and the id when the title has none', () => {
+    const family = { kind: 'templates.generate', params: { familyId: 4 }, result: null, status: 'succeeded' } as const
+    expect(jobLink(family)?.label).toBe('#4')
+    const titled = {
+      ...family,
+      titleRef: { key: 'job.generateVariants', params: { family: 'order-shipped', target: 'm' } },
+    }
+    expect(jobLink(titled)?.label).toBe('order-shipped')
+    const namespace = {
+      kind: 'cache.prewarm',
+      params: { namespaceId: 2 },
+      result: null,
+      status: 'succeeded',
+      titleRef: { key: 'job.prewarmTop', params: { count: 5, namespace: 'default/support' } },
+    } as const
+    expect(jobLink(namespace)?.label).toBe('default/support')
+  })
 })

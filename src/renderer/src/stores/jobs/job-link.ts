@@ -19,7 +19,15 @@ const record = (value: unknown): Record<string, unknown> =>
 const positiveInt = (value: unknown): number | null =>
   typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : null
 
-export function jobLink(job: Pick<Job, 'kind' | 'params' | 'result' | 'status'>): JobLink | null {
+/** The name the job's title used for a thing (its message parameters), else `#id`. */
+function nameOr(job: Partial<Pick<Job, 'titleRef'>>, key: string, id: number): string {
+  const name = job.titleRef?.params[key]
+  return typeof name === 'string' && name !== '' ? name : `#${id}`
+}
+
+export function jobLink(
+  job: Pick<Job, 'kind' | 'params' | 'result' | 'status'> & Partial<Pick<Job, 'titleRef'>>,
+): JobLink | null {
   const params = record(job.params)
   const result = record(job.result)
   switch (job.kind) {
@@ -34,13 +42,21 @@ export function jobLink(job: Pick<Job, 'kind' | 'params' | 'result' | 'status'>)
       const family = positiveInt(params.familyId)
       return family === null
         ? null
-        : { kind: 'family', to: { name: 'templates', query: { family: String(family) } }, label: `#${family}` }
+        : {
+            kind: 'family',
+            to: { name: 'templates', query: { family: String(family) } },
+            label: nameOr(job, 'family', family),
+          }
     }
     case 'distill.train': {
       const run = positiveInt(params.runId)
       return run === null
         ? null
-        : { kind: 'distillRun', to: { name: 'distillation', query: { run: String(run) } }, label: `#${run}` }
+        : {
+            kind: 'distillRun',
+            to: { name: 'distillation', query: { run: String(run) } },
+            label: nameOr(job, 'run', run),
+          }
     }
     case 'export.cdn':
       return job.status === 'succeeded'
@@ -59,7 +75,11 @@ export function jobLink(job: Pick<Job, 'kind' | 'params' | 'result' | 'status'>)
       }
       const namespace = positiveInt(params.namespaceId)
       return job.kind.startsWith('cache.') && namespace !== null
-        ? { kind: 'namespace', to: { name: 'cache', query: { namespace: String(namespace) } }, label: `#${namespace}` }
+        ? {
+            kind: 'namespace',
+            to: { name: 'cache', query: { namespace: String(namespace) } },
+            label: nameOr(job, 'namespace', namespace),
+          }
         : null
     }
   }
