@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
+import { spawnCli, waitForOutput } from '../../test/cli-process'
 import { tempDir, workBudget } from '../../test/helpers'
 import { defaultMigrationsDir, loadMigrations } from '../backend/db/migrations'
 import { readGgufFile, writeGgufImatrix, writeTinyLlamaGguf } from '../backend/gguf/index'
@@ -95,29 +95,6 @@ describe('larder CLI (in process)', () => {
     expect(refused.err).toMatch(/migrated by a newer Larder \(schema version 999/)
   })
 })
-
-function spawnCli(args: string[], options: { uid?: number; gid?: number } = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...options,
-  })
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()))
-  const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)))
-  return { child, exit, output: () => ({ out, err }) }
-}
-
-async function waitForOutput(read: () => string, pattern: RegExp, timeoutMs = 20_000): Promise<RegExpExecArray> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const match = pattern.exec(read())
-    if (match) return match
-    if (Date.now() > deadline) throw new Error(`no ${pattern} in output: ${read()}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 describe('larder serve (real process)', () => {
   it('prints the login URL, serves the API, and stops cleanly on Ctrl-C', async () => {

@@ -1,34 +1,14 @@
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
+import { spawnCli, waitForOutput } from '../../test/cli-process'
 import { tempDir } from '../../test/helpers'
 
-function spawnServe(args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'serve', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()))
-  const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)))
-  return { child, exit, output: () => ({ out, err }) }
-}
+const spawnServe = (args: string[]) => spawnCli(['serve', ...args])
+const waitFor = (read: () => string, pattern: RegExp) => waitForOutput(read, pattern, 60_000)
 
-async function waitFor(read: () => string, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const match = pattern.exec(read())
-    if (match) return match
-    if (Date.now() > deadline) throw new Error(`no ${pattern} in output: ${read()}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-/** One request on a connection of its own (the cluster hands out connections, not requests, in turn). */
 function post(
   url: string,
   token: string,
