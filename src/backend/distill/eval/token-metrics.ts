@@ -11,6 +11,7 @@
  * not line up); the caller still runs task metrics for it.
  */
 import type { Llama, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp'
+import { answerPositionProbabilities } from '../../models/worker/teacher-forcing'
 
 export interface TokenEvalExample {
   /** The formatted prompt, ending where the answer starts. */
@@ -88,17 +89,8 @@ function tokenizeExample(model: LlamaModel, example: TokenEvalExample): Tokenize
 /** The probability maps at each answer position (the distribution predicting tokens[answerStart..]). */
 async function answerDistributions(sequence: LlamaContextSequence, item: Tokenized): Promise<Map<Token, number>[]> {
   await sequence.clearHistory()
-  const input = item.tokens
-    .slice(0, -1)
-    .map((token, index) =>
-      index >= item.answerStart - 1 ? ([token, { generateNext: { probabilities: true } }] as const) : token,
-    )
-  const results = await sequence.controlledEvaluate(input as never)
-  const maps: Map<Token, number>[] = []
-  for (let index = item.answerStart - 1; index < item.tokens.length - 1; index++) {
-    maps.push(results[index]?.next?.probabilities ?? new Map<Token, number>())
-  }
-  return maps
+  const maps = await answerPositionProbabilities(sequence, item.tokens, item.answerStart)
+  return maps.map((map) => map ?? new Map<Token, number>())
 }
 
 function topOf(map: Map<Token, number>, k: number): { tokens: Token[]; probs: number[]; tail: number } {

@@ -9,6 +9,7 @@
  * then cut to the top k, and the tail is 1 minus their sum (clamped at 0 for rounding).
  */
 import type { LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp'
+import { answerPositionProbabilities, FULL_SOFTMAX } from './teacher-forcing'
 
 export interface TeacherLogprobsRequest {
   messages?: { role: 'system' | 'user' | 'assistant'; content: string }[]
@@ -61,19 +62,10 @@ export async function teacherLogprobs(
       `The prompt and answer take ${prompt.length + answer.length} tokens; the teacher's context holds ${sequence.contextSize}.`,
     )
   }
-  const options = { temperature: 1, topK: 0, topP: 1, minP: 0 }
-  // Positions whose next token is an answer token: the last prompt token and every answer token but the last.
-  const input = [...prompt, ...answer].map((token, index) =>
-    index >= prompt.length - 1 && index < prompt.length + answer.length - 1
-      ? ([token, { generateNext: { probabilities: true, options } }] as const)
-      : token,
-  )
-  const results = await sequence.controlledEvaluate(input as never)
+  const forced = await answerPositionProbabilities(sequence, [...prompt, ...answer], prompt.length, FULL_SOFTMAX)
   const tokens: TeacherLogprobsResult['tokens'] = []
   for (let i = 0; i < answer.length; i++) {
-    const probabilities = (
-      results[prompt.length - 1 + i] as { next?: { probabilities?: Map<Token, number> } } | undefined
-    )?.next?.probabilities
+    const probabilities = forced[i]
     const target = answer[i]!
     if (!probabilities) {
       tokens.push({ token: model.detokenize([target]), logprob: null, top: [], tailMass: null })
