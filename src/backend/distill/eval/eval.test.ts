@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { CacheNamespace, Model, Promotion } from '../../../shared/contract'
 import { ApiError } from '../../../shared/errors'
 import { tempDir, workBudget } from '../../../../test/helpers'
-import { evaluate, trainedModelOf } from '../../../../test/fixtures/distill'
+import { evaluate, startExtractionTeacher, trainedModelOf } from '../../../../test/fixtures/distill'
 import { Backend } from '../../backend'
 import { Gateway } from '../../gateway/gateway'
 import { startHttpServer } from '../../server/http-server'
@@ -205,6 +205,46 @@ describe('distill.eval and promotion', () => {
       expect(history.items.map((p) => p.id)).toEqual([promoted.id, forced.id])
     },
     workBudget({ loads: 12, processes: 4, tokens: 40_000 }),
+  )
+
+  it(
+    'skips token metrics with the reason for a remote teacher without log-probs, and still measures the task',
+    async () => {
+      const home = tempDir()
+      const backend = Backend.open({ home, validateOutput: true, models: { cpuOnly: true } }).start()
+      backends.push(backend)
+      const remote = await startExtractionTeacher({ logprobs: 'refuse' })
+      try {
+        const provider = (await backend.call('providers.save', {
+          name: 'remote-teacher',
+          baseUrl: remote.url,
+          model: 'teacher',
+          concurrency: 2,
+        })) as { id: number }
+        const evalData = join(home, 'eval.jsonl')
+        writeFileSync(evalData, toChatJsonl(triageExamples(4, 7)))
+        const studentPath = join(home, 'student.gguf')
+        await writeTinyLlamaGguf(studentPath, { seed: 3 })
+        const student = await register(backend, studentPath, 'student')
+        const evaluation = await evaluate(backend, {
+          data: evalData,
+          teacher: { provider: provider.id },
+          students: [{ modelId: student }],
+          taskMetric: 'rouge',
+          maxTokens: 8,
+          contextSize: 256,
+          gate: {},
+        })
+        const contestant = evaluation.report!.contestants.find((c) => c.key === `model:${student}`)!
+        expect(contestant.tokenMetrics).toBeNull()
+        expect(contestant.tokenMetricsSkipped).toMatch(/remote endpoint.*skipped, not estimated/)
+        expect(contestant.task).not.toBeNull()
+        expect(evaluation.report!.contestants.find((c) => c.role === 'teacher')!.task).not.toBeNull()
+      } finally {
+        await remote.close()
+      }
+    },
+    workBudget({ loads: 2, processes: 1, tokens: 8 * 4 * 2 }),
   )
 
   it('refuses bad input before a job exists', async () => {
