@@ -219,8 +219,9 @@ describe("issue 10's done-when, end to end", () => {
         student: { modelId: base },
         datasetVersionId: version.id,
         name: 'student-external',
-        trainer: { command: `${JSONL_TRAINER} --max-steps ${STUDENT_STEPS} --epochs 1000` },
-        hyperparameters: { threads: 1 },
+        // The job's epochs reach the command through {epochs} (the tool's own default is 1).
+        trainer: { command: `${JSONL_TRAINER} --max-steps ${STUDENT_STEPS}` },
+        hyperparameters: { threads: 1, epochs: 1000 },
       })
       expect(((await backend.call('models.get', { id: external })) as Model).provenance).toMatchObject({
         trainer: 'external',

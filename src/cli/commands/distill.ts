@@ -153,7 +153,10 @@ export function registerDistillCommands(program: Command, context: CliContext): 
       oneOf(DISTILL_QUANTIZATION_TYPES, true),
     )
     .option('--chat', 'a "new" student gets the ChatML chat template')
-    .option('--trainer-command <template>', 'an external trainer: {dataset} {eval} {base} {out} {workdir} (docs)')
+    .option(
+      '--trainer-command <template>',
+      'an external trainer: {dataset} {eval} {base} {out} {workdir} {epochs} {batch} {seed} (docs)',
+    )
     .option('--json', 'print the finished job as JSON')
     .action(async (options: TrainOptions, command: Command) => {
       const backend = context.openBackend(command)

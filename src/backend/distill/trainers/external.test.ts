@@ -68,14 +68,17 @@ describe('external trainer protocol', () => {
       'a b',
       'c d',
     ])
-    const argv = fillCommand('train --data {dataset} --out={out}', {
+    const argv = fillCommand('train --data {dataset} --out={out} --epochs {epochs}', {
       dataset: '/tmp/a b; rm -rf /',
       eval: '',
       base: '',
       out: '/o.gguf',
       workdir: '',
+      epochs: '3',
+      batch: '64',
+      seed: '1',
     })
-    expect(argv).toEqual(['train', '--data', '/tmp/a b; rm -rf /', '--out=/o.gguf'])
+    expect(argv).toEqual(['train', '--data', '/tmp/a b; rm -rf /', '--out=/o.gguf', '--epochs', '3'])
     expect(checkCommand('train {dataset}')).toMatch(/\{out\}/)
     expect(checkCommand('train {data} {out}')).toMatch(/Unknown placeholder \{data\}/)
     expect(checkCommand('train "unclosed {out}')).toMatch(/unclosed/)

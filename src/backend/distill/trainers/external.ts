@@ -88,6 +88,10 @@ export class ExternalCommandTrainer implements Trainer {
       base: job.studentPath,
       out: join(workdir, 'model.gguf'),
       workdir,
+      // The job's own hyperparameters, so a template can pass them on instead of the tool's defaults.
+      epochs: String(job.epochs),
+      batch: String(job.batch),
+      seed: String(job.seed),
     }
     writeFileSync(files.dataset, toJsonl(job.examples.filter((example) => example.split === 'train')))
     writeFileSync(files.eval, toJsonl(job.examples.filter((example) => example.split === 'val')))

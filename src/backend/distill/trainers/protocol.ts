@@ -7,7 +7,7 @@
  */
 import type { TrainPoint } from '../trainer'
 
-export const PLACEHOLDERS = ['dataset', 'eval', 'base', 'out', 'workdir'] as const
+export const PLACEHOLDERS = ['dataset', 'eval', 'base', 'out', 'workdir', 'epochs', 'batch', 'seed'] as const
 export type Placeholder = (typeof PLACEHOLDERS)[number]
 
 export interface ProgressLine {
