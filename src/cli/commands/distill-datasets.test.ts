@@ -70,5 +70,20 @@ describe('larder distill datasets', () => {
     expect(parsed.versions.map((v) => v.version)).toEqual([1])
     const listed = await larder(['distill', 'datasets', 'list', ...at])
     expect(listed.out).toMatch(/^support \(#1/)
+
+    // `distill train` takes the frozen version instead of a file.
+    const train = ['distill', 'train', '--student', 'new', '--threads', '1', ...at]
+    const both = await larder([...train, '--dataset', 'support', '--data', out])
+    expect(both.code).toBe(EXIT.usage)
+    expect(both.err).toMatch(/either --data <file> or --dataset <name>/)
+    const noVersion = await larder([...train, '--dataset', 'support', '--dataset-version', '7'])
+    expect(noVersion.err).toMatch(/support has no version 7 yet/)
+    const trained = await larder([...train, '--dataset', 'support', '--max-steps', '2', '--out', 'from-v1', '--json'])
+    expect(trained.err).toBe('')
+    expect(trained.code).toBe(EXIT.ok)
+    const runs = JSON.parse((await larder(['distill', 'runs', '--json', ...at])).out) as {
+      items: { name: string; status: string; datasetVersionId?: number | null }[]
+    }
+    expect(runs.items[0]).toMatchObject({ name: 'from-v1', status: 'succeeded' })
   })
 })

@@ -36,6 +36,28 @@ function fraction(min: number, max: number) {
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
 /** A dataset by name or id. */
+/** A dataset's version by number, or its newest; a clear error when it has none yet. */
+async function versionOf(backend: Backend, dataset: Dataset, number?: number): Promise<DatasetVersion> {
+  const { versions } = (await backend.call('distill.datasets.get', { datasetId: dataset.id })) as {
+    versions: DatasetVersion[]
+  }
+  const version = number ? versions.find((v) => v.version === number) : versions[0]
+  if (version) return version
+  throw new ApiError({
+    code: 'invalid_input',
+    message: `${dataset.name} has no ${number ? `version ${number}` : 'version'} yet: approve examples and export with --freeze.`,
+  })
+}
+
+/** `--dataset <name|id>` and an optional version number, as `distill train` and `datasets export` take them. */
+export async function datasetVersionOf(
+  backend: Backend,
+  dataset: Dataset | string,
+  number?: number,
+): Promise<DatasetVersion> {
+  return versionOf(backend, typeof dataset === 'string' ? await datasetOf(backend, dataset) : dataset, number)
+}
+
 async function datasetOf(backend: Backend, value: string): Promise<Dataset> {
   const { items } = (await backend.call('distill.datasets.list', {})) as { items: Dataset[] }
   const found = items.find((dataset) => dataset.name === value || String(dataset.id) === value)
@@ -299,16 +321,7 @@ function registerDatasetCommands(group: Command, context: CliContext): void {
               datasetId: dataset.id,
               ...(options.note ? { note: options.note } : {}),
             })
-          const { versions } = (await backend.call('distill.datasets.get', { datasetId: dataset.id })) as {
-            versions: DatasetVersion[]
-          }
-          const version = options.version ? versions.find((v) => v.version === options.version) : versions[0]
-          if (!version) {
-            throw new ApiError({
-              code: 'invalid_input',
-              message: `${dataset.name} has no ${options.version ? `version ${options.version}` : 'version'} yet: approve examples and export with --freeze.`,
-            })
-          }
+          const version = await datasetVersionOf(backend, dataset, options.version)
           const result = (await backend.call('distill.datasets.export', {
             versionId: version.id,
             ...(options.format ? { format: options.format } : {}),

@@ -12,6 +12,7 @@ import { Backend } from '../../backend/backend'
 import { EXIT } from '../exit-codes'
 import type { CliContext } from '../main'
 import { CliExit, positiveInt } from '../options'
+import { datasetVersionOf } from './distill-datasets'
 
 function positiveNumber(value: string): number {
   const parsed = Number(value)
@@ -45,7 +46,9 @@ function oneOf<T extends string>(values: readonly T[], upper = false) {
 
 interface TrainOptions {
   student: string
-  data: string
+  data?: string
+  dataset?: string
+  datasetVersion?: number
   out?: string
   epochs?: number
   lr?: number
@@ -110,6 +113,25 @@ function describeRun(run: DistillRun): string {
   return `${String(run.id).padStart(4)}  ${run.status.padEnd(9)}  ${run.name.padEnd(24)}  ${run.studentLabel.slice(0, 28).padEnd(28)}  ${metrics}`
 }
 
+/** `--data <file>` or `--dataset <name> [--dataset-version N]`: exactly one of them. */
+async function trainingData(
+  backend: Backend,
+  options: TrainOptions,
+): Promise<{ data: string } | { datasetVersionId: number }> {
+  if ((options.data === undefined) === (options.dataset === undefined)) {
+    throw new ApiError({
+      code: 'invalid_input',
+      message: 'Give either --data <file> or --dataset <name> (a frozen dataset version), not both.',
+    })
+  }
+  if (options.data !== undefined) {
+    if (options.datasetVersion !== undefined)
+      throw new ApiError({ code: 'invalid_input', message: '--dataset-version goes with --dataset, not --data.' })
+    return { data: resolve(options.data) }
+  }
+  return { datasetVersionId: (await datasetVersionOf(backend, options.dataset!, options.datasetVersion)).id }
+}
+
 function describeDemo(home: string) {
   return (job: Job): string => {
     const state = job.result as { modelId?: number } | null
@@ -133,7 +155,9 @@ export function registerDistillCommands(program: Command, context: CliContext): 
       '--student <model>',
       'a registered model (name or id), a GGUF file, or "new" for a small one from scratch',
     )
-    .requiredOption('--data <file>', 'JSONL with {"messages": [...]} per line, or a .txt file')
+    .option('--data <file>', 'JSONL with {"messages": [...]} per line, or a .txt file')
+    .option('--dataset <name>', 'or a frozen dataset version (name or id; see `larder distill datasets`)')
+    .option('--dataset-version <n>', 'which version of --dataset (default: the newest)', positiveInt)
     .option('--out <name>', 'name of the trained model in the library')
     .option('--epochs <n>', 'passes over the data (default 3)', positiveInt)
     .option('--lr <x>', 'AdamW learning rate (default 3e-4)', positiveNumber)
@@ -179,7 +203,7 @@ export function registerDistillCommands(program: Command, context: CliContext): 
         )
         const input: TrainInput = {
           student: await studentSpec(backend, options.student, options.chat ?? false),
-          data: resolve(options.data),
+          ...(await trainingData(backend, options)),
           hyperparameters,
           quantize: options.quantize ?? null,
           ...(options.out ? { name: options.out } : {}),
