@@ -173,7 +173,7 @@ export class Backend {
       ...exportHandlers(this),
       ...distillHandlers(this.distill),
       ...datasetHandlers(this.datasets, this.runner),
-      ...distillEvalHandlers(this.distillEval, this.promotions),
+      ...distillEvalHandlers(this.distillEval, this.promotions, (input) => this.datasets.resolveEvalData(input)),
       'distill.train': (input) => this.distill.start(this.datasets.resolveTrainData(input)),
       'demo.status': async () => this.demo.status(this.latestDemoJob()),
       'demo.load': ({ quick }) => {

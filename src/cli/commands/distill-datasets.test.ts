@@ -85,5 +85,9 @@ describe('larder distill datasets', () => {
       items: { name: string; status: string; datasetVersionId?: number | null }[]
     }
     expect(runs.items[0]).toMatchObject({ name: 'from-v1', status: 'succeeded' })
+    // `distill eval --dataset` reads the version's eval split; two examples leave it empty, which is said plainly.
+    const evaluated = await larder(['distill', 'eval', '--dataset', 'support', '--student', 'from-v1', ...at])
+    expect(evaluated.code).not.toBe(EXIT.ok)
+    expect(evaluated.err).toMatch(/Version 1 of support has no eval examples to export/)
   })
 })

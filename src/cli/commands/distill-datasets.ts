@@ -58,6 +58,25 @@ export async function datasetVersionOf(
   return versionOf(backend, typeof dataset === 'string' ? await datasetOf(backend, dataset) : dataset, number)
 }
 
+/** `--data <file>` or `--dataset <name> [--dataset-version N]`, exactly one, as `distill train` and `eval` take. */
+export async function dataOrDatasetVersion(
+  backend: Backend,
+  options: { data?: string; dataset?: string; datasetVersion?: number },
+): Promise<{ data: string } | { datasetVersionId: number }> {
+  if ((options.data === undefined) === (options.dataset === undefined)) {
+    throw new ApiError({
+      code: 'invalid_input',
+      message: 'Give either --data <file> or --dataset <name> (a frozen dataset version), not both.',
+    })
+  }
+  if (options.data !== undefined) {
+    if (options.datasetVersion !== undefined)
+      throw new ApiError({ code: 'invalid_input', message: '--dataset-version goes with --dataset, not --data.' })
+    return { data: resolve(options.data) }
+  }
+  return { datasetVersionId: (await datasetVersionOf(backend, options.dataset!, options.datasetVersion)).id }
+}
+
 async function datasetOf(backend: Backend, value: string): Promise<Dataset> {
   const { items } = (await backend.call('distill.datasets.list', {})) as { items: Dataset[] }
   const found = items.find((dataset) => dataset.name === value || String(dataset.id) === value)

@@ -19,6 +19,7 @@ import { defaultThreads } from '../../backend/models/model-host'
 import { EXIT } from '../exit-codes'
 import type { CliContext } from '../main'
 import { CliExit, positiveInt } from '../options'
+import { dataOrDatasetVersion } from './distill-datasets'
 
 const fraction = (value: string): number => {
   const parsed = Number(value)
@@ -73,7 +74,9 @@ function describePromotion(p: Promotion): string {
 }
 
 interface EvalOptions {
-  data: string
+  data?: string
+  dataset?: string
+  datasetVersion?: number
   student: string[]
   teacher?: string
   metric: (typeof TASK_METRICS)[number]
@@ -94,7 +97,9 @@ function registerEval(group: Command, context: CliContext): void {
     .description(
       'Measure students against their teacher on an eval set (OpenAI chat JSONL): KL, top-1, NLL on answer positions, a task metric, speed, size, cost, and the gate.',
     )
-    .requiredOption('--data <file>', 'chat JSONL whose last assistant message per line is the teacher answer')
+    .option('--data <file>', 'chat JSONL whose last assistant message per line is the teacher answer')
+    .option('--dataset <name>', "or a frozen dataset version's eval split (name or id)")
+    .option('--dataset-version <n>', 'which version of --dataset (default: the newest)', positiveInt)
     .requiredOption('--student <model...>', 'registered models (names or ids): students and quantized variants')
     .option('--teacher <model>', 'a registered GGUF (token metrics) or provider:NAME (answers and speed only)')
     .option('--metric <name>', `task metric: ${TASK_METRICS.join(', ')}`, 'exact')
@@ -123,7 +128,7 @@ function registerEval(group: Command, context: CliContext): void {
           }).filter(([, value]) => value !== undefined),
         )
         const input: EvalInput = {
-          data: resolve(options.data),
+          ...(await dataOrDatasetVersion(backend, options)),
           students,
           split: options.split,
           taskMetric: options.metric,

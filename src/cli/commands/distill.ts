@@ -12,7 +12,7 @@ import { Backend } from '../../backend/backend'
 import { EXIT } from '../exit-codes'
 import type { CliContext } from '../main'
 import { CliExit, positiveInt } from '../options'
-import { datasetVersionOf } from './distill-datasets'
+import { dataOrDatasetVersion } from './distill-datasets'
 
 function positiveNumber(value: string): number {
   const parsed = Number(value)
@@ -113,25 +113,6 @@ function describeRun(run: DistillRun): string {
   return `${String(run.id).padStart(4)}  ${run.status.padEnd(9)}  ${run.name.padEnd(24)}  ${run.studentLabel.slice(0, 28).padEnd(28)}  ${metrics}`
 }
 
-/** `--data <file>` or `--dataset <name> [--dataset-version N]`: exactly one of them. */
-async function trainingData(
-  backend: Backend,
-  options: TrainOptions,
-): Promise<{ data: string } | { datasetVersionId: number }> {
-  if ((options.data === undefined) === (options.dataset === undefined)) {
-    throw new ApiError({
-      code: 'invalid_input',
-      message: 'Give either --data <file> or --dataset <name> (a frozen dataset version), not both.',
-    })
-  }
-  if (options.data !== undefined) {
-    if (options.datasetVersion !== undefined)
-      throw new ApiError({ code: 'invalid_input', message: '--dataset-version goes with --dataset, not --data.' })
-    return { data: resolve(options.data) }
-  }
-  return { datasetVersionId: (await datasetVersionOf(backend, options.dataset!, options.datasetVersion)).id }
-}
-
 function describeDemo(home: string) {
   return (job: Job): string => {
     const state = job.result as { modelId?: number } | null
@@ -203,7 +184,7 @@ export function registerDistillCommands(program: Command, context: CliContext): 
         )
         const input: TrainInput = {
           student: await studentSpec(backend, options.student, options.chat ?? false),
-          ...(await trainingData(backend, options)),
+          ...(await dataOrDatasetVersion(backend, options)),
           hyperparameters,
           quantize: options.quantize ?? null,
           ...(options.out ? { name: options.out } : {}),

@@ -29,7 +29,9 @@ export const evalInputSchema = z
   .object({
     name: resourceName.optional(),
     /** OpenAI chat JSONL; the last assistant message of each line is the teacher's answer (the reference). */
-    data: absolutePath,
+    data: absolutePath.optional(),
+    /** Or a frozen dataset version: its eval split (exported as OpenAI chat JSONL) is the data, instead of `data`. */
+    datasetVersionId: id.optional(),
     /** Use every line, or only the stable-hash validation split (data.ts's `stableFraction`). */
     split: z.enum(['all', 'val']).default('all'),
     valPercent: z.number().min(1).max(50).default(10),
@@ -59,6 +61,10 @@ export const evalInputSchema = z
     gate: gateSchema.default({}),
   })
   .strict()
+  .refine((value) => (value.data === undefined) !== (value.datasetVersionId === undefined), {
+    message: 'give either data (a file) or datasetVersionId (a dataset version), not both',
+    path: ['data'],
+  })
 export type EvalInput = z.input<typeof evalInputSchema>
 
 export const taskScoresSchema = z.object({

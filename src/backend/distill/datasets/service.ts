@@ -215,6 +215,18 @@ export class DatasetsService {
     return { ...input, data: this.exportDatasetVersion(input.datasetVersionId, 'openai', 'train') }
   }
 
+  /** `distill.eval` with a dataset version: its eval split as an OpenAI chat JSONL file, every line of it used. */
+  resolveEvalData<T extends { data?: string | undefined; datasetVersionId?: number | undefined; split: string }>(
+    input: T,
+  ): T & { data: string } {
+    const { datasetVersionId, ...rest } = input
+    if (datasetVersionId === undefined) return input as T & { data: string }
+    // The file's name says which version it is (`<dataset>-v<N>-eval.openai.jsonl`); the evaluation keeps the path.
+    return { ...rest, data: this.exportDatasetVersion(datasetVersionId, 'openai', 'eval'), split: 'all' } as T & {
+      data: string
+    }
+  }
+
   /** For trainers and evaluation: a version's file in one format and split. */
   exportDatasetVersion(
     versionId: number,

@@ -247,6 +247,53 @@ describe('distill.eval and promotion', () => {
     workBudget({ loads: 2, processes: 1, tokens: 8 * 4 * 2 }),
   )
 
+  it(
+    "evaluates a frozen dataset version's eval split (and refuses data and a version together)",
+    async () => {
+      const home = tempDir()
+      const backend = Backend.open({ home, validateOutput: true, models: { cpuOnly: true } }).start()
+      backends.push(backend)
+      const file = join(home, 'answered.jsonl')
+      writeFileSync(file, toChatJsonl(triageExamples(24, 5)))
+      const dataset = (await backend.call('distill.datasets.create', { name: 'triage' })) as { id: number }
+      await backend.call('distill.datasets.addSource', {
+        datasetId: dataset.id,
+        source: { kind: 'file', path: file, format: 'auto' },
+        evalPercent: 25,
+      })
+      const { items } = (await backend.call('distill.datasets.examples', { datasetId: dataset.id, limit: 500 })) as {
+        items: { id: number }[]
+      }
+      await backend.call('distill.datasets.review', {
+        datasetId: dataset.id,
+        ids: items.map((item) => item.id),
+        action: 'approve',
+      })
+      const version = (await backend.call('distill.datasets.freeze', { datasetId: dataset.id })) as {
+        id: number
+        evalCount: number
+      }
+      expect(version.evalCount).toBeGreaterThan(0)
+      const studentPath = join(home, 'student.gguf')
+      await writeTinyLlamaGguf(studentPath, { seed: 3 })
+      const student = await register(backend, studentPath, 'student')
+      await expect(
+        backend.call('distill.eval', { data: file, datasetVersionId: version.id, students: [{ modelId: student }] }),
+      ).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringMatching(/either data .* not both/) })
+      const evaluation = await evaluate(backend, {
+        datasetVersionId: version.id,
+        students: [{ modelId: student }],
+        taskMetric: 'rouge',
+        maxTokens: 4,
+        contextSize: 256,
+      })
+      // Every eval-split example and nothing from the train split; the file's name says which version it was.
+      expect(evaluation.report!.examples).toBe(version.evalCount)
+      expect(evaluation.dataPath).toMatch(/triage-v1-eval\.openai\.jsonl$/)
+    },
+    workBudget({ loads: 2, processes: 1, tokens: 4 * 24 }),
+  )
+
   it('refuses bad input before a job exists', async () => {
     const home = tempDir()
     const backend = Backend.open({ home, validateOutput: true, models: { cpuOnly: true } }).start()

@@ -26,7 +26,9 @@ import { scoreTask } from './task-metrics'
 import type { TokenEvalResult } from './token-metrics'
 
 export const EVAL_JOB = 'distill.eval'
-type EvalInput = ParsedInput<'distill.eval'>
+/** `distill.eval`'s input once a dataset version has been written out as its data file. */
+export type ResolvedEvalInput = ParsedInput<'distill.eval'> & { data: string }
+type EvalInput = ResolvedEvalInput
 type Target = NonNullable<EvalInput['teacher']>
 
 export interface EvalItem {
@@ -303,7 +305,7 @@ export class EvalService {
 
   private async run(context: JobContext<{ evaluationId: number }>): Promise<unknown> {
     const evaluation = this.get(context.params.evaluationId)
-    const input = methodSpecs['distill.eval'].input.parse(evaluation.input)
+    const input = methodSpecs['distill.eval'].input.parse(evaluation.input) as EvalInput
     const items = evalItems(input.data, input.split, input.valPercent, input.maxExamples)
     context.log('info', `Evaluating ${input.students.length} student(s) on ${items.length} examples.`)
     const studentFile = await readGgufFile(this.models.get(input.students[0]!.modelId).path)
