@@ -13,9 +13,11 @@ const distillEval = {
   gate: { passed: 'Passed', failed: 'Failed' },
   report: {
     title: 'Evaluation report',
-    empty: 'No evaluations yet. Start one with larder distill eval --data FILE --student MODEL --teacher MODEL.',
+    empty:
+      'No evaluations yet. Start one with “New evaluation…” above, or larder distill eval --dataset NAME --student MODEL --teacher MODEL.',
     pending: 'The evaluation is {status}.',
     summary: '{examples} examples · task metric {metric} · teacher top-{k} with a tail bucket',
+    summaryNoTokens: '{examples} examples · task metric {metric} · no token metrics (see why beside)',
     agreement: 'Agreement with the teacher (higher is better)',
     divergence: 'Divergence from the teacher (lower is better)',
     curves: 'Training curves',

@@ -13,9 +13,11 @@ const distillEval = {
   gate: { passed: '통과', failed: '실패' },
   report: {
     title: '평가 보고서',
-    empty: '아직 평가가 없습니다. larder distill eval --data FILE --student MODEL --teacher MODEL 로 시작하세요.',
+    empty:
+      '아직 평가가 없습니다. 위의 “새 평가…”나 larder distill eval --dataset NAME --student MODEL --teacher MODEL 로 시작하세요.',
     pending: '평가 상태: {status}.',
     summary: '예제 {examples}개 · 작업 지표 {metric} · 교사 top-{k}와 꼬리 버킷',
+    summaryNoTokens: '예제 {examples}개 · 작업 지표 {metric} · 토큰 지표 없음(이유는 옆에)',
     agreement: '교사와의 일치 (높을수록 좋음)',
     divergence: '교사와의 차이 (낮을수록 좋음)',
     curves: '학습 곡선',

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import type { Evaluation, Job, Promotion } from '../../../../shared/contract'
+import type { DatasetVersion, EvalInput, Evaluation, Job, Promotion } from '../../../../shared/contract'
 import { api } from '../../api'
 
 /**
@@ -57,5 +57,30 @@ export const useDistillEvalStore = defineStore('distill-eval', () => {
     }
   }
 
-  return { evaluations, promotions, selectedId, selected, loadError, loaded, rollingBack, refresh, rollback }
+  /** Starts `distill.eval` and shows the new evaluation's report (pending until its job ends). */
+  async function start(input: EvalInput): Promise<Evaluation> {
+    const { evaluation } = await api.call('distill.eval', input)
+    await refresh()
+    selectedId.value = evaluation.id
+    return evaluation
+  }
+
+  /** The frozen versions of a dataset, newest first, for the form's version picker. */
+  async function versionsOf(datasetId: number): Promise<DatasetVersion[]> {
+    return (await api.call('distill.datasets.get', { datasetId })).versions
+  }
+
+  return {
+    evaluations,
+    promotions,
+    selectedId,
+    selected,
+    loadError,
+    loaded,
+    rollingBack,
+    refresh,
+    rollback,
+    start,
+    versionsOf,
+  }
 })

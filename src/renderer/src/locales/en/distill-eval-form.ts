@@ -1,0 +1,37 @@
+/** English text of the Evaluations tab's "new evaluation" form. `ko/distill-eval-form.ts` has the same keys. */
+const distillEvalForm = {
+  title: 'New evaluation',
+  open: 'New evaluation…',
+  close: 'Hide form',
+  data: 'Eval data',
+  dataVersion: 'A dataset version (its eval split)',
+  dataFile: 'A file',
+  dataset: 'Dataset',
+  version: 'Version',
+  versionOption: 'v{version} · {eval} eval examples',
+  noVersions: 'This dataset has no frozen version yet: freeze approved examples on the Datasets tab.',
+  file: 'OpenAI chat JSONL file (absolute path)',
+  fileHint: 'The last assistant message of each line is the teacher’s answer, the reference.',
+  teacher: 'Teacher',
+  teacherFile: 'The data’s answers (no teacher run)',
+  teacherHint: 'A local GGUF teacher gives token metrics (KL, top-1, NLL); a provider gives answers and speed only.',
+  students: 'Students',
+  studentsHint: 'Up to 8 library models: students and their quantized variants.',
+  metric: 'Task metric',
+  metrics: {
+    exact: 'Exact match',
+    json: 'JSON field F1',
+    classification: 'Accuracy and macro-F1',
+    rouge: 'ROUGE-L',
+  },
+  maxExamples: 'Examples at most',
+  gate: 'Gate (empty: not checked)',
+  maxKl: 'Mean KL at most',
+  minTop1: 'Top-1 agreement at least',
+  minTask: 'Task score at least',
+  name: 'Name',
+  start: 'Start evaluation',
+  started: 'Evaluation {name} started.',
+}
+
+export default distillEvalForm

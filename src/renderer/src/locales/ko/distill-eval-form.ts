@@ -1,0 +1,37 @@
+/** 평가 탭의 "새 평가" 양식 문구(한국어). `en/distill-eval-form.ts`와 같은 키. */
+const distillEvalForm = {
+  title: '새 평가',
+  open: '새 평가…',
+  close: '양식 닫기',
+  data: '평가 데이터',
+  dataVersion: '데이터셋 버전(평가 분할)',
+  dataFile: '파일',
+  dataset: '데이터셋',
+  version: '버전',
+  versionOption: 'v{version} · 평가 예제 {eval}개',
+  noVersions: '이 데이터셋에는 고정된 버전이 아직 없습니다. 데이터셋 탭에서 승인된 예제를 고정하세요.',
+  file: 'OpenAI 채팅 JSONL 파일(절대 경로)',
+  fileHint: '각 줄의 마지막 assistant 메시지가 교사의 답, 곧 기준입니다.',
+  teacher: '교사',
+  teacherFile: '데이터의 답(교사 실행 없음)',
+  teacherHint: '로컬 GGUF 교사는 토큰 지표(KL, top-1, NLL)를, 제공자는 답과 속도만 줍니다.',
+  students: '학생',
+  studentsHint: '라이브러리 모델 최대 8개: 학생과 그 양자화 변형.',
+  metric: '작업 지표',
+  metrics: {
+    exact: '정확 일치',
+    json: 'JSON 필드 F1',
+    classification: '정확도와 macro-F1',
+    rouge: 'ROUGE-L',
+  },
+  maxExamples: '최대 예제 수',
+  gate: '게이트(비우면 검사하지 않음)',
+  maxKl: '평균 KL 상한',
+  minTop1: 'Top-1 일치 하한',
+  minTask: '작업 점수 하한',
+  name: '이름',
+  start: '평가 시작',
+  started: '평가 {name}을(를) 시작했습니다.',
+}
+
+export default distillEvalForm
