@@ -54,6 +54,16 @@ afterAll(async () => {
   await upstream.close()
 })
 
+/** The JSON bodies of an event stream's `data:` lines, up to `[DONE]`. */
+async function eventsOf(response: Response): Promise<unknown[]> {
+  const text = await response.text()
+  expect(text.trim().endsWith('data: [DONE]')).toBe(true)
+  return text
+    .split('\n\n')
+    .filter((block) => block.startsWith('data: {'))
+    .map((block) => JSON.parse(block.slice(6)) as unknown)
+}
+
 interface ChatLogprob {
   token: string
   logprob: number
@@ -133,13 +143,82 @@ describe('gateway log-probs', () => {
     expect(error).toMatchObject({ param: 'logprobs', code: 'unsupported_parameter' })
     expect(error.message).toMatch(/local models only/)
     const streamed = await post('chat/completions', {
-      model: 'tiny',
+      model: 'upstream',
       messages: [{ role: 'user', content: 'x' }],
       logprobs: true,
       stream: true,
     })
     expect(streamed.status).toBe(400)
+    expect(((await streamed.json()) as { error: { param: string } }).error.param).toBe('logprobs')
+    const legacy = await post('completions', { model: 'upstream', prompt: 'x', logprobs: 1, stream: true })
+    expect(legacy.status).toBe(400)
+    expect(((await legacy.json()) as { error: { param: string } }).error.param).toBe('logprobs')
   })
+
+  it(
+    'streams chat log-probs chunk by chunk, the same numbers as the non-streamed answer (greedy)',
+    async () => {
+      const body = {
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'Tell me a story' }],
+        max_tokens: 8,
+        temperature: 0,
+        seed: 3,
+        logprobs: true,
+        top_logprobs: 4,
+      }
+      const whole = (await (await post('chat/completions', body)).json()) as {
+        choices: { message: { content: string }; logprobs: { content: ChatLogprob[] } }[]
+      }
+      const response = await post('chat/completions', { ...body, stream: true })
+      expect(response.status).toBe(200)
+      expect(response.headers.get('x-larder-cache')).toBe('bypass')
+      const chunks = (await eventsOf(response)) as {
+        choices: { delta: { content?: string }; logprobs?: { content: ChatLogprob[]; refusal: null } }[]
+      }[]
+      const withLogprobs = chunks.filter((chunk) => chunk.choices[0]?.logprobs)
+      // One token per content chunk, as OpenAI streams them.
+      for (const chunk of withLogprobs) expect(chunk.choices[0]!.logprobs!.content).toHaveLength(1)
+      const streamedEntries = withLogprobs.flatMap((chunk) => chunk.choices[0]!.logprobs!.content)
+      const expected = whole.choices[0]!.logprobs.content
+      expect(expected.length).toBeGreaterThan(0)
+      expect(streamedEntries).toEqual(expected)
+      const text = chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('')
+      expect(text).toBe(whole.choices[0]!.message.content)
+    },
+    workBudget({ tokens: 50 }),
+  )
+
+  it(
+    'streams legacy completion log-probs per chunk (tokens, token_logprobs, top_logprobs, text_offset)',
+    async () => {
+      const body = { model: 'tiny', prompt: 'Once upon a', max_tokens: 6, temperature: 0, logprobs: 3 }
+      type Legacy = {
+        tokens: string[]
+        token_logprobs: number[]
+        top_logprobs: Record<string, number>[]
+        text_offset: number[]
+      }
+      const whole = (await (await post('completions', body)).json()) as {
+        choices: { text: string; logprobs: Legacy }[]
+      }
+      const chunks = (await eventsOf(await post('completions', { ...body, stream: true }))) as {
+        choices: { text: string; logprobs: Legacy | null }[]
+      }[]
+      const parts = chunks.flatMap((chunk) => chunk.choices).filter((choice) => choice.logprobs)
+      const joined: Legacy = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] }
+      for (const part of parts) {
+        expect(part.logprobs!.tokens).toHaveLength(1)
+        for (const field of Object.keys(joined) as (keyof Legacy)[])
+          (joined[field] as unknown[]).push(...part.logprobs![field])
+      }
+      const expected = whole.choices[0]!.logprobs
+      expect(expected.tokens.length).toBeGreaterThan(0)
+      expect(joined).toEqual(expected)
+      expect(parts.map((part) => part.text).join('')).toBe(whole.choices[0]!.text)
+    },
+    workBudget({ tokens: 50 }),
+  )
 })
 
 describe('gateway store: true', () => {
