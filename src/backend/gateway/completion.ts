@@ -113,7 +113,7 @@ const ID_PREFIX: Record<CompletionApi, string> = { chat: 'chatcmpl-', completion
 function checkTarget(target: Target, request: CompletionRequest): void {
   if (request.logprobs !== undefined && (target.kind !== 'local' || request.prefill))
     throw invalidParam(
-      'logprobs',
+      request.api === 'responses' ? 'include' : 'logprobs',
       target.kind !== 'local'
         ? `${target.label} is not a local model; logprobs are available from local models only.`
         : 'logprobs are not available when continuing an assistant message.',

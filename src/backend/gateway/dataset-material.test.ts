@@ -5,6 +5,7 @@
  * then selects.
  */
 import { join } from 'node:path'
+import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Dataset, Model } from '../../shared/contract'
 import { startFakeEndpoint, type FakeEndpoint } from '../../../test/fixtures/openai-server'
@@ -219,6 +220,85 @@ describe('gateway log-probs', () => {
     },
     workBudget({ tokens: 50 }),
   )
+})
+
+describe('gateway log-probs on the Responses API (official openai client)', () => {
+  const client = (): OpenAI => new OpenAI({ apiKey: key, baseURL: `${server.url}/v1`, maxRetries: 0 })
+  const request = {
+    model: 'tiny',
+    input: 'Tell me a story',
+    max_output_tokens: 6,
+    temperature: 0,
+    include: ['message.output_text.logprobs' as const],
+    top_logprobs: 2,
+  }
+
+  it(
+    'gives output_text logprobs in OpenAI shape, the same numbers as chat, and streams them on each delta',
+    async () => {
+      const whole = await client().responses.create(request)
+      const part = whole.output[0]!.type === 'message' ? whole.output[0].content[0]! : undefined
+      if (part?.type !== 'output_text') throw new Error('no output_text part')
+      expect(whole.top_logprobs).toBe(2)
+      const logprobs = part.logprobs!
+      expect(logprobs.length).toBeGreaterThan(0)
+      for (const entry of logprobs) {
+        expect(entry.bytes).toEqual([...Buffer.from(entry.token, 'utf8')])
+        expect(entry.top_logprobs).toHaveLength(2)
+      }
+      // The Responses request generates as the equivalent chat request: the same tokens, the same numbers.
+      const chat = (await (
+        await post('chat/completions', {
+          model: 'tiny',
+          messages: [{ role: 'user', content: 'Tell me a story' }],
+          max_tokens: 6,
+          temperature: 0,
+          logprobs: true,
+          top_logprobs: 2,
+        })
+      ).json()) as { choices: { logprobs: { content: ChatLogprob[] } }[] }
+      expect(logprobs).toEqual(chat.choices[0]!.logprobs.content)
+
+      const deltas: { token: string; logprob: number; top_logprobs?: unknown[] }[] = []
+      let text = ''
+      let done: unknown[] = []
+      let completed: OpenAI.Responses.Response | undefined
+      for await (const event of await client().responses.create({ ...request, stream: true })) {
+        if (event.type === 'response.output_text.delta') {
+          expect(event.logprobs).toHaveLength(1)
+          deltas.push(...event.logprobs)
+          text += event.delta
+        }
+        if (event.type === 'response.output_text.done') done = event.logprobs
+        // Six tokens usually stop the answer at max_output_tokens: response.incomplete ends the stream then.
+        if (event.type === 'response.completed' || event.type === 'response.incomplete') completed = event.response
+      }
+      const withoutBytes = logprobs.map((entry) => ({
+        token: entry.token,
+        logprob: entry.logprob,
+        top_logprobs: entry.top_logprobs.map((top) => ({ token: top.token, logprob: top.logprob })),
+      }))
+      expect(deltas).toEqual(withoutBytes)
+      expect(done).toEqual(withoutBytes)
+      expect(text).toBe(part.text)
+      const completedPart = completed?.output[0]?.type === 'message' ? completed.output[0].content[0] : undefined
+      expect(completedPart).toMatchObject({ type: 'output_text', text: part.text, logprobs })
+
+      // Without the include there are none.
+      const plain = await client().responses.create({ ...request, include: [] })
+      const plainPart = plain.output[0]!.type === 'message' ? plain.output[0].content[0] : undefined
+      expect(plainPart && 'logprobs' in plainPart ? plainPart.logprobs : undefined).toBeUndefined()
+    },
+    workBudget({ tokens: 80 }),
+  )
+
+  it('refuses them from a model that is not local, with a 400 naming include', async () => {
+    const error = await client()
+      .responses.create({ ...request, model: 'upstream' })
+      .catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError)
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('include')
+  })
 })
 
 describe('gateway store: true', () => {
