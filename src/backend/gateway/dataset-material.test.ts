@@ -237,7 +237,8 @@ describe('gateway log-probs on the Responses API (official openai client)', () =
     'gives output_text logprobs in OpenAI shape, the same numbers as chat, and streams them on each delta',
     async () => {
       const whole = await client().responses.create(request)
-      const part = whole.output[0]!.type === 'message' ? whole.output[0].content[0]! : undefined
+      const first = whole.output[0]
+      const part = first?.type === 'message' ? first.content[0] : undefined
       if (part?.type !== 'output_text') throw new Error('no output_text part')
       expect(whole.top_logprobs).toBe(2)
       const logprobs = part.logprobs!
@@ -286,7 +287,8 @@ describe('gateway log-probs on the Responses API (official openai client)', () =
 
       // Without the include there are none.
       const plain = await client().responses.create({ ...request, include: [] })
-      const plainPart = plain.output[0]!.type === 'message' ? plain.output[0].content[0] : undefined
+      const plainFirst = plain.output[0]
+      const plainPart = plainFirst?.type === 'message' ? plainFirst.content[0] : undefined
       expect(plainPart && 'logprobs' in plainPart ? plainPart.logprobs : undefined).toBeUndefined()
     },
     workBudget({ tokens: 80 }),
