@@ -13,6 +13,7 @@ import { tempDir, waitUntil, workBudget } from '../../../test/helpers'
 import { Backend } from '../backend'
 import { writeTinyLlamaGguf } from '../gguf/index'
 import { startHttpServer, type RunningHttpServer } from '../server/http-server'
+import { tokenPieces } from './dataset-material'
 import { Gateway } from './gateway'
 
 let backend: Backend
@@ -71,6 +72,17 @@ interface ChatLogprob {
   bytes: number[]
   top_logprobs: { token: string; logprob: number; bytes: number[] }[]
 }
+
+describe('tokenPieces (a streamed answer cut at its tokens)', () => {
+  const tokens = (...texts: string[]) => texts.map((token) => ({ token, logprob: -1, top: [], tailMass: 0 }))
+  it('gives each token its own text, and always joins back to the answer', () => {
+    expect(tokenPieces('Hello world', tokens('Hello', ' wor', 'ld'))).toEqual(['Hello', ' wor', 'ld'])
+    // Half of a UTF-8 character decodes as U+FFFD, which is not in the answer: the rest goes with that token.
+    const pieces = tokenPieces('a\u00e9b', tokens('a', '\ufffd', '\ufffd', 'b'))
+    expect(pieces).toEqual(['a', '\u00e9b', '', ''])
+    expect(pieces.join('')).toBe('a\u00e9b')
+  })
+})
 
 describe('gateway log-probs', () => {
   it(
@@ -182,7 +194,7 @@ describe('gateway log-probs', () => {
       for (const chunk of withLogprobs) expect(chunk.choices[0]!.logprobs!.content).toHaveLength(1)
       const streamedEntries = withLogprobs.flatMap((chunk) => chunk.choices[0]!.logprobs!.content)
       const expected = whole.choices[0]!.logprobs.content
-      expect(expected.length).toBeGreaterThan(0)
+      expect(expected.length).toBeGreaterThan(1)
       expect(streamedEntries).toEqual(expected)
       const text = chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('')
       expect(text).toBe(whole.choices[0]!.message.content)
@@ -214,7 +226,7 @@ describe('gateway log-probs', () => {
           (joined[field] as unknown[]).push(...part.logprobs![field])
       }
       const expected = whole.choices[0]!.logprobs
-      expect(expected.tokens.length).toBeGreaterThan(0)
+      expect(expected.tokens.length).toBeGreaterThan(1)
       expect(joined).toEqual(expected)
       expect(parts.map((part) => part.text).join('')).toBe(whole.choices[0]!.text)
     },

@@ -4,7 +4,8 @@
  *
  * Log-probs come from teacher forcing the answer through the same loaded model (`controlledEvaluate` in the model
  * worker, the full softmax at temperature 1): the distribution the model puts on each answer token, whatever sampler
- * chose it. Stored requests are written straight to the request log with their metadata (not through the
+ * chose it. Streamed (`stream: true`), the same numbers go out one token per chunk once the answer is complete
+ * (replies.ts `Reply.close`, `tokenPieces`): they exist only after teacher forcing the whole answer. Stored requests are written straight to the request log with their metadata (not through the
  * write-behind batch of the hit path): they are rare, and a stored request must not be lost.
  */
 import type { Db } from '../db/database'

@@ -132,6 +132,7 @@ export abstract class Reply {
   }
 
   private writeTokens(text: string, logprobs: AnswerLogprobs): void {
+    if (logprobs.tokens.length === 0 && text !== '') this.writeDelta(text)
     let offset = 0
     for (const [index, piece] of tokenPieces(text, logprobs.tokens).entries()) {
       this.writeDelta(piece, { logprobs, index, offset })
