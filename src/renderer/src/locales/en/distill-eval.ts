@@ -13,7 +13,7 @@ const distillEval = {
     model: 'Model',
     speed: 'tok/s',
     size: 'Size',
-    memory: 'Memory (peak RSS)',
+    memory: 'Peak RSS',
     memoryHint:
       'Peak RSS of a model worker of its own that loaded only this model and generated its answers (includes the Node.js runtime; hover a value for the baseline).',
     cost: 'Cost / 1k answers',
