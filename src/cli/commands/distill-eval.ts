@@ -62,7 +62,9 @@ export function describeEvaluation(evaluation: Evaluation): string {
       `  ${`${c.role === 'teacher' ? '[T] ' : ''}${c.label}`.slice(0, 26).padEnd(26)} ${num(c.tokenMetrics?.meanKl).padStart(7)} ${pct(c.tokenMetrics?.top1Agreement).padStart(7)} ${num(c.tokenMetrics?.nll).padStart(7)} ${pct(c.task?.score).padStart(7)} ${num(c.tokensPerSecond, 0).padStart(8)} ${mib(c.memoryBytes).padStart(8)} ${num(c.costPer1kAnswers, 4).padStart(8)}  ${verdict ? (verdict.passed ? 'passed' : 'FAILED') : ''}`,
     )
     if (c.tokenMetricsSkipped) lines.push(`      token metrics skipped: ${c.tokenMetricsSkipped}`)
-    if (c.memoryBasis) lines.push(`      memory: ${c.memoryBasis}`)
+    if (c.memoryBytes != null)
+      lines.push(`      mem: peak worker RSS (${mib(c.memoryBaselineBytes)} of it before the model was loaded)`)
+    else if (c.memoryBasis) lines.push(`      mem: ${c.memoryBasis}`)
     for (const reason of verdict?.reasons ?? []) lines.push(`      ${reason}`)
   }
   return `${lines.join('\n')}\n`
