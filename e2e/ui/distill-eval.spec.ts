@@ -79,6 +79,12 @@ describe('Distillation: evaluations and promotions', () => {
       await console.testId('report-table').waitFor()
       await expect(console.testId('report-table').locator('tbody tr').count()).resolves.toBe(3)
       await expect(console.testId('report-example').count()).resolves.toBe(8)
+      // Memory: every contestant here is a local model, measured as its own worker's peak RSS.
+      for (const cell of await console.testId('report-memory').all()) {
+        await expect(cell.innerText()).resolves.toMatch(/^\d+\.\d MB$/)
+        await expect(cell.getAttribute('title')).resolves.toMatch(/peak RSS/)
+      }
+      await expect(console.testId('report-memory').count()).resolves.toBe(3)
       await page.screenshot({ path: join(shots, 'larder-dseval-report.png') })
       await console.testId('report-table').scrollIntoViewIfNeeded()
       await page.screenshot({ path: join(shots, 'larder-dseval-report-table.png') })

@@ -113,7 +113,7 @@ const ID_PREFIX: Record<CompletionApi, string> = { chat: 'chatcmpl-', completion
 function checkTarget(target: Target, request: CompletionRequest): void {
   if (request.logprobs !== undefined && (target.kind !== 'local' || request.prefill))
     throw invalidParam(
-      'logprobs',
+      request.api === 'responses' ? 'include' : 'logprobs',
       target.kind !== 'local'
         ? `${target.label} is not a local model; logprobs are available from local models only.`
         : 'logprobs are not available when continuing an assistant message.',
@@ -237,8 +237,10 @@ export class Completions {
     }
     const reply = replyFor(response, served.format, headers)
     let streamed = ''
+    // A streamed answer with log-probs is written when they are known (Reply.close), not as it is generated.
+    const live = served.format.stream && served.request.logprobs === undefined
     const waiting = shared.join(
-      served.format.stream
+      live
         ? (text) => {
             streamed += text
             reply.delta(text)
@@ -258,7 +260,7 @@ export class Completions {
         return
       }
       // A client that joined a generation that did not stream gets the text it has not seen yet.
-      if (served.format.stream && answer.text.length > streamed.length && answer.text.startsWith(streamed))
+      if (live && answer.text.length > streamed.length && answer.text.startsWith(streamed))
         reply.delta(answer.text.slice(streamed.length))
       reply.close(answer)
       this.logRequest(served, hitKind, {
@@ -285,7 +287,9 @@ export class Completions {
       const generated = await target.provider.generate({
         ...generationOf(served.request),
         signal,
-        ...(served.format.stream ? { onText: (text: string) => shared.emit(text) } : {}),
+        ...(served.format.stream && served.request.logprobs === undefined
+          ? { onText: (text: string) => shared.emit(text) }
+          : {}),
       })
       if (signal.aborted) throw signal.reason
       const answer: Answer = {

@@ -4,7 +4,8 @@
  *
  * Log-probs come from teacher forcing the answer through the same loaded model (`controlledEvaluate` in the model
  * worker, the full softmax at temperature 1): the distribution the model puts on each answer token, whatever sampler
- * chose it. Stored requests are written straight to the request log with their metadata (not through the
+ * chose it. Streamed (`stream: true`), the same numbers go out one token per chunk once the answer is complete
+ * (replies.ts `Reply.close`, `tokenPieces`): they exist only after teacher forcing the whole answer. Stored requests are written straight to the request log with their metadata (not through the
  * write-behind batch of the hit path): they are rare, and a stored request must not be lost.
  */
 import type { Db } from '../db/database'
@@ -26,15 +27,9 @@ export interface Stored {
 }
 
 /** `logprobs` of a chat body (boolean + `top_logprobs`) or a completions body (an integer 0-5), as a count. */
-export function logprobsOf(
-  api: 'chat' | 'completion',
-  body: Record<string, unknown>,
-  stream: boolean,
-): number | undefined {
+export function logprobsOf(api: 'chat' | 'completion', body: Record<string, unknown>): number | undefined {
   const asked = api === 'chat' ? body.logprobs === true : typeof body.logprobs === 'number'
   if (!asked) return undefined
-  if (stream)
-    throw invalidParam('logprobs', 'logprobs are not supported with stream: true here.', 'unsupported_parameter')
   return api === 'chat' ? Number(body.top_logprobs ?? 0) : Number(body.logprobs)
 }
 
@@ -82,37 +77,74 @@ export async function answerLogprobs(
 
 const bytesOf = (token: string): number[] => [...Buffer.from(token, 'utf8')]
 
-/** OpenAI's chat `choices[].logprobs`. */
-export function chatLogprobsJson(logprobs: AnswerLogprobs): string {
-  return JSON.stringify({
-    content: logprobs.tokens.map((token) => ({
-      token: token.token,
-      logprob: token.logprob ?? -9999,
-      bytes: bytesOf(token.token),
-      top_logprobs: token.top
-        .slice(0, logprobs.top)
-        .map((entry) => ({ token: entry.token, logprob: entry.logprob, bytes: bytesOf(entry.token) })),
-    })),
-    refusal: null,
-  })
+type AnswerToken = AnswerLogprobs['tokens'][number]
+
+/** One answer token as OpenAI's `logprobs.content[]` entry (chat, and the Responses API's output text). */
+export function tokenEntry(token: AnswerToken, top: number): Record<string, unknown> {
+  return {
+    token: token.token,
+    logprob: token.logprob ?? -9999,
+    bytes: bytesOf(token.token),
+    top_logprobs: token.top
+      .slice(0, top)
+      .map((entry) => ({ token: entry.token, logprob: entry.logprob, bytes: bytesOf(entry.token) })),
+  }
 }
 
-/** The legacy completions `choices[].logprobs`. */
-export function completionLogprobsJson(logprobs: AnswerLogprobs): string {
-  let offset = 0
-  const offsets = logprobs.tokens.map((token) => {
+/** OpenAI's chat `choices[].logprobs`. */
+export function chatLogprobs(logprobs: AnswerLogprobs, tokens = logprobs.tokens): Record<string, unknown> {
+  return { content: tokens.map((token) => tokenEntry(token, logprobs.top)), refusal: null }
+}
+
+export function chatLogprobsJson(logprobs: AnswerLogprobs): string {
+  return JSON.stringify(chatLogprobs(logprobs))
+}
+
+/** The legacy completions `choices[].logprobs` for `tokens` (all of the answer's by default), starting at `offset`. */
+export function completionLogprobs(
+  logprobs: AnswerLogprobs,
+  tokens = logprobs.tokens,
+  offset = 0,
+): Record<string, unknown> {
+  const offsets = tokens.map((token) => {
     const at = offset
     offset += token.token.length
     return at
   })
-  return JSON.stringify({
-    tokens: logprobs.tokens.map((token) => token.token),
-    token_logprobs: logprobs.tokens.map((token) => token.logprob),
-    top_logprobs: logprobs.tokens.map((token) =>
+  return {
+    tokens: tokens.map((token) => token.token),
+    token_logprobs: tokens.map((token) => token.logprob),
+    top_logprobs: tokens.map((token) =>
       Object.fromEntries(token.top.slice(0, logprobs.top).map((entry) => [entry.token, entry.logprob])),
     ),
     text_offset: offsets,
-  })
+  }
+}
+
+export function completionLogprobsJson(logprobs: AnswerLogprobs): string {
+  return JSON.stringify(completionLogprobs(logprobs))
+}
+
+/**
+ * The answer's text cut at its tokens, one piece per token, for a streamed answer with log-probs: each chunk carries
+ * one token's text and its entry. The pieces always join to `text`: where a token's text is not the next part of the
+ * answer (a token that is half of a UTF-8 character), the rest of the answer goes with that token and the tokens
+ * after it carry none.
+ */
+export function tokenPieces(text: string, tokens: readonly AnswerToken[]): string[] {
+  const pieces: string[] = []
+  let at = 0
+  for (const [index, token] of tokens.entries()) {
+    const last = index === tokens.length - 1
+    if (at < text.length && !last && token.token !== '' && text.startsWith(token.token, at)) {
+      pieces.push(token.token)
+      at += token.token.length
+    } else {
+      pieces.push(text.slice(at))
+      at = text.length
+    }
+  }
+  return pieces
 }
 
 /** A stored request's log row, written at once with `stored = 1` and its metadata. */

@@ -6,7 +6,14 @@
 import type { ServerResponse } from 'node:http'
 import type { CacheEntry } from '../../shared/contract'
 import type { ToolCall } from '../models/providers/types'
-import { chatLogprobsJson, completionLogprobsJson, type AnswerLogprobs } from './dataset-material'
+import {
+  chatLogprobs,
+  chatLogprobsJson,
+  completionLogprobs,
+  completionLogprobsJson,
+  tokenPieces,
+  type AnswerLogprobs,
+} from './dataset-material'
 import { startEventStream } from './http'
 import type { CompletionApi } from './requests'
 
@@ -23,6 +30,13 @@ export interface Answer {
   tokensOut: number
   /** Teacher-forced log-probs, when the client asked for them (dataset-material.ts). */
   logprobs?: AnswerLogprobs
+}
+
+/** One streamed token with its log-probs: the answer's log-probs, the token's index, its text offset in the answer. */
+export interface TokenDelta {
+  logprobs: AnswerLogprobs
+  index: number
+  offset: number
 }
 
 /** The shape of the reply: which API, under which id, for which model name. */
@@ -103,14 +117,27 @@ export abstract class Reply {
     this.writeDelta(text)
   }
 
-  /** The end of a live answer (the whole answer when not streaming). */
+  /**
+   * The end of a live answer (the whole answer when not streaming). A streamed answer with log-probs is written here
+   * whole, one chunk per token with its log-probs: they are known once the answer is (teacher forcing, after it).
+   */
   close(answer: Answer): void {
     if (!this.format.stream) {
       this.writeJson(answer)
       return
     }
     if (!this.opened) this.open()
+    if (answer.logprobs) this.writeTokens(answer.text, answer.logprobs)
     this.writeEnd(answer)
+  }
+
+  private writeTokens(text: string, logprobs: AnswerLogprobs): void {
+    if (logprobs.tokens.length === 0 && text !== '') this.writeDelta(text)
+    let offset = 0
+    for (const [index, piece] of tokenPieces(text, logprobs.tokens).entries()) {
+      this.writeDelta(piece, { logprobs, index, offset })
+      offset += logprobs.tokens[index]!.token.length
+    }
   }
 
   private open(): void {
@@ -121,7 +148,7 @@ export abstract class Reply {
 
   protected abstract writeJson(answer: Answer): void
   protected abstract writeStart(): void
-  protected abstract writeDelta(text: string): void
+  protected abstract writeDelta(text: string, token?: TokenDelta): void
   protected abstract writeEnd(answer: Answer): void
 
   protected sendJsonText(text: string): void {
@@ -152,14 +179,14 @@ export class ChatReply extends Reply {
     )
   }
 
-  private chunk(delta: Record<string, unknown>, finish: string | null): void {
+  private chunk(delta: Record<string, unknown>, finish: string | null, logprobs?: Record<string, unknown>): void {
     const { id, model } = this.format
     const body = {
       id,
       object: 'chat.completion.chunk',
       created: this.created(),
       model,
-      choices: [{ index: 0, delta, finish_reason: finish }],
+      choices: [{ index: 0, delta, ...(logprobs ? { logprobs } : {}), finish_reason: finish }],
     }
     this.response.write(`data: ${JSON.stringify(body)}\n\n`)
   }
@@ -168,8 +195,9 @@ export class ChatReply extends Reply {
     this.chunk({ role: 'assistant', content: '' }, null)
   }
 
-  protected writeDelta(text: string): void {
-    this.chunk({ content: text }, null)
+  protected writeDelta(text: string, token?: TokenDelta): void {
+    const logprobs = token && chatLogprobs(token.logprobs, [token.logprobs.tokens[token.index]!])
+    this.chunk({ content: text }, null, logprobs)
   }
 
   protected writeEnd(answer: Answer): void {
@@ -202,14 +230,17 @@ export class CompletionReply extends Reply {
     )
   }
 
-  private chunk(text: string, finish: string | null, usage?: Answer): void {
+  private chunk(text: string, finish: string | null, usage?: Answer, token?: TokenDelta): void {
     const { id, model } = this.format
+    const logprobs = token
+      ? completionLogprobs(token.logprobs, [token.logprobs.tokens[token.index]!], token.offset)
+      : null
     const body = {
       id,
       object: 'text_completion',
       created: this.created(),
       model,
-      choices: usage ? [] : [{ index: 0, text, logprobs: null, finish_reason: finish }],
+      choices: usage ? [] : [{ index: 0, text, logprobs, finish_reason: finish }],
       ...(usage ? { usage: usageOf(usage) } : {}),
     }
     this.response.write(`data: ${JSON.stringify(body)}\n\n`)
@@ -217,8 +248,8 @@ export class CompletionReply extends Reply {
 
   protected writeStart(): void {}
 
-  protected writeDelta(text: string): void {
-    this.chunk(text, null)
+  protected writeDelta(text: string, token?: TokenDelta): void {
+    this.chunk(text, null, undefined, token)
   }
 
   protected writeEnd(answer: Answer): void {

@@ -33,12 +33,8 @@ export interface CompletionRequest {
 }
 
 /** The distillation fields of a body (`logprobs`, `store`, `metadata`), when present. */
-function materialOf(
-  api: 'chat' | 'completion',
-  body: Record<string, unknown>,
-  stream: boolean,
-): Partial<CompletionRequest> {
-  const logprobs = logprobsOf(api, body, stream)
+function materialOf(api: 'chat' | 'completion', body: Record<string, unknown>): Partial<CompletionRequest> {
+  const logprobs = logprobsOf(api, body)
   const stored = storedOf(body)
   return { ...(logprobs !== undefined ? { logprobs } : {}), ...(stored ? { stored } : {}) }
 }
@@ -257,7 +253,7 @@ function parseChat(rawBody: unknown): CompletionRequest {
     includeUsage: body.stream === true && body.stream_options?.include_usage === true,
     cacheable: cacheableFrom({ model: body.model, messages, params: answerParams(body) }),
     prefill: messages.at(-1)!.role === 'assistant',
-    ...(plain ? {} : materialOf('chat', body, body.stream === true)),
+    ...(plain ? {} : materialOf('chat', body)),
   }
 }
 
@@ -273,7 +269,7 @@ function parseCompletionBody(rawBody: unknown): CompletionRequest {
     includeUsage: body.stream === true && body.stream_options?.include_usage === true,
     cacheable: cacheableFrom({ model: body.model, prompt, params: answerParams(body) }),
     prefill: false,
-    ...materialOf('completion', body, body.stream === true),
+    ...materialOf('completion', body),
   }
 }
 

@@ -2,13 +2,15 @@
  * OpenAI's Responses API (`POST /v1/responses`, the Vercel AI SDK's default path): text input (a string, or
  * messages with input_text / output_text parts) and `instructions`, text output, `text.format` (JSON output),
  * streaming as the Responses event stream, and the cache: a request is keyed as the equivalent chat request, so
- * both APIs share entries. Tools, previous_response_id and non-text input are refused with a 400 that says so.
+ * both APIs share entries. `include: ["message.output_text.logprobs"]` (+ `top_logprobs`) gives a local model's
+ * log-probs on the output text and on each streamed delta (dataset-material.ts); such a request skips the cache. Tools, previous_response_id and non-text input are refused with a 400 that says so.
  */
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import { cacheableFrom } from '../cache/service'
 import { GatewayError, invalidParam } from './http'
-import { Reply, type Answer } from './replies'
+import { tokenEntry, type AnswerLogprobs } from './dataset-material'
+import { Reply, type Answer, type TokenDelta } from './replies'
 import { answerParams, samplingFields, validate, type CompletionRequest } from './requests'
 
 const inputPart = z.object({ type: z.string(), text: z.string().optional() }).loose()
@@ -51,6 +53,8 @@ const responsesBody = z
     store: z.boolean().nullish(),
     metadata: z.record(z.string(), z.string()).nullish(),
     user: samplingFields.user,
+    include: z.array(z.string()).nullish(),
+    top_logprobs: z.int().min(0).max(20).nullish(),
   })
   .loose()
 
@@ -103,6 +107,19 @@ function responseFormatOf(body: ResponsesBody): unknown {
   }
 }
 
+/** The `include` value that asks for the output text's log-probs (with `top_logprobs` alternatives per token). */
+export const LOGPROBS_INCLUDE = 'message.output_text.logprobs'
+
+/** A token's log-probs as the Responses event stream carries them (`response.output_text.delta`/`.done`): no bytes. */
+function eventEntry(logprobs: AnswerLogprobs, index: number): Record<string, unknown> {
+  const token = logprobs.tokens[index]!
+  return {
+    token: token.token,
+    logprob: token.logprob ?? -9999,
+    top_logprobs: token.top.slice(0, logprobs.top).map((entry) => ({ token: entry.token, logprob: entry.logprob })),
+  }
+}
+
 export function parseResponsesRequest(rawBody: unknown): CompletionRequest {
   if (rawBody === null || typeof rawBody !== 'object' || Array.isArray(rawBody))
     throw new GatewayError(400, 'The request body must be a JSON object.', { code: 'invalid_json' })
@@ -121,6 +138,7 @@ export function parseResponsesRequest(rawBody: unknown): CompletionRequest {
     )
   const messages = messagesOf(body)
   const responseFormat = responseFormatOf(body)
+  const logprobs = body.include?.includes(LOGPROBS_INCLUDE) ? (body.top_logprobs ?? 0) : undefined
   const params = answerParams({
     temperature: body.temperature ?? undefined,
     top_p: body.top_p ?? undefined,
@@ -134,6 +152,7 @@ export function parseResponsesRequest(rawBody: unknown): CompletionRequest {
     includeUsage: false,
     cacheable: cacheableFrom({ model: body.model, messages, params }),
     prefill: messages.at(-1)?.role === 'assistant',
+    ...(logprobs !== undefined ? { logprobs } : {}),
     echo: {
       instructions: body.instructions ?? null,
       max_output_tokens: body.max_output_tokens ?? null,
@@ -142,6 +161,7 @@ export function parseResponsesRequest(rawBody: unknown): CompletionRequest {
       text: { format: body.text?.format ?? { type: 'text' } },
       metadata: body.metadata ?? {},
       user: body.user ?? null,
+      top_logprobs: body.top_logprobs ?? null,
     },
   }
 }
@@ -161,7 +181,7 @@ export class ResponsesReply extends Reply {
       error: null,
       incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
       model,
-      output: answer ? [this.item(answer.text, status)] : [],
+      output: answer ? [this.item(answer, status)] : [],
       parallel_tool_calls: true,
       previous_response_id: null,
       reasoning: { effort: null, summary: null },
@@ -182,17 +202,23 @@ export class ResponsesReply extends Reply {
     }
   }
 
-  private part(text: string): Record<string, unknown> {
-    return { type: 'output_text', text, annotations: [] }
+  /** An `output_text` part; with `logprobs` (OpenAI's `ResponseOutputText.Logprob[]`) when they were asked for. */
+  private part(text: string, logprobs?: AnswerLogprobs): Record<string, unknown> {
+    return {
+      type: 'output_text',
+      text,
+      annotations: [],
+      ...(logprobs ? { logprobs: logprobs.tokens.map((token) => tokenEntry(token, logprobs.top)) } : {}),
+    }
   }
 
-  private item(text: string, status: 'in_progress' | 'completed' | 'incomplete'): Record<string, unknown> {
+  private item(answer: Answer | null, status: 'in_progress' | 'completed' | 'incomplete'): Record<string, unknown> {
     return {
       type: 'message',
       id: this.itemId,
       status,
       role: 'assistant',
-      content: status === 'in_progress' ? [] : [this.part(text)],
+      content: status === 'in_progress' || !answer ? [] : [this.part(answer.text, answer.logprobs)],
     }
   }
 
@@ -209,7 +235,7 @@ export class ResponsesReply extends Reply {
     const response = this.responseObject('in_progress')
     this.event('response.created', { response })
     this.event('response.in_progress', { response })
-    this.event('response.output_item.added', { output_index: 0, item: this.item('', 'in_progress') })
+    this.event('response.output_item.added', { output_index: 0, item: this.item(null, 'in_progress') })
     this.event('response.content_part.added', {
       item_id: this.itemId,
       output_index: 0,
@@ -218,22 +244,24 @@ export class ResponsesReply extends Reply {
     })
   }
 
-  protected writeDelta(text: string): void {
+  protected writeDelta(text: string, token?: TokenDelta): void {
     this.event('response.output_text.delta', {
       item_id: this.itemId,
       output_index: 0,
       content_index: 0,
       delta: text,
-      logprobs: [],
+      logprobs: token ? [eventEntry(token.logprobs, token.index)] : [],
     })
   }
 
   protected writeEnd(answer: Answer): void {
     const at = { item_id: this.itemId, output_index: 0, content_index: 0 }
     const status = statusOf(answer)
-    this.event('response.output_text.done', { ...at, text: answer.text, logprobs: [] })
-    this.event('response.content_part.done', { ...at, part: this.part(answer.text) })
-    this.event('response.output_item.done', { output_index: 0, item: this.item(answer.text, status) })
+    const { logprobs } = answer
+    const entries = logprobs ? logprobs.tokens.map((_, index) => eventEntry(logprobs, index)) : []
+    this.event('response.output_text.done', { ...at, text: answer.text, logprobs: entries })
+    this.event('response.content_part.done', { ...at, part: this.part(answer.text, logprobs) })
+    this.event('response.output_item.done', { output_index: 0, item: this.item(answer, status) })
     this.event(status === 'completed' ? 'response.completed' : 'response.incomplete', {
       response: this.responseObject(status, answer),
     })

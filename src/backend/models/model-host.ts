@@ -20,6 +20,7 @@ import type {
   WorkerReply,
   WorkerRequest,
   WorkerSystemInfo,
+  WorkerUsage,
 } from './worker/protocol'
 
 type WorkerRequestBody = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never
@@ -209,6 +210,11 @@ export class ModelHost {
   /** A loaded model's top-k next-token log-probs on a given answer (teacher forcing). */
   teacherLogprobs(handle: string, request: TeacherLogprobsRequest): Promise<TeacherLogprobsResult> {
     return this.request({ type: 'logprobs', handle, request })
+  }
+
+  /** The worker process's peak RSS so far (a fresh host that loads one model measures that model alone). */
+  usage(): Promise<WorkerUsage> {
+    return this.request({ type: 'usage' })
   }
 
   system(): Promise<WorkerSystemInfo> {

@@ -45,6 +45,14 @@ export interface ModelsServiceOptions {
   huggingFaceEndpoint?: string
 }
 
+/** One model in a model worker of its own (ModelsService.loadIsolated). */
+export interface IsolatedModel {
+  provider: Provider
+  baselineRssBytes: number
+  peakRssBytes(): Promise<number>
+  close(): Promise<void>
+}
+
 export class ModelsService {
   readonly host = new ModelHost()
   private readonly cpuOnly: boolean
@@ -227,8 +235,8 @@ export class ModelsService {
     return { deletedFile }
   }
 
-  async load(input: ParsedInput<'models.load'>): Promise<Model> {
-    const model = this.mustGet(input.id)
+  /** Checks the file again, then loads it on `host` (the shared worker, or an isolated one: loadIsolated). */
+  private async loadOn(host: ModelHost, model: StoredModel, input: ParsedInput<'models.load'>): Promise<void> {
     if (!existsSync(model.path)) {
       throw new ApiError({ code: 'not_found', message: `The file of ${model.name} is gone: ${model.path}.` })
     }
@@ -244,7 +252,7 @@ export class ModelsService {
     }
     const cpu = this.cpuOnly || input.gpu === 'cpu'
     try {
-      await this.host.load(handleFor(model.id), model.path, {
+      await host.load(handleFor(model.id), model.path, {
         gpu: cpu ? false : 'auto',
         gpuLayers: cpu ? 0 : (input.gpuLayers ?? 'auto'),
         contextSize: input.contextSize ?? Math.min(4096, model.contextLength ?? 4096),
@@ -262,8 +270,36 @@ export class ModelsService {
       }
       throw error
     }
+  }
+
+  async load(input: ParsedInput<'models.load'>): Promise<Model> {
+    const model = this.mustGet(input.id)
+    await this.loadOn(this.host, model, input)
     this.events.emit('models.changed', { id: model.id, removed: false })
     return this.get(model.id)
+  }
+
+  /**
+   * A model loaded alone in a fresh model worker of its own (never the shared one), to measure it: `baselineRssBytes`
+   * is that worker's peak RSS before the load (the Node.js runtime and the worker's code, llama.cpp not yet loaded);
+   * `peakRssBytes()` its peak RSS so far (what loading and using this one model added). `close()` stops the worker.
+   */
+  async loadIsolated(input: ParsedInput<'models.load'>): Promise<IsolatedModel> {
+    const model = this.mustGet(input.id)
+    const host = new ModelHost()
+    try {
+      const baselineRssBytes = (await host.usage()).maxRssBytes
+      await this.loadOn(host, model, input)
+      return {
+        provider: new LocalProvider(`local:${model.name}`, host, handleFor(model.id)),
+        baselineRssBytes,
+        peakRssBytes: async () => (await host.usage()).maxRssBytes,
+        close: () => host.stop(),
+      }
+    } catch (error) {
+      await host.stop()
+      throw error
+    }
   }
 
   async unload(id: number): Promise<Model> {

@@ -47,6 +47,7 @@ async function target(backend: Backend, value: string): Promise<NonNullable<Eval
 
 const pct = (value: number | null | undefined): string => (value == null ? '-' : `${(value * 100).toFixed(1)}%`)
 const num = (value: number | null | undefined, digits = 3): string => (value == null ? '-' : value.toFixed(digits))
+const mib = (bytes: number | null | undefined): string => (bytes == null ? '-' : `${(bytes / 2 ** 20).toFixed(1)}M`)
 
 export function describeEvaluation(evaluation: Evaluation): string {
   const report = evaluation.report
@@ -54,14 +55,17 @@ export function describeEvaluation(evaluation: Evaluation): string {
     return `Evaluation ${evaluation.id}: ${evaluation.status}${evaluation.error ? ` (${evaluation.error})` : ''}\n`
   const lines = [
     `Evaluation ${evaluation.id} (${evaluation.name}): ${report.examples} examples, task metric ${report.taskMetric}, teacher top-${report.topK}.`,
-    `  ${'model'.padEnd(26)} ${'KL'.padStart(7)} ${'top-1'.padStart(7)} ${'NLL'.padStart(7)} ${'task'.padStart(7)} ${'tok/s'.padStart(8)} ${'$/1k'.padStart(8)}  gate`,
+    `  ${'model'.padEnd(26)} ${'KL'.padStart(7)} ${'top-1'.padStart(7)} ${'NLL'.padStart(7)} ${'task'.padStart(7)} ${'tok/s'.padStart(8)} ${'mem'.padStart(8)} ${'$/1k'.padStart(8)}  gate`,
   ]
   for (const c of report.contestants) {
     const verdict = report.verdicts.find((v) => v.key === c.key)
     lines.push(
-      `  ${`${c.role === 'teacher' ? '[T] ' : ''}${c.label}`.slice(0, 26).padEnd(26)} ${num(c.tokenMetrics?.meanKl).padStart(7)} ${pct(c.tokenMetrics?.top1Agreement).padStart(7)} ${num(c.tokenMetrics?.nll).padStart(7)} ${pct(c.task?.score).padStart(7)} ${num(c.tokensPerSecond, 0).padStart(8)} ${num(c.costPer1kAnswers, 4).padStart(8)}  ${verdict ? (verdict.passed ? 'passed' : 'FAILED') : ''}`,
+      `  ${`${c.role === 'teacher' ? '[T] ' : ''}${c.label}`.slice(0, 26).padEnd(26)} ${num(c.tokenMetrics?.meanKl).padStart(7)} ${pct(c.tokenMetrics?.top1Agreement).padStart(7)} ${num(c.tokenMetrics?.nll).padStart(7)} ${pct(c.task?.score).padStart(7)} ${num(c.tokensPerSecond, 0).padStart(8)} ${mib(c.memoryBytes).padStart(8)} ${num(c.costPer1kAnswers, 4).padStart(8)}  ${verdict ? (verdict.passed ? 'passed' : 'FAILED') : ''}`,
     )
     if (c.tokenMetricsSkipped) lines.push(`      token metrics skipped: ${c.tokenMetricsSkipped}`)
+    if (c.memoryBytes != null)
+      lines.push(`      mem: peak worker RSS (${mib(c.memoryBaselineBytes)} of it before the model was loaded)`)
+    else if (c.memoryBasis) lines.push(`      mem: ${c.memoryBasis}`)
     for (const reason of verdict?.reasons ?? []) lines.push(`      ${reason}`)
   }
   return `${lines.join('\n')}\n`

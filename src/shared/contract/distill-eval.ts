@@ -86,6 +86,17 @@ export const contestantSchema = z.object({
   tokensPerSecond: z.number().nullable(),
   /** Mean tokens per answer (for the cost estimate). */
   tokensPerAnswer: z.number().nullable(),
+  /**
+   * Peak worker RSS, in bytes: the peak resident set size (`process.resourceUsage().maxRSS`) of a model worker
+   * process of its own that loaded only this model (its weights, context and KV cache) and generated the eval
+   * answers; it includes that process's Node.js runtime and llama.cpp (see `memoryBaselineBytes`). Not node-llama-
+   * cpp's estimate of model + context. Null for a remote endpoint (`memoryBasis` says why) and in older reports.
+   */
+  memoryBytes: z.number().nullable().default(null),
+  /** The same worker's peak RSS before the model was loaded (the Node.js runtime and worker code alone). */
+  memoryBaselineBytes: z.number().nullable().default(null),
+  /** What `memoryBytes` is, in words, or why it is missing. */
+  memoryBasis: z.string().nullable().default(null),
   tokenMetrics: z
     .object({ positions: z.int(), meanKl: z.number(), top1Agreement: z.number(), nll: z.number() })
     .nullable(),

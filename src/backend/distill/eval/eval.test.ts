@@ -105,6 +105,12 @@ describe('distill.eval and promotion', () => {
       expect(after.task!.rougeL).toBe(after.task!.score)
       expect(after.tokensPerSecond).toBeGreaterThan(0)
       expect(after.sizeBytes).toBeGreaterThan(0)
+      // Memory: each local model's own worker's peak RSS, above that worker's RSS before the model was loaded.
+      for (const contestant of report.contestants) {
+        expect(contestant.memoryBytes!).toBeGreaterThan(contestant.memoryBaselineBytes!)
+        expect(contestant.memoryBytes!).toBeGreaterThan(contestant.sizeBytes!)
+        expect(contestant.memoryBasis).toMatch(/peak RSS of a model worker process of its own/)
+      }
       // Another tokenizer: token metrics refused with the reason, task metrics still measured.
       expect(mismatch.tokenMetrics).toBeNull()
       expect(mismatch.tokenMetricsSkipped).toMatch(/tokeniz/)
@@ -204,7 +210,8 @@ describe('distill.eval and promotion', () => {
       const history = (await backend.call('distill.promotions', {})) as { items: Promotion[] }
       expect(history.items.map((p) => p.id)).toEqual([promoted.id, forced.id])
     },
-    workBudget({ loads: 12, processes: 4, tokens: 40_000 }),
+    // Processes: the shared worker, one worker per contestant (memory), the servers.
+    workBudget({ loads: 12, processes: 8, tokens: 40_000 }),
   )
 
   it(
@@ -239,12 +246,20 @@ describe('distill.eval and promotion', () => {
         expect(contestant.tokenMetrics).toBeNull()
         expect(contestant.tokenMetricsSkipped).toMatch(/remote endpoint.*skipped, not estimated/)
         expect(contestant.task).not.toBeNull()
-        expect(evaluation.report!.contestants.find((c) => c.role === 'teacher')!.task).not.toBeNull()
+        const teacher = evaluation.report!.contestants.find((c) => c.role === 'teacher')!
+        expect(teacher.task).not.toBeNull()
+        // Memory: the local student's own worker grew past its baseline by loading it; the endpoint's is unknown.
+        if (process.env.DUMP_MEMORY) writeFileSync(process.env.DUMP_MEMORY, JSON.stringify(contestant, null, 1))
+        expect(contestant.memoryBytes!).toBeGreaterThan(contestant.memoryBaselineBytes!)
+        expect(contestant.memoryBytes!).toBeGreaterThan(contestant.sizeBytes!)
+        expect(contestant.memoryBaselineBytes!).toBeGreaterThan(0)
+        expect(teacher).toMatchObject({ memoryBytes: null, memoryBaselineBytes: null })
+        expect(teacher.memoryBasis).toMatch(/remote endpoint/)
       } finally {
         await remote.close()
       }
     },
-    workBudget({ loads: 2, processes: 1, tokens: 8 * 4 * 2 }),
+    workBudget({ loads: 2, processes: 2, tokens: 8 * 4 * 2 }),
   )
 
   it(

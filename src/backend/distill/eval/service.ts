@@ -42,6 +42,23 @@ interface Answers {
   texts: string[]
   tokensOut: number
   seconds: number
+  /** A local model's memory, measured in a model worker of its own (null for an endpoint: memoryOf). */
+  memory: { peakRssBytes: number; baselineRssBytes: number } | null
+}
+
+/** What a contestant's memory is, or why it is not known. */
+export const MEMORY_BASIS_ENDPOINT = 'A remote endpoint: its memory is not visible from here.'
+
+function memoryOf(answers: Answers): Pick<Contestant, 'memoryBytes' | 'memoryBaselineBytes' | 'memoryBasis'> {
+  if (!answers.memory) return { memoryBytes: null, memoryBaselineBytes: null, memoryBasis: MEMORY_BASIS_ENDPOINT }
+  const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`
+  return {
+    memoryBytes: answers.memory.peakRssBytes,
+    memoryBaselineBytes: answers.memory.baselineRssBytes,
+    memoryBasis:
+      `peak RSS of a model worker process of its own that loaded only this model and generated its answers ` +
+      `(${mb(answers.memory.baselineRssBytes)} of it before the model and llama.cpp were loaded)`,
+  }
 }
 
 function invalid(message: string, path: Array<string | number>): ApiError {
@@ -161,26 +178,33 @@ export class EvalService {
     }
   }
 
-  /** A provider for a target; a local model is loaded for the evaluation and unloaded after if it was not before. */
-  private async provider(target: Target): Promise<{ provider: Provider; release: () => Promise<void> }> {
+  /**
+   * A provider for a target. A local model is loaded alone in a fresh model worker (models.loadIsolated), so the
+   * worker's peak RSS is this model's; the worker is stopped after.
+   */
+  private async provider(target: Target): Promise<{
+    provider: Provider
+    memory: () => Promise<Answers['memory']>
+    release: () => Promise<void>
+  }> {
     if ('model' in target) {
-      const wasLoaded = this.models.get(target.model).loaded
-      if (!wasLoaded) {
-        const input = methodSpecs['models.load'].input.parse({
-          id: target.model,
-          sequences: 1,
-          threads: defaultThreads(),
-        })
-        await this.models.load(input)
-      }
+      const input = methodSpecs['models.load'].input.parse({
+        id: target.model,
+        sequences: 1,
+        threads: defaultThreads(),
+      })
+      const isolated = await this.models.loadIsolated(input)
       return {
-        provider: this.models.providerFor(target).provider,
-        release: async () => {
-          if (!wasLoaded) await this.models.unload(target.model).catch(() => undefined)
-        },
+        provider: isolated.provider,
+        memory: async () => ({
+          peakRssBytes: await isolated.peakRssBytes(),
+          baselineRssBytes: isolated.baselineRssBytes,
+        }),
+        release: () => isolated.close(),
       }
     }
-    return { provider: this.models.providerFor(target).provider, release: async () => undefined }
+    const { provider } = this.models.providerFor(target)
+    return { provider, memory: async () => null, release: async () => undefined }
   }
 
   /** Local models complete the prompt in the format they were trained on; endpoints get the chat messages. */
@@ -190,9 +214,9 @@ export class EvalService {
     options: { maxTokens: number; format: PromptFormat },
     signal: AbortSignal,
   ): Promise<Answers> {
-    const { provider, release } = await this.provider(target)
+    const { provider, memory, release } = await this.provider(target)
     try {
-      const result: Answers = { texts: [], tokensOut: 0, seconds: 0 }
+      const result: Answers = { texts: [], tokensOut: 0, seconds: 0, memory: null }
       for (const item of items) {
         signal.throwIfAborted()
         const generated = await provider.generate({
@@ -207,6 +231,7 @@ export class EvalService {
         result.tokensOut += generated.tokensOut
         result.seconds += generated.durationMs / 1000
       }
+      result.memory = await memory()
       return result
     } finally {
       await release()
@@ -293,6 +318,7 @@ export class EvalService {
         sizeBytes: modelId !== null ? statSync(this.models.get(modelId).path).size : null,
         tokensPerSecond: answers.seconds > 0 ? answers.tokensOut / answers.seconds : null,
         tokensPerAnswer: answers.tokensOut / items.length,
+        ...memoryOf(answers),
         tokenMetrics: null,
         tokenMetricsSkipped: null,
         task,

@@ -195,6 +195,9 @@ async function handle(message: WorkerRequest): Promise<unknown> {
         send({ id: message.id, type: 'progress', done, total }),
       )
     }
+    case 'usage':
+      // maxRSS is in kilobytes on every platform Node.js runs on.
+      return { maxRssBytes: process.resourceUsage().maxRSS * 1024 }
     case 'cancel':
       running.get(message.target)?.abort()
       return null

@@ -48,7 +48,14 @@ export type WorkerRequest =
   | { id: number; type: 'compare'; request: CompareRequest }
   | { id: number; type: 'logprobs'; handle: string; request: TeacherLogprobsRequest }
   | { id: number; type: 'distillTokens'; request: TokenEvalRequest }
+  | { id: number; type: 'usage' }
   | { id: number; type: 'cancel'; target: number }
+
+/** The worker process's own resource use (`process.resourceUsage()`), for measuring one model alone. */
+export interface WorkerUsage {
+  /** Peak resident set size of the worker process so far, in bytes. */
+  maxRssBytes: number
+}
 
 export interface WorkerGenerateResult {
   text: string

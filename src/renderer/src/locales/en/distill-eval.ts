@@ -9,7 +9,16 @@ const distillEval = {
     task: 'Task score',
     winRate: 'Judge win-rate',
   },
-  col: { model: 'Model', speed: 'tok/s', size: 'Size', cost: 'Cost / 1k answers', gate: 'Gate' },
+  col: {
+    model: 'Model',
+    speed: 'tok/s',
+    size: 'Size',
+    memory: 'Peak RSS',
+    memoryHint:
+      'Peak RSS of a model worker of its own that loaded only this model and generated its answers (includes the Node.js runtime; hover a value for the baseline).',
+    cost: 'Cost / 1k answers',
+    gate: 'Gate',
+  },
   gate: { passed: 'Passed', failed: 'Failed' },
   report: {
     title: 'Evaluation report',

@@ -9,7 +9,16 @@ const distillEval = {
     task: '작업 점수',
     winRate: '심판 승률',
   },
-  col: { model: '모델', speed: '토큰/초', size: '크기', cost: '답변 1천 개당 비용', gate: '게이트' },
+  col: {
+    model: '모델',
+    speed: '토큰/초',
+    size: '크기',
+    memory: '최대 RSS',
+    memoryHint:
+      '이 모델만 불러와 답변을 생성한 전용 모델 워커 프로세스의 최대 RSS입니다 (Node.js 런타임 포함, 값에 마우스를 올리면 기준값이 보입니다).',
+    cost: '답변 1천 개당 비용',
+    gate: '게이트',
+  },
   gate: { passed: '통과', failed: '실패' },
   report: {
     title: '평가 보고서',
