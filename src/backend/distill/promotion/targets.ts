@@ -104,7 +104,7 @@ function pipelineNodeTarget(
       if (!nodeTakesModel(node)) {
         throw new ApiError({
           code: 'invalid_input',
-          message: `Node "${nodeId}" of pipeline ${name} is a ${node.type === 'router' ? 'rules router' : `${node.type} node`}: it calls no model, so there is nothing to switch to a student. Choose an llm, judge, reflect or classifier router node.`,
+          message: `Node "${nodeId}" of pipeline ${name} (${node.type === 'router' ? 'a rules router' : `type ${node.type}`}) calls no model, so there is nothing to switch to a student. Choose an llm, judge, reflect or classifier router node.`,
           path: ['target', 'nodeId'],
         })
       }
