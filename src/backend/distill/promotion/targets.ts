@@ -9,7 +9,7 @@
  */
 import type { FamilyDefinition, PromotionTarget } from '../../../shared/contract'
 import { ApiError } from '../../../shared/errors'
-import type { PipelineDefinition } from '../../../shared/pipeline-definition'
+import { nodeUsesModel, type PipelineDefinition } from '../../../shared/pipeline-definition'
 import type { CacheService } from '../../cache/service'
 import type { PipelinesService } from '../../pipelines/service'
 import type { TemplatesService } from '../../templates/service'
@@ -101,7 +101,7 @@ function pipelineNodeTarget(
   return {
     inspect: () => {
       const { name, node } = load()
-      if (!nodeTakesModel(node)) {
+      if (!nodeUsesModel(node)) {
         throw new ApiError({
           code: 'invalid_input',
           message: `Node "${nodeId}" of pipeline ${name} (${node.type === 'router' ? 'a rules router' : `type ${node.type}`}) calls no model, so there is nothing to switch to a student. Choose an llm, judge, reflect or classifier router node.`,
