@@ -7,7 +7,7 @@
  * No tenant check: promotion is an operator action in the console and the CLI (the same trust as saving a pipeline or
  * a family there), so a target of any tenant may be promoted; it only has to exist.
  */
-import type { FamilyDefinition, PromotionTarget } from '../../../shared/contract'
+import { familyDefinitionSchema, type FamilyDefinition, type PromotionTarget } from '../../../shared/contract'
 import { ApiError } from '../../../shared/errors'
 import { nodeUsesModel, type PipelineDefinition } from '../../../shared/pipeline-definition'
 import type { CacheService } from '../../cache/service'
@@ -64,13 +64,6 @@ function namespaceTarget(namespaceId: number, cache: CacheService): TargetKind {
     restore: (previous) =>
       save((previous as { generationTarget: { model: number } | { provider: number } | null }).generationTarget),
   }
-}
-
-/** Node types that call a model through `config.target` (a router only in classifier mode). */
-export function nodeTakesModel(node: PipelineDefinition['nodes'][number]): boolean {
-  return (
-    ['llm', 'judge', 'reflect'].includes(node.type) || (node.type === 'router' && node.config.mode === 'classifier')
-  )
 }
 
 function pipelineNodeTarget(
@@ -135,10 +128,19 @@ function familyTarget(familyId: number, templates: TemplatesService, rollback: b
   const save = (target: FamilyTarget | null): void => {
     const family = load()
     const { target: _replaced, ...generation } = family.definition.generation
-    templates.update(familyId, {
+    // Validated as the console's save is (the contract's schema), then saved through the family's update.
+    const parsed = familyDefinitionSchema.safeParse({
       ...family.definition,
       generation: target ? { ...generation, target } : generation,
     })
+    if (!parsed.success) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `Family ${family.name} cannot take this target: ${parsed.error.issues[0]!.message}`,
+        path: ['target', 'familyId'],
+      })
+    }
+    templates.update(familyId, parsed.data)
   }
   return {
     inspect: () => {
