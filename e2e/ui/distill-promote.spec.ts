@@ -1,17 +1,20 @@
 /**
  * The promote form of the Distillation page's Promotions tab in a real browser against `larder serve`, over a
- * workspace with two registered tiny GGUF models, a provider, a pipeline whose "draft" node runs the base model, and
- * a template family already promoted to the provider. The operator picks "Pipeline node" with the keyboard, the
- * pipeline and its model node, the student and an override reason; the history then lists both kinds with readable
+ * workspace with two registered tiny GGUF models, a real evaluation of one against the other (its gate passes), a
+ * provider, a pipeline whose "draft" node runs the base model, and a template family already promoted to the
+ * provider. From the report's "Promote…" the operator picks "Pipeline node" with the keyboard, the pipeline and its
+ * model node; the student passed the gate, so no override is needed. The history then lists both kinds with readable
  * labels, and rolling the node's promotion back (after the confirmation) restores the base model in the pipeline.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Job } from '../../src/shared/contract'
 import type { PipelineDefinition } from '../../src/shared/pipeline-definition'
 import { Backend } from '../../src/backend/backend'
 import { writeTinyLlamaGguf } from '../../src/backend/gguf/index'
+import { toChatJsonl, triageExamples } from '../../src/backend/distill/synthetic'
 import { withConsole } from './console-page'
 
 let dir = ''
@@ -23,7 +26,7 @@ const shots = process.env.LARDER_SCREENSHOTS ?? '/tmp'
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'larder-e2e-promote-'))
   home = join(dir, 'home')
-  const backend = Backend.open({ home, models: { cpuOnly: true } })
+  const backend = Backend.open({ home, models: { cpuOnly: true } }).start()
   try {
     for (const [name, seed] of [
       ['base', 1],
@@ -33,6 +36,18 @@ beforeAll(async () => {
       await writeTinyLlamaGguf(path, { seed })
       ids[name] = ((await backend.call('models.register', { path, name })) as { id: number }).id
     }
+    // A real (cheap) evaluation of the untrained student against the base model, with a gate of no thresholds: the
+    // student's verdict passes, so the form promotes it from the report without an override.
+    const data = join(dir, 'eval.jsonl')
+    writeFileSync(data, toChatJsonl(triageExamples(2, 5)))
+    const started = (await backend.call('distill.eval', {
+      data,
+      teacher: { model: ids.base },
+      students: [{ modelId: ids.student }],
+      maxTokens: 4,
+      contextSize: 256,
+    })) as { job: Job }
+    expect((await backend.runner.waitFor(started.job.id)).error).toBeNull()
     await backend.call('providers.save', { name: 'remote-ft', baseUrl: 'http://127.0.0.1:9/v1', model: 'ft:x' })
     const saved = (await backend.call('pipelines.save', {
       definition: {
@@ -90,8 +105,14 @@ describe('Distillation: promote to a pipeline node', () => {
       const page = ui.page
       await page.setViewportSize({ width: 1280, height: 900 })
       await console.open('distillation')
-      await page.locator('.n-tabs-tab', { hasText: 'Promotions' }).click()
+      // From the report: "Promote…" on the student's row opens the Promotions tab with the student and the report.
+      await page.locator('.n-tabs-tab', { hasText: 'Evaluations' }).click()
+      await console.testId('report-promote').scrollIntoViewIfNeeded()
+      await page.screenshot({ path: join(shots, 'larder-promote-report.png') })
+      await console.testId('report-promote').click()
       await console.testId('promote-form').waitFor()
+      await console.testId('promote-model').filter({ hasText: 'student' }).waitFor()
+      await console.testId('promote-evaluation').filter({ hasText: 'Report 1' }).waitFor()
 
       // Keyboard: focus the target kind's first radio and move to "Pipeline node" with the arrow key.
       await console.testId('promote-kind').locator('input[type=radio]').first().focus()
@@ -107,9 +128,7 @@ describe('Distillation: promote to a pipeline node', () => {
       await page.locator('.n-base-select-option:visible', { hasText: 'draft · llm' }).waitFor()
       await expect(page.locator('.n-base-select-option', { hasText: /· (input|output)$/ }).count()).resolves.toBe(0)
       await page.keyboard.press('Escape')
-      await console.testId('promote-model').click()
-      await page.locator('.n-base-select-option:visible', { hasText: 'student' }).click()
-      await console.testId('promote-override').locator('input').fill('canary on the draft node')
+      await page.locator('.n-base-select-menu').first().waitFor({ state: 'hidden' })
       await page.screenshot({ path: join(shots, 'larder-promote-form.png') })
       await console.testId('promote-submit').click()
       await expect(console.testId('promote-done').innerText()).resolves.toMatch(
@@ -119,7 +138,9 @@ describe('Distillation: promote to a pipeline node', () => {
 
       const rows = console.testId('promotion-row')
       await expect(rows.count()).resolves.toBe(2)
-      await expect(rows.nth(0).innerText()).resolves.toMatch(/pipeline support-reply node draft\s+student/)
+      await expect(rows.nth(0).innerText()).resolves.toMatch(
+        /pipeline support-reply node draft\s+student\s+Passed \(report 1\)/,
+      )
       await expect(rows.nth(1).innerText()).resolves.toMatch(/family order-shipped\s+provider remote-ft/)
       await console.testId('distill-promotions').scrollIntoViewIfNeeded()
       await page.screenshot({ path: join(shots, 'larder-promote-history.png') })

@@ -19,6 +19,7 @@ const distillPromote = {
   override: 'Override reason',
   overrideHint: 'Needed when the report’s gate did not pass for this student, or without a report.',
   choose: 'Choose…',
+  fromReport: 'Promote…',
   submit: 'Promote',
   done: 'Promoted: {target} now uses {student}.',
 }

@@ -19,6 +19,7 @@ const distillPromote = {
   override: '재정의 사유',
   overrideHint: '보고서의 게이트가 이 학생에 대해 통과하지 않았거나 보고서가 없을 때 필요합니다.',
   choose: '선택…',
+  fromReport: '승격…',
   submit: '승격',
   done: '승격됨: {target}이(가) 이제 {student}을(를) 사용합니다.',
 }

@@ -12,6 +12,12 @@ import { nodeUsesModel, pipelineDefinitionSchema } from '../../../../shared/pipe
 import { api } from '../../api'
 import { useDistillEvalStore } from './index'
 
+/** A student picked from a report ("Promote…" on its row): the form opens with it and the report chosen. */
+export interface Prefill {
+  evaluationId: number
+  student: { kind: 'model' | 'provider'; id: number }
+}
+
 export interface ModelNode {
   id: string
   type: string
@@ -30,6 +36,15 @@ export const usePromoteStore = defineStore('distill-promote', () => {
   const providers = ref<ProviderConfig[]>([])
   const error = ref<string | null>(null)
   const promoting = ref(false)
+  const prefill = ref<Prefill | null>(null)
+
+  /** From a report row's gate key (`model:<id>` / `provider:<id>`); false for keys that are not a student. */
+  function prefillFrom(evaluationId: number, key: string): boolean {
+    const match = /^(model|provider):(\d+)$/.exec(key)
+    if (!match) return false
+    prefill.value = { evaluationId, student: { kind: match[1] as 'model' | 'provider', id: Number(match[2]) } }
+    return true
+  }
 
   async function refresh(): Promise<void> {
     try {
@@ -71,5 +86,18 @@ export const usePromoteStore = defineStore('distill-promote', () => {
     }
   }
 
-  return { namespaces, pipelines, families, models, providers, error, promoting, refresh, modelNodes, promote }
+  return {
+    namespaces,
+    pipelines,
+    families,
+    models,
+    providers,
+    error,
+    promoting,
+    prefill,
+    prefillFrom,
+    refresh,
+    modelNodes,
+    promote,
+  }
 })
