@@ -328,8 +328,18 @@ describe('the gate decides a promotion', () => {
         evaluationId: evaluation.id,
       })
       expect(passed).toMatchObject({ gatePassed: true, override: null, targetLabel: 'namespace default/support' })
-      const { items } = await call<{ items: CacheNamespace[] }>('cache.namespaces.list', {})
-      expect(items.find((n) => n.id === namespace.id)!.generationTarget).toEqual({ model: ids.student })
+      const servedBy = async () =>
+        (await call<{ items: CacheNamespace[] }>('cache.namespaces.list', {})).items.find((n) => n.id === namespace.id)!
+          .generationTarget
+      expect(await servedBy()).toEqual({ model: ids.student })
+      // A provider student on the same namespace, over the model: rollbacks go newest first.
+      const remote = await call<Promotion>('distill.promote', { target, providerId: ids.writer, override: 'remote ft' })
+      expect(await servedBy()).toEqual({ provider: ids.writer })
+      await expect(call('distill.rollback', { id: passed.id })).rejects.toMatchObject({ code: 'conflict' })
+      await call('distill.rollback', { id: remote.id })
+      expect(await servedBy()).toEqual({ model: ids.student })
+      await call('distill.rollback', { id: passed.id })
+      expect(await servedBy()).toBeNull()
     },
   )
 })
