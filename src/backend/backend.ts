@@ -111,7 +111,7 @@ export class Backend {
     })
     this.distillEval = new EvalService(workspace, this.events, this.runner, this.models)
     this.runner.register(this.distillEval.job())
-    this.promotions = new PromotionService(workspace, this.events, this.models, this.cache)
+    this.promotions = new PromotionService(workspace, this.events, this.models, this.cache, this.pipelines)
     this.demo = new DemoService({
       home: workspace.paths.home,
       call: (method, input) => this.call(method, input),

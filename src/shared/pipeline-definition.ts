@@ -127,6 +127,13 @@ export const nodeConfigSchemas = {
   output: z.object({ ...limits }).strict(),
 } satisfies Record<NodeType, z.ZodType>
 
+/** Node types that call a model through `config.target`: llm, judge, reflect, and a router in classifier mode. */
+export function nodeUsesModel(node: { type: NodeType; config: Record<string, unknown> }): boolean {
+  return (
+    ['llm', 'judge', 'reflect'].includes(node.type) || (node.type === 'router' && node.config.mode === 'classifier')
+  )
+}
+
 export type NodeConfig<T extends NodeType> = z.output<(typeof nodeConfigSchemas)[T]>
 
 export const nodeSchema = z.object({
@@ -264,9 +271,7 @@ export function validatePipeline(definition: PipelineDefinition): ValidationProb
     }
   }
   for (const node of definition.nodes) {
-    const usesModel =
-      ['llm', 'judge', 'reflect'].includes(node.type) || (node.type === 'router' && node.config.mode === 'classifier')
-    if (usesModel && (node.config.target === null || node.config.target === undefined)) {
+    if (nodeUsesModel(node) && (node.config.target === null || node.config.target === undefined)) {
       problems.push({ nodeId: node.id, message: `${node.id}: choose the model it runs on.` })
     }
   }

@@ -551,3 +551,37 @@ describe('0015_message_refs', () => {
     expect(columns).toContain('note_ref')
   })
 })
+
+describe('0016_promotion_targets', () => {
+  it('keeps existing promotions and lets a student be a model or a provider, exactly one', () => {
+    const db = freshDb()
+    migrate(db, migrations, 15)
+    const now = new Date().toISOString()
+    db.prepare(
+      `INSERT INTO distill_promotions (target, target_label, model_id, model_name, previous, actor, created_at, rolled_back_at)
+       VALUES ('{"namespaceId":1}', 'namespace default/ns', 3, 'student', '{}', 'op', ?, ?)`,
+    ).run(now, now)
+    migrate(db, migrations, 16)
+    expect(
+      db.prepare('SELECT target, model_id, model_name, provider_id, rolled_back_at FROM distill_promotions').get(),
+    ).toEqual({
+      target: '{"namespaceId":1}',
+      model_id: 3,
+      model_name: 'student',
+      provider_id: null,
+      rolled_back_at: now,
+    })
+    const insert = db.prepare(
+      `INSERT INTO distill_promotions (target, target_label, model_id, model_name, provider_id, provider_name, previous, actor, created_at)
+       VALUES ('{"familyId":1}', 'family f', ?, ?, ?, ?, '{}', 'op', ?)`,
+    )
+    insert.run(null, null, 4, 'remote-ft', now)
+    expect(() => insert.run(null, null, null, null, now)).toThrowError(/CHECK/)
+    expect(() => insert.run(1, 'm', 4, 'remote-ft', now)).toThrowError(/CHECK/)
+    expect(() => insert.run(null, null, 4, null, now)).toThrowError(/CHECK/)
+    const indexes = db.prepare(
+      `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'distill_promotions'`,
+    )
+    expect(indexes.pluck().all()).toContain('distill_promotions_target')
+  })
+})

@@ -7,7 +7,7 @@ import { copyFileSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
-import type { CacheNamespace, EvalInput, Evaluation, Job, Model, Promotion } from '../../shared/contract'
+import type { EvalInput, Evaluation, Job, Model } from '../../shared/contract'
 import { TASK_METRICS } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import type { Backend } from '../../backend/backend'
@@ -20,6 +20,7 @@ import { EXIT } from '../exit-codes'
 import type { CliContext } from '../main'
 import { CliExit, positiveInt } from '../options'
 import { dataOrDatasetVersion } from './distill-datasets'
+import { registerPromotion } from './distill-promote'
 
 const fraction = (value: string): number => {
   const parsed = Number(value)
@@ -69,12 +70,6 @@ export function describeEvaluation(evaluation: Evaluation): string {
     for (const reason of verdict?.reasons ?? []) lines.push(`      ${reason}`)
   }
   return `${lines.join('\n')}\n`
-}
-
-function describePromotion(p: Promotion): string {
-  const state = p.rolledBackAt ? `rolled back ${p.rolledBackAt} by ${p.rolledBackBy}` : 'in force'
-  const gate = p.gatePassed === true ? 'gate passed' : `override: ${p.override ?? '-'}`
-  return `${String(p.id).padStart(4)}  ${p.targetLabel} -> ${p.modelName}  (${gate}; report ${p.evaluationId ?? '-'}; ${p.actor} at ${p.createdAt}; ${state})\n`
 }
 
 interface EvalOptions {
@@ -160,72 +155,6 @@ function registerEval(group: Command, context: CliContext): void {
       } finally {
         await backend.close()
       }
-    })
-}
-
-async function namespaceId(backend: Backend, value: string): Promise<number> {
-  const { items } = (await backend.call('cache.namespaces.list', {})) as { items: CacheNamespace[] }
-  const [tenant, name] = value.includes('/') ? value.split('/', 2) : ['default', value]
-  const namespace = items.find((n) => String(n.id) === value || (n.tenant === tenant && n.name === name))
-  if (!namespace) throw new ApiError({ code: 'not_found', message: `No cache namespace "${value}".` })
-  return namespace.id
-}
-
-function registerPromotion(group: Command, context: CliContext): void {
-  group
-    .command('promote')
-    .description("Serve a namespace's misses with a student: refused when the report's gate failed, unless --override.")
-    .requiredOption('--namespace <name>', 'cache namespace (name, tenant/name or id)')
-    .requiredOption('--model <model>', 'the student (name or id)')
-    .option('--evaluation <id>', 'the report whose gate verdict allows it', positiveInt)
-    .option('--override <reason>', 'promote although the gate failed; the reason is recorded')
-    .option('--actor <name>', 'who promotes (recorded)', process.env.USER ?? 'operator')
-    .option('--json', 'print the promotion as JSON')
-    .action(
-      async (
-        options: {
-          namespace: string
-          model: string
-          evaluation?: number
-          override?: string
-          actor: string
-          json?: boolean
-        },
-        command: Command,
-      ) => {
-        await context.withBackend(command, async (backend) => {
-          const promotion = (await backend.call('distill.promote', {
-            target: { namespaceId: await namespaceId(backend, options.namespace) },
-            modelId: await modelId(backend, options.model),
-            actor: options.actor,
-            ...(options.evaluation ? { evaluationId: options.evaluation } : {}),
-            ...(options.override ? { override: options.override } : {}),
-          })) as Promotion
-          context.io.out(options.json ? `${JSON.stringify(promotion)}\n` : describePromotion(promotion))
-        })
-      },
-    )
-  group
-    .command('rollback <promotion>')
-    .description('Restore the target a promotion replaced.')
-    .option('--actor <name>', 'who rolls back (recorded)', process.env.USER ?? 'operator')
-    .action(async (id: string, options: { actor: string }, command: Command) => {
-      await context.withBackend(command, async (backend) => {
-        const promotion = (await backend.call('distill.rollback', {
-          id: Number(id),
-          actor: options.actor,
-        })) as Promotion
-        context.io.out(describePromotion(promotion))
-      })
-    })
-  group
-    .command('promotions')
-    .description('Promotion history, newest first.')
-    .action(async (_options: unknown, command: Command) => {
-      await context.withBackend(command, async (backend) => {
-        const { items } = (await backend.call('distill.promotions', {})) as { items: Promotion[] }
-        context.io.out(items.length ? items.map(describePromotion).join('') : 'No promotions yet.\n')
-      })
     })
 }
 

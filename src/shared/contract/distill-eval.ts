@@ -1,8 +1,9 @@
 /**
  * Distillation II, evaluation and promotion: `distill.eval` measures students (and quantized variants) against
  * their teacher on an eval set (token metrics on answer positions, task metrics, speed, size, cost), keeps the
- * report with a gate verdict; `distill.promote` points a cache namespace's generation target at a student (refused
- * when the gate failed unless overridden, the override recorded); `distill.rollback` restores what it replaced.
+ * report with a gate verdict; `distill.promote` points a cache namespace, a pipeline node or a template family at a
+ * student model or provider (refused when the gate failed unless overridden, the override recorded);
+ * `distill.rollback` restores what it replaced.
  */
 import { z } from 'zod'
 import { absolutePath, id, resourceName, timestamp } from './common'
@@ -153,14 +154,26 @@ export const evaluationSchema = z.object({
 })
 export type Evaluation = z.infer<typeof evaluationSchema>
 
-export const promotionTargetSchema = z.union([z.object({ namespaceId: id }).strict()])
+/**
+ * What a promotion switches to the student: a cache namespace's generation target, one model node of a pipeline
+ * (llm, judge, reflect, or a classifier router), or a template family's generation target.
+ */
+export const promotionTargetSchema = z.union([
+  z.object({ namespaceId: id }).strict(),
+  z.object({ pipelineId: id, nodeId: z.string().min(1).max(200) }).strict(),
+  z.object({ familyId: id }).strict(),
+])
+export type PromotionTarget = z.infer<typeof promotionTargetSchema>
 
 export const promotionSchema = z.object({
   id,
   target: promotionTargetSchema,
   targetLabel: z.string(),
-  modelId: id,
-  modelName: z.string(),
+  /** The student: a registered model, or a provider (an OpenAI-compatible endpoint, e.g. a remote fine-tune). */
+  modelId: id.nullable(),
+  modelName: z.string().nullable(),
+  providerId: id.nullable(),
+  providerName: z.string().nullable(),
   evaluationId: id.nullable(),
   gatePassed: z.boolean().nullable(),
   override: z.string().nullable(),
@@ -189,14 +202,20 @@ export const distillEvalMethods = {
     input: z
       .object({
         target: promotionTargetSchema,
-        modelId: id,
-        /** The report whose gate verdict for this model allows the promotion. */
+        /** The student: a registered model (gate verdict `model:<id>`) or a provider (`provider:<id>`); exactly one. */
+        modelId: id.optional(),
+        providerId: id.optional(),
+        /** The report whose gate verdict for this student allows the promotion. */
         evaluationId: id.optional(),
         /** Promote although the gate failed (or without a report): the reason is recorded. */
         override: z.string().min(3).max(500).optional(),
         actor: z.string().min(1).max(100).default('operator'),
       })
-      .strict(),
+      .strict()
+      .refine((value) => (value.modelId === undefined) !== (value.providerId === undefined), {
+        message: 'Give the student as exactly one of modelId (a registered model) or providerId (a provider).',
+        path: ['modelId'],
+      }),
     output: promotionSchema,
   },
   'distill.rollback': {

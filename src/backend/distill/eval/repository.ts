@@ -1,5 +1,8 @@
-/** SQL for evaluation reports and promotions (migration 0014). An evaluation's status comes from its job. */
-import type { EvalReport, Evaluation, Promotion } from '../../../shared/contract'
+/**
+ * SQL for evaluation reports and promotions (migrations 0014, 0016). An evaluation's status comes from its job. A
+ * promotion's target is stored as canonical JSON (keys in a fixed order), so one target is always one string.
+ */
+import type { EvalReport, Evaluation, Promotion, PromotionTarget } from '../../../shared/contract'
 import type { Db } from '../../db/database'
 
 interface EvaluationRow {
@@ -18,8 +21,10 @@ interface PromotionRow {
   id: number
   target: string
   target_label: string
-  model_id: number
-  model_name: string
+  model_id: number | null
+  model_name: string | null
+  provider_id: number | null
+  provider_name: string | null
   evaluation_id: number | null
   gate_passed: number | null
   override: string | null
@@ -54,6 +59,8 @@ function toPromotion(row: PromotionRow): Promotion {
     targetLabel: row.target_label,
     modelId: row.model_id,
     modelName: row.model_name,
+    providerId: row.provider_id,
+    providerName: row.provider_name,
     evaluationId: row.evaluation_id,
     gatePassed: row.gate_passed === null ? null : row.gate_passed === 1,
     override: row.override,
@@ -66,6 +73,13 @@ function toPromotion(row: PromotionRow): Promotion {
 }
 
 const now = (): string => new Date().toISOString()
+
+/** One JSON text per target, whatever order its keys came in. */
+export function targetKey(target: PromotionTarget): string {
+  if ('namespaceId' in target) return JSON.stringify({ namespaceId: target.namespaceId })
+  if ('pipelineId' in target) return JSON.stringify({ pipelineId: target.pipelineId, nodeId: target.nodeId })
+  return JSON.stringify({ familyId: target.familyId })
+}
 
 export class EvalRepository {
   constructor(private readonly db: Db) {}
@@ -120,14 +134,16 @@ export class EvalRepository {
     return Number(
       this.db
         .prepare(
-          `INSERT INTO distill_promotions (target, target_label, model_id, model_name, evaluation_id, gate_passed,
-             override, previous, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO distill_promotions (target, target_label, model_id, model_name, provider_id, provider_name,
+             evaluation_id, gate_passed, override, previous, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
-          JSON.stringify(value.target),
+          targetKey(value.target),
           value.targetLabel,
           value.modelId,
           value.modelName,
+          value.providerId,
+          value.providerName,
           value.evaluationId,
           value.gatePassed === null ? null : value.gatePassed ? 1 : 0,
           value.override,
@@ -150,10 +166,10 @@ export class EvalRepository {
   }
 
   /** The latest promotion of a target that is still in force (not rolled back). */
-  activeFor(target: Promotion['target']): Promotion | undefined {
+  activeFor(target: PromotionTarget): Promotion | undefined {
     const row = this.db
       .prepare('SELECT * FROM distill_promotions WHERE target = ? AND rolled_back_at IS NULL ORDER BY id DESC LIMIT 1')
-      .get(JSON.stringify(target)) as PromotionRow | undefined
+      .get(targetKey(target)) as PromotionRow | undefined
     return row ? toPromotion(row) : undefined
   }
 

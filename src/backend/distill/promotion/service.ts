@@ -1,37 +1,60 @@
 /**
- * Promotion of a student to serving: a cache namespace's generation target becomes the student, so the gateway
- * answers that namespace's misses with it. Recorded with who, when and which report; refused when the report's gate
- * failed for that model (or there is no report) unless an override reason is given, which is recorded too.
- * A rollback restores the target the promotion replaced, in one call.
+ * Promotion of a student to serving: a cache namespace's generation target, a pipeline's model node, or a template
+ * family's generation target becomes the student (a registered model, or a provider such as a remote fine-tune), so
+ * the gateway, the pipeline's runs or the family's generation use it. Recorded with who, when and which report;
+ * refused when the report's gate failed for that student (or there is no report) unless an override reason is
+ * given, which is recorded too. A rollback restores the target the promotion replaced, in one call. The per-target
+ * work lives in ./targets.
  */
 import type { Promotion, ParsedInput } from '../../../shared/contract'
 import { ApiError } from '../../../shared/errors'
 import type { CacheService } from '../../cache/service'
 import type { EventBus } from '../../events'
+import { ModelsRepository } from '../../models/repository'
 import type { ModelsService } from '../../models/service'
+import type { PipelinesService } from '../../pipelines/service'
+import { TemplatesService } from '../../templates/service'
 import type { Workspace } from '../../workspace/workspace'
 import { EvalRepository } from '../eval/repository'
+import { targetKind, type Student, type TargetServices } from './targets'
 
 type PromoteInput = ParsedInput<'distill.promote'>
 
-interface NamespacePrevious {
-  generationTarget: { model: number } | { provider: number } | null
-}
-
 export class PromotionService {
+  private readonly services: TargetServices
+
   constructor(
     private readonly workspace: Workspace,
     private readonly events: EventBus,
     private readonly models: ModelsService,
-    private readonly cache: CacheService,
-  ) {}
+    cache: CacheService,
+    pipelines: PipelinesService,
+  ) {
+    this.services = { cache, pipelines, templates: new TemplatesService(workspace, events, models) }
+  }
 
   private get repo(): EvalRepository {
     return new EvalRepository(this.workspace.db)
   }
 
-  /** The gate verdict of the model in the report, or why there is none. */
-  private gate(input: PromoteInput): { passed: boolean | null; reasons: string[] } {
+  private student(input: PromoteInput): Student {
+    if (input.modelId !== undefined) {
+      const model = this.models.get(input.modelId)
+      return { kind: 'model', id: model.id, name: model.name }
+    }
+    const provider = new ModelsRepository(this.workspace.db).getProvider(input.providerId!)
+    if (!provider) {
+      throw new ApiError({
+        code: 'not_found',
+        message: `Provider ${input.providerId} does not exist.`,
+        path: ['providerId'],
+      })
+    }
+    return { kind: 'provider', id: provider.id, name: provider.name }
+  }
+
+  /** The gate verdict of the student in the report (key `model:<id>` or `provider:<id>`), or why there is none. */
+  private gate(input: PromoteInput, student: Student): { passed: boolean | null; reasons: string[] } {
     if (input.evaluationId === undefined) return { passed: null, reasons: ['no evaluation report was given'] }
     const evaluation = this.repo.evaluation(input.evaluationId)
     if (!evaluation) {
@@ -41,13 +64,13 @@ export class PromotionService {
         path: ['evaluationId'],
       })
     }
-    const verdict = evaluation.report?.verdicts.find((entry) => entry.key === `model:${input.modelId}`)
+    const verdict = evaluation.report?.verdicts.find((entry) => entry.key === `${student.kind}:${student.id}`)
     if (!verdict) {
       return {
         passed: null,
         reasons: [
           evaluation.report
-            ? `evaluation ${evaluation.id} did not measure model ${input.modelId}`
+            ? `evaluation ${evaluation.id} did not measure ${student.kind} ${student.id}`
             : `evaluation ${evaluation.id} has no report (status ${evaluation.status})`,
         ],
       }
@@ -56,9 +79,10 @@ export class PromotionService {
   }
 
   promote(input: PromoteInput): Promotion {
-    const model = this.models.get(input.modelId)
-    const namespace = this.cache.namespace(input.target.namespaceId)
-    const gate = this.gate(input)
+    const student = this.student(input)
+    const kind = targetKind(input.target, this.services)
+    const { label, previous } = kind.inspect()
+    const gate = this.gate(input, student)
     if (gate.passed !== true && !input.override) {
       throw new ApiError({
         code: 'conflict',
@@ -66,26 +90,35 @@ export class PromotionService {
         path: ['evaluationId'],
       })
     }
-    const previous: NamespacePrevious = { generationTarget: namespace.generationTarget }
-    this.cache.saveNamespace({
-      id: namespace.id,
-      tenant: namespace.tenant,
-      name: namespace.name,
-      generationTarget: { model: model.id },
-    })
-    const id = this.repo.addPromotion({
+    // The switch and its record commit together: a failure leaves neither.
+    const id = this.workspace.db.transaction(() => {
+      kind.apply(student, `promoted ${student.kind} ${student.name} (by ${input.actor})`)
+      return this.record(input, student, label, previous, gate.passed)
+    })()
+    this.events.emit('distill.evalChanged', { evaluationId: input.evaluationId ?? null })
+    return this.repo.promotion(id)!
+  }
+
+  private record(
+    input: PromoteInput,
+    student: Student,
+    label: string,
+    previous: unknown,
+    passed: boolean | null,
+  ): number {
+    return this.repo.addPromotion({
       target: input.target,
-      targetLabel: `namespace ${namespace.tenant}/${namespace.name}`,
-      modelId: model.id,
-      modelName: model.name,
+      targetLabel: label,
+      modelId: student.kind === 'model' ? student.id : null,
+      modelName: student.kind === 'model' ? student.name : null,
+      providerId: student.kind === 'provider' ? student.id : null,
+      providerName: student.kind === 'provider' ? student.name : null,
       evaluationId: input.evaluationId ?? null,
-      gatePassed: gate.passed,
-      override: gate.passed === true ? null : (input.override ?? null),
+      gatePassed: passed,
+      override: passed === true ? null : (input.override ?? null),
       previous,
       actor: input.actor,
     })
-    this.events.emit('distill.evalChanged', { evaluationId: input.evaluationId ?? null })
-    return this.repo.promotion(id)!
   }
 
   rollback(id: number, actor: string): Promotion {
@@ -103,15 +136,13 @@ export class PromotionService {
         path: ['id'],
       })
     }
-    const namespace = this.cache.namespace(promotion.target.namespaceId)
-    const previous = promotion.previous as NamespacePrevious
-    this.cache.saveNamespace({
-      id: namespace.id,
-      tenant: namespace.tenant,
-      name: namespace.name,
-      generationTarget: previous.generationTarget,
-    })
-    repo.markRolledBack(id, actor)
+    this.workspace.db.transaction(() => {
+      targetKind(promotion.target, this.services, true).restore(
+        promotion.previous,
+        `rolled back promotion ${id} (by ${actor})`,
+      )
+      repo.markRolledBack(id, actor)
+    })()
     this.events.emit('distill.evalChanged', { evaluationId: promotion.evaluationId })
     return repo.promotion(id)!
   }

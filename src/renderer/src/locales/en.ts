@@ -14,6 +14,7 @@ import templates from './en/templates'
 import distillation from './en/distillation'
 import distillEval from './en/distill-eval'
 import distillEvalForm from './en/distill-eval-form'
+import distillPromote from './en/distill-promote'
 import demo from './en/demo'
 import logDrawer from './en/log-drawer'
 import jobLinks from './en/job-links'
@@ -41,6 +42,7 @@ const en = {
   distillDatasets,
   distillEval,
   distillEvalForm,
+  distillPromote,
   demo,
   cacheExplained,
   modelQuality,

@@ -11,6 +11,7 @@ import templates from './ko/templates'
 import distillation from './ko/distillation'
 import distillEval from './ko/distill-eval'
 import distillEvalForm from './ko/distill-eval-form'
+import distillPromote from './ko/distill-promote'
 import demo from './ko/demo'
 import logDrawer from './ko/log-drawer'
 import jobLinks from './ko/job-links'
@@ -39,6 +40,7 @@ const ko: MessageSchema = {
   distillDatasets,
   distillEval,
   distillEvalForm,
+  distillPromote,
   demo,
   cacheExplained,
   modelQuality,

@@ -37,8 +37,9 @@ const distillEval = {
   promotions: {
     title: 'Promotions',
     description:
-      'A promotion makes a cache namespace’s misses go to the student. It is refused when the report’s gate failed unless an override reason is given. Rollback restores the previous target.',
-    empty: 'No promotions yet. Promote with larder distill promote --namespace NAME --model STUDENT --evaluation ID.',
+      'A promotion switches a cache namespace’s misses, a pipeline’s model node or a template family’s generation to the student. It is refused when the report’s gate failed unless an override reason is given. Rollback restores the previous target.',
+    empty:
+      'No promotions yet. Promote above, or with larder distill promote --namespace NAME --model STUDENT --evaluation ID.',
     target: 'Target',
     model: 'Student',
     gate: 'Gate',
@@ -49,7 +50,8 @@ const distillEval = {
     inForce: 'In force',
     rolledBack: 'Rolled back by {who}, {when}',
     rollback: 'Roll back',
-    rollbackConfirm: 'Restore the previous generation target of {target}?',
+    rollbackConfirm: 'Restore the previous target of {target}?',
+    provider: 'provider {name}',
     rollbackYes: 'Roll back',
     rollbackNo: 'Keep',
   },

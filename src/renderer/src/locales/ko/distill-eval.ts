@@ -37,9 +37,9 @@ const distillEval = {
   promotions: {
     title: '승격',
     description:
-      '승격하면 캐시 네임스페이스의 미스를 학생 모델이 답합니다. 보고서의 게이트가 실패하면 재정의 사유 없이는 거부됩니다. 롤백은 이전 대상을 복원합니다.',
+      '승격하면 캐시 네임스페이스의 미스, 파이프라인의 모델 노드, 또는 템플릿 패밀리의 생성을 학생 모델이 맡습니다. 보고서의 게이트가 실패하면 재정의 사유 없이는 거부됩니다. 롤백은 이전 대상을 복원합니다.',
     empty:
-      '아직 승격이 없습니다. larder distill promote --namespace NAME --model STUDENT --evaluation ID 로 승격하세요.',
+      '아직 승격이 없습니다. 위 양식이나 larder distill promote --namespace NAME --model STUDENT --evaluation ID 로 승격하세요.',
     target: '대상',
     model: '학생 모델',
     gate: '게이트',
@@ -50,7 +50,8 @@ const distillEval = {
     inForce: '적용 중',
     rolledBack: '{who}이(가) 롤백함, {when}',
     rollback: '롤백',
-    rollbackConfirm: '{target}의 이전 생성 대상을 복원할까요?',
+    rollbackConfirm: '{target}의 이전 대상을 복원할까요?',
+    provider: '공급자 {name}',
     rollbackYes: '롤백',
     rollbackNo: '유지',
   },
