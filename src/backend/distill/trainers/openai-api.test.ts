@@ -1,0 +1,181 @@
+/**
+ * One Larder trains through another: instance S (a real workspace and its gateway on 127.0.0.1, a tenant key) is
+ * the fine-tuning service, instance C (another workspace) has a provider pointing at S's gateway and key and runs
+ * `distill.train` with the API trainer, which speaks to S with the official `openai` client. S trains with its
+ * built-in trainer (a tiny scratch student, a few steps, one thread). Nothing is mocked.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitUntil, workBudget } from '../../../../test/helpers'
+import type { DistillRun, Job, JobLog, ProviderConfig } from '../../../shared/contract'
+import { Backend } from '../../backend'
+import { Gateway } from '../../gateway/gateway'
+import { startHttpServer, type RunningHttpServer } from '../../server/http-server'
+import { writeScratchStudent } from '../student'
+import { toChatJsonl, triageExamples } from '../synthetic'
+
+let serverSide: Backend
+let client: Backend
+let server: RunningHttpServer
+let secret: string
+let source: ProviderConfig
+let data: string
+const root = mkdtempSync(join(tmpdir(), 'larder-ftclient-'))
+
+beforeAll(
+  async () => {
+    serverSide = Backend.open({ home: join(root, 's'), models: { cpuOnly: true } }).start()
+    const base = join(root, 'base.gguf')
+    await writeScratchStudent(base, {
+      embeddingLength: 64,
+      blockCount: 2,
+      headCount: 4,
+      feedForwardLength: 128,
+      contextLength: 256,
+      seed: 4,
+      name: 'base',
+    })
+    await serverSide.call('models.register', { path: base, name: 'base-student' })
+    server = await startHttpServer({
+      backend: serverSide,
+      port: 0,
+      token: 'admin-tok',
+      gateway: new Gateway(serverSide, { adminToken: 'admin-tok' }),
+    })
+    secret = ((await serverSide.call('gateway.keys.create', { tenant: 'acme' })) as { secret: string }).secret
+    client = Backend.open({ home: join(root, 'c'), models: { cpuOnly: true } }).start()
+    source = (await client.call('providers.save', {
+      name: 'larder-s',
+      baseUrl: `${server.url}/v1`,
+      apiKey: secret,
+      model: 'base-student',
+    })) as ProviderConfig
+    data = join(root, 'triage.jsonl')
+    writeFileSync(data, toChatJsonl(triageExamples(120, 11)))
+  },
+  workBudget({ processes: 2 }),
+)
+
+afterAll(async () => {
+  await server?.close()
+  await serverSide?.close()
+  await client?.close()
+  rmSync(root, { recursive: true, force: true })
+})
+
+async function train(trainer: Record<string, unknown>, hyperparameters: Record<string, unknown>, name: string) {
+  return (await client.call('distill.train', {
+    data,
+    name,
+    hyperparameters: { threads: 1, ...hyperparameters },
+    trainer: { api: { providerId: source.id, pollMs: 100, ...trainer } },
+  })) as { job: Job; run: DistillRun }
+}
+
+async function logsOf(backend: Backend, jobId: number): Promise<JobLog[]> {
+  return ((await backend.call('jobs.logs', { id: jobId, limit: 2000 })) as { items: JobLog[] }).items
+}
+
+describe('the OpenAI fine-tuning API trainer, one Larder training through another', () => {
+  it(
+    'trains at S, follows its events and checkpoints, registers the fine-tuned model as a provider that S serves',
+    async () => {
+      const { job, run } = await train({ suffix: 'triage' }, { epochs: 1, maxSteps: 30 }, 'remote-triage')
+      expect(run.trainer).toBe('api')
+      const done = await client.runner.waitFor(job.id)
+      expect(done.error).toBeNull()
+      expect(done.status).toBe('succeeded')
+
+      const detail = (await client.call('distill.run', { id: run.id })) as {
+        run: DistillRun
+        points: unknown[]
+        checkpoints: { path: string; step: number }[]
+      }
+      const remote = detail.run.result!.remote!
+      expect(remote.model).toMatch(/^ft:base-student:triage:/)
+      expect(remote.jobId).toMatch(/^ftjob-/)
+      expect(detail.run.providerId).toBe(remote.providerId)
+      expect(detail.points.length).toBeGreaterThan(0)
+      expect(detail.checkpoints.length).toBeGreaterThan(0)
+      expect(detail.checkpoints[0]!.path).toContain(':ckpt-step-')
+
+      // S's job log arrived as C's log lines, each once and in S's order; the key is never written.
+      const logs = await logsOf(client, job.id)
+      const remoteLines = logs.map((log) => log.message).filter((text) => text.startsWith('[remote] '))
+      const serverRun = serverSide.distill.repo.list(10).find((entry) => entry.name === remote.model)!
+      const serverLines = (await logsOf(serverSide, serverRun.jobId!)).map((log) => `[remote] ${log.message}`)
+      expect(remoteLines.length).toBeGreaterThan(1)
+      expect(remoteLines).toEqual(serverLines.slice(0, remoteLines.length))
+      expect(logs.some((log) => log.message.includes(secret))).toBe(false)
+
+      // The provider for the fine-tuned model: same endpoint, the remote model; C generates through it.
+      const providers = ((await client.call('providers.list', {})) as { items: ProviderConfig[] }).items
+      const made = providers.find((provider) => provider.id === remote.providerId)!
+      expect(made).toMatchObject({ name: 'remote-triage', baseUrl: source.baseUrl, model: remote.model })
+      expect(made.hasApiKey).toBe(true)
+      const reply = (await client.call('models.generate', {
+        target: { provider: made.id },
+        messages: [{ role: 'user', content: 'Hi, please refund me (order 1234). No rush.' }],
+        sampling: { maxTokens: 8, temperature: 0 },
+      })) as { text: string; tokensOut: number }
+      expect(reply.text).toBeTypeOf('string')
+      expect(reply.tokensOut).toBeGreaterThan(0)
+      serverSide.cache.flush()
+      const logged = serverSide.workspace.db
+        .prepare('SELECT canonical, tenant FROM request_log ORDER BY id DESC LIMIT 1')
+        .get() as { canonical: string; tenant: string }
+      expect(logged.tenant).toBe('acme')
+      expect(JSON.parse(logged.canonical)).toMatchObject({ model: remote.model })
+    },
+    workBudget({ processes: 3, loads: 2, tokens: 30 * 64 + 200 }),
+  )
+
+  it(
+    'cancelling the Larder job cancels the remote job',
+    async () => {
+      const { job } = await train({}, { epochs: 50 }, 'remote-cancelled')
+      let serverJob: number | null = null
+      await waitUntil(
+        () => {
+          const serverRun = serverSide.distill.repo.list(10).find((entry) => entry.status === 'running')
+          serverJob = serverRun?.jobId ?? null
+          return serverJob !== null
+        },
+        workBudget({ processes: 1 }),
+        'the remote job to run',
+      )
+      await waitUntil(
+        async () => (await logsOf(client, job.id)).some((log) => log.message.startsWith('Created the fine-tuning job')),
+        workBudget({}),
+        'C to record the remote job',
+      )
+      await client.call('jobs.cancel', { id: job.id })
+      expect((await client.runner.waitFor(job.id)).status).toBe('cancelled')
+      expect((await serverSide.runner.waitFor(serverJob!)).status).toBe('cancelled')
+      const logs = await logsOf(client, job.id)
+      expect(logs.some((log) => /Cancelled the remote job ftjob-\d+ \(cancelled\)/.test(log.message))).toBe(true)
+    },
+    workBudget({ processes: 2 }),
+  )
+
+  it(
+    "a remote refusal fails the Larder job with the remote's message",
+    async () => {
+      const { job } = await train({ model: 'no-such-base' }, { epochs: 1 }, 'remote-refused')
+      const done = await client.runner.waitFor(job.id)
+      expect(done.status).toBe('failed')
+      expect(done.error).toContain('HTTP 404')
+      expect(done.error).toContain('There is no model "no-such-base" to fine-tune here.')
+
+      await expect(
+        client.call('distill.train', { data, trainer: { api: { providerId: 9999 } } }),
+      ).rejects.toMatchObject({ code: 'invalid_input' })
+      await expect(client.call('distill.train', { data, trainer: 'builtin' })).rejects.toMatchObject({
+        code: 'invalid_input',
+      })
+    },
+    workBudget({}),
+  )
+})
