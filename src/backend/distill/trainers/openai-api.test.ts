@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitUntil, workBudget } from '../../../../test/helpers'
-import type { DistillRun, Job, JobLog, ProviderConfig } from '../../../shared/contract'
+import type { DistillRun, Evaluation, Job, JobLog, ProviderConfig } from '../../../shared/contract'
 import { Backend } from '../../backend'
 import { Gateway } from '../../gateway/gateway'
 import { startHttpServer, type RunningHttpServer } from '../../server/http-server'
@@ -22,6 +22,8 @@ let server: RunningHttpServer
 let secret: string
 let source: ProviderConfig
 let data: string
+/** The provider the first test's run registered for the fine-tuned model. */
+let madeProvider: number | null = null
 const root = mkdtempSync(join(tmpdir(), 'larder-ftclient-'))
 
 beforeAll(
@@ -115,6 +117,7 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
       const made = providers.find((provider) => provider.id === remote.providerId)!
       expect(made).toMatchObject({ name: 'remote-triage', baseUrl: source.baseUrl, model: remote.model })
       expect(made.hasApiKey).toBe(true)
+      madeProvider = made.id
       const reply = (await client.call('models.generate', {
         target: { provider: made.id },
         messages: [{ role: 'user', content: 'Hi, please refund me (order 1234). No rush.' }],
@@ -130,6 +133,38 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
       expect(JSON.parse(logged.canonical)).toMatchObject({ model: remote.model })
     },
     workBudget({ processes: 3, loads: 2, tokens: 30 * 64 + 200 }),
+  )
+
+  it(
+    'evaluates the fine-tuned provider as a student: task metrics and judge measured, token metrics skipped with the reason',
+    async () => {
+      expect(madeProvider).not.toBeNull()
+      const { job, evaluation } = (await client.call('distill.eval', {
+        data,
+        students: [{ providerId: madeProvider! }],
+        taskMetric: 'json',
+        maxExamples: 3,
+        maxTokens: 8,
+        judge: { target: { provider: source.id } },
+        gate: { minTask: 0 },
+      })) as { job: Job; evaluation: Evaluation }
+      const done = await client.runner.waitFor(job.id)
+      expect(done.error).toBeNull()
+      const report = ((await client.call('distill.evaluation', { id: evaluation.id })) as Evaluation).report!
+      const student = report.contestants.find((contestant) => contestant.role === 'student')!
+      expect(student.key).toBe(`provider:${madeProvider}`)
+      expect(student.modelId).toBeNull()
+      expect(student.task).not.toBeNull()
+      expect(student.task!.jsonFieldF1).toBeTypeOf('number')
+      expect(student.task!.score).toBeGreaterThanOrEqual(0)
+      expect(student.winRate).toBeGreaterThanOrEqual(0)
+      expect(student.tokensPerSecond).toBeGreaterThan(0)
+      expect(student.tokenMetrics).toBeNull()
+      expect(student.tokenMetricsSkipped).toMatch(/provider cannot be teacher-forced/)
+      expect(report.verdicts).toEqual([{ key: `provider:${madeProvider}`, passed: true, reasons: expect.any(Array) }])
+      expect(report.curves[`provider:${madeProvider}`]?.length).toBeGreaterThan(0)
+    },
+    workBudget({ tokens: 3 * (8 + 2 * 4) }),
   )
 
   it(
