@@ -10,6 +10,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitUntil, workBudget } from '../../../../test/helpers'
 import type { DistillRun, Evaluation, Job, JobLog, ProviderConfig } from '../../../shared/contract'
+import { EXIT } from '../../../cli/exit-codes'
+import { runCli } from '../../../cli/main'
 import { Backend } from '../../backend'
 import { Gateway } from '../../gateway/gateway'
 import { startHttpServer, type RunningHttpServer } from '../../server/http-server'
@@ -165,6 +167,42 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
       expect(report.curves[`provider:${madeProvider}`]?.length).toBeGreaterThan(0)
     },
     workBudget({ tokens: 3 * (8 + 2 * 4) }),
+  )
+
+  it(
+    'larder distill train --trainer-api <provider> trains at the remote and names the provider it made',
+    async () => {
+      const home = join(root, 'cli')
+      const cli = Backend.open({ home })
+      await cli.call('providers.save', { name: 'larder-s', baseUrl: `${server.url}/v1`, apiKey: secret, model: 'x' })
+      await cli.close()
+      let out = ''
+      let err = ''
+      const larder = (args: string[]) =>
+        runCli(['--home', home, ...args], { out: (t) => (out += t), err: (t) => (err += t), stdinIsTTY: false })
+      const common = ['distill', 'train', '--data', data, '--epochs', '1', '--max-steps', '4']
+      const code = await larder([
+        ...common,
+        '--trainer-api',
+        'larder-s',
+        '--remote-model',
+        'base-student',
+        '--suffix',
+        'cli',
+      ])
+      expect(err).toBe('')
+      expect(code).toBe(EXIT.ok)
+      expect(out).toMatch(/Trained ft:base-student:cli:\d+ from base-student at the remote \(job ftjob-\d+/)
+      expect(out).toMatch(/provider +#\d+ serves it/)
+      out = ''
+      expect(await larder(['distill', 'runs'])).toBe(EXIT.ok)
+      expect(out).toMatch(/succeeded .* ft:base-student:cli:\d+ \(provider #\d+\)/)
+      expect(await larder([...common, '--trainer-api', 'nobody'])).not.toBe(EXIT.ok)
+      expect(err).toMatch(/No provider named "nobody" \(configured: distilled-1, larder-s\)/)
+      expect(await larder(common)).not.toBe(EXIT.ok)
+      expect(err).toMatch(/Give --student/)
+    },
+    workBudget({ processes: 2, tokens: 4 * 64 }),
   )
 
   it(
