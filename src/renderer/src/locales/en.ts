@@ -13,6 +13,7 @@ import quantization from './en/quantization'
 import templates from './en/templates'
 import distillation from './en/distillation'
 import distillEval from './en/distill-eval'
+import distillTrainer from './en/distill-trainer'
 import demo from './en/demo'
 import logDrawer from './en/log-drawer'
 import jobLinks from './en/job-links'
@@ -39,6 +40,7 @@ const en = {
   distillation,
   distillDatasets,
   distillEval,
+  distillTrainer,
   demo,
   cacheExplained,
   modelQuality,

@@ -10,6 +10,7 @@ import quantization from './ko/quantization'
 import templates from './ko/templates'
 import distillation from './ko/distillation'
 import distillEval from './ko/distill-eval'
+import distillTrainer from './ko/distill-trainer'
 import demo from './ko/demo'
 import logDrawer from './ko/log-drawer'
 import jobLinks from './ko/job-links'
@@ -37,6 +38,7 @@ const ko: MessageSchema = {
   distillation,
   distillDatasets,
   distillEval,
+  distillTrainer,
   demo,
   cacheExplained,
   modelQuality,
