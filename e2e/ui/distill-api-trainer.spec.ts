@@ -57,6 +57,7 @@ describe('Distillation page, fine-tuning API trainer', () => {
       // The local-only parts are gone: no student, no Q8_0 copy, no trainer internals.
       expect(await console.testId('distill-student-kind').count()).toBe(0)
       expect(await console.testId('distill-quantize').count()).toBe(0)
+      await page.setViewportSize({ width: 1400, height: 1600 })
       await console.testId('distill-form').screenshot({ path: '/tmp/larder-ftclient-form.png' })
 
       await console.testId('distill-start').click()

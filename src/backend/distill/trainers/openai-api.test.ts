@@ -14,6 +14,7 @@ import { EXIT } from '../../../cli/exit-codes'
 import { runCli } from '../../../cli/main'
 import { Backend } from '../../backend'
 import { Gateway } from '../../gateway/gateway'
+import { OpenAiApiTrainer } from './openai-api'
 import { startHttpServer, type RunningHttpServer } from '../../server/http-server'
 import { writeScratchStudent } from '../student'
 import { toChatJsonl, triageExamples } from '../synthetic'
@@ -26,6 +27,8 @@ let source: ProviderConfig
 let data: string
 /** The provider the first test's run registered for the fine-tuned model. */
 let madeProvider: number | null = null
+/** The first run's remote job and S's log lines for it, as C should have logged them. */
+let finished: { jobId: string; serverJobId: number } | null = null
 const root = mkdtempSync(join(tmpdir(), 'larder-ftclient-'))
 
 beforeAll(
@@ -113,6 +116,7 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
       expect(remoteLines.length).toBeGreaterThan(1)
       expect(remoteLines).toEqual(serverLines.slice(0, remoteLines.length))
       expect(logs.some((log) => log.message.includes(secret))).toBe(false)
+      finished = { jobId: remote.jobId, serverJobId: serverRun.jobId! }
 
       // The provider for the fine-tuned model: same endpoint, the remote model; C generates through it.
       const providers = ((await client.call('providers.list', {})) as { items: ProviderConfig[] }).items
@@ -135,6 +139,31 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
       expect(JSON.parse(logged.canonical)).toMatchObject({ model: remote.model })
     },
     workBudget({ processes: 3, loads: 2, tokens: 30 * 64 + 200 }),
+  )
+
+  it(
+    "pages back through S's events with after, three at a time: every event once, oldest first",
+    async () => {
+      expect(finished).not.toBeNull()
+      const lines: string[] = []
+      const trainer = new OpenAiApiTrainer({ baseUrl: source.baseUrl, apiKey: secret }, 50, 3)
+      const outcome = await trainer.train(
+        { trainFile: data, model: 'base-student', epochs: 1, seed: 1, resumeJobId: finished!.jobId },
+        {
+          log: (_level, message) => lines.push(message),
+          created: () => undefined,
+          status: () => undefined,
+          point: () => undefined,
+          checkpoint: () => undefined,
+        },
+        new AbortController().signal,
+      )
+      expect(outcome.jobId).toBe(finished!.jobId)
+      const serverLines = (await logsOf(serverSide, finished!.serverJobId)).map((log) => `[remote] ${log.message}`)
+      expect(serverLines.length).toBeGreaterThan(6)
+      expect(lines.filter((line) => line.startsWith('[remote] '))).toEqual(serverLines)
+    },
+    workBudget({}),
   )
 
   it(

@@ -108,6 +108,8 @@ export class OpenAiApiTrainer {
   constructor(
     private readonly endpoint: RemoteEndpoint,
     private readonly pollMs = DEFAULT_POLL_MS,
+    /** Events and checkpoints per page (OpenAI's default is 20; fewer in a test makes it page back). */
+    private readonly pageSize = PAGE,
   ) {
     this.client = new OpenAI({
       apiKey: endpoint.apiKey || 'none',
@@ -194,7 +196,11 @@ export class OpenAiApiTrainer {
     let after: string | undefined
     for (let page = 0; page < 100; page++) {
       const list = await this.call('reading events', signal, (signal) =>
-        this.client.fineTuning.jobs.listEvents(jobId, { limit: PAGE, ...(after ? { after } : {}) }, { signal }),
+        this.client.fineTuning.jobs.listEvents(
+          jobId,
+          { limit: this.pageSize, ...(after ? { after } : {}) },
+          { signal },
+        ),
       )
       let reachedKnown = false
       for (const event of list.data) {
@@ -250,7 +256,7 @@ export class OpenAiApiTrainer {
 
   private async followCheckpoints(jobId: string, epochs: number, callbacks: RemoteCallbacks, signal: AbortSignal) {
     const list = await this.call('reading checkpoints', signal, (signal) =>
-      this.client.fineTuning.jobs.checkpoints.list(jobId, { limit: PAGE }, { signal }),
+      this.client.fineTuning.jobs.checkpoints.list(jobId, { limit: 100 }, { signal }),
     )
     const fresh = list.data.filter((checkpoint) => !this.seenCheckpoints.has(checkpoint.id))
     for (const checkpoint of fresh.sort((a, b) => a.step_number - b.step_number)) {
