@@ -263,13 +263,32 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
   )
 
   it(
-    "a remote refusal fails the Larder job with the remote's message",
+    "a remote refusal fails the Larder job with the remote's message; an unreachable one after retries",
     async () => {
       const { job } = await train({ model: 'no-such-base' }, { epochs: 1 }, 'remote-refused')
       const done = await client.runner.waitFor(job.id)
       expect(done.status).toBe('failed')
       expect(done.error).toContain('HTTP 404')
       expect(done.error).toContain('There is no model "no-such-base" to fine-tune here.')
+
+      // Nobody listening: retried with backoff, then a clear message (and no key in it).
+      const closed = (await client.call('providers.save', {
+        name: 'nobody-home',
+        baseUrl: 'http://127.0.0.1:9/v1',
+        apiKey: secret,
+        model: 'base-student',
+      })) as ProviderConfig
+      const lost = (await client.call('distill.train', {
+        data,
+        name: 'remote-unreachable',
+        trainer: { api: { providerId: closed.id } },
+      })) as { job: Job }
+      const unreachable = await client.runner.waitFor(lost.job.id)
+      expect(unreachable.status).toBe('failed')
+      expect(unreachable.error).toMatch(
+        /^Lost contact with the fine-tuning API at http:\/\/127\.0\.0\.1:9\/v1 while uploading train\.jsonl: .* \(gave up after 5 tries\)\.$/,
+      )
+      expect(unreachable.error).not.toContain(secret)
 
       await expect(
         client.call('distill.train', { data, trainer: { api: { providerId: 9999 } } }),
