@@ -199,7 +199,7 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
   )
 
   it(
-    'larder distill train --trainer-api <provider> trains at the remote and names the provider it made',
+    'larder distill train --trainer-api <provider> trains at the remote and names the provider it made; eval takes it',
     async () => {
       const home = join(root, 'cli')
       const cli = Backend.open({ home })
@@ -226,6 +226,10 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
       out = ''
       expect(await larder(['distill', 'runs'])).toBe(EXIT.ok)
       expect(out).toMatch(/succeeded .* ft:base-student:cli:\d+ \(provider #\d+\)/)
+      out = ''
+      const evalArgs = ['--student', 'provider:distilled-1', '--metric', 'json', '--max-examples', '2']
+      expect(await larder(['distill', 'eval', '--data', data, ...evalArgs, '--max-tokens', '8'])).toBe(EXIT.ok)
+      expect(out).toMatch(/token metrics skipped: A provider cannot be teacher-forced/)
       expect(await larder([...common, '--trainer-api', 'nobody'])).not.toBe(EXIT.ok)
       expect(err).toMatch(/No provider named "nobody" \(configured: distilled-1, larder-s\)/)
       expect(await larder(common)).not.toBe(EXIT.ok)
