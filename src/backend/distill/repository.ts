@@ -54,6 +54,7 @@ interface CheckpointRow {
 const parse = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T))
 
 function toRun(row: RunRow): DistillRun {
+  const result = parse<RunResult>(row.result)
   return {
     id: row.id,
     jobId: row.job_id,
@@ -71,9 +72,10 @@ function toRun(row: RunRow): DistillRun {
     hyperparameters: JSON.parse(row.hyperparameters) as unknown,
     quantize: row.quantize,
     prepared: parse<PreparedInfo>(row.prepared),
-    result: parse<RunResult>(row.result),
+    result,
     modelId: row.model_id,
     quantizedModelId: row.quantized_model_id,
+    providerId: result?.remote?.providerId ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   }

@@ -35,14 +35,20 @@ import { ExternalCommandTrainer } from './trainers/external'
 import { checkCommand } from './trainers/protocol'
 import { TrainerError, type CheckpointInfo, type Trainer, type TrainerJob, type TrainOutcome } from './trainer'
 import { message } from '../../shared/messages'
+import { apiTrainerParams, checkApiRun, RemoteRun, RemoteTrainingError, type ApiTrainerSpec } from './remote-run'
 
 export const DISTILL_JOB = 'distill.train'
 const POINT_FLUSH_MS = 500
 
 type TrainInput = ParsedInput<'distill.train'>
 /** An external trainer's command travels with the job, so a resumed job runs the same command. */
-type DistillJobParams = { runId: number; command?: string | undefined }
-type StudentSpec = TrainInput['student']
+type DistillJobParams = { runId: number; command?: string | undefined; api?: ApiTrainerSpec | undefined }
+type StudentSpec = NonNullable<TrainInput['student']>
+type TrainerSpec = TrainInput['trainer']
+const apiOf = (trainer: TrainerSpec): ApiTrainerSpec | undefined =>
+  typeof trainer === 'object' && 'api' in trainer ? trainer.api : undefined
+const commandOf = (trainer: TrainerSpec): string | undefined =>
+  typeof trainer === 'object' && 'command' in trainer ? trainer.command : undefined
 
 interface RunState {
   /** The trainable student the run started from. */
@@ -113,7 +119,12 @@ export class DistillService {
 
   /** Checks everything that can be checked without training, so bad input never becomes a failed job. */
   async validate(input: TrainInput): Promise<{ label: string; baseModelId: number | null; dataset: ParsedDataset }> {
-    const student = input.student
+    const api = apiOf(input.trainer)
+    if (api) {
+      const dataset = await this.validateData(input)
+      return { label: checkApiRun(this.workspace, api, dataset, input.quantize), baseModelId: null, dataset }
+    }
+    const student = input.student!
     let baseModelId: number | null = null
     if ('modelId' in student) {
       const model = this.models.get(student.modelId)
@@ -132,21 +143,25 @@ export class DistillService {
       }
       if (scratch.vocabularyFromModelId !== undefined) this.models.get(scratch.vocabularyFromModelId)
     }
-    if (input.trainer !== 'builtin') {
-      const problem = checkCommand(input.trainer.command)
+    const command = commandOf(input.trainer)
+    if (command !== undefined) {
+      const problem = checkCommand(command)
       if (problem) throw invalid(problem, ['trainer', 'command'])
     }
+    const dataset = await this.validateData(input)
+    return { label: describeStudent(student, this.models), baseModelId, dataset }
+  }
+
+  private async validateData(input: TrainInput): Promise<ParsedDataset> {
     if (input.name && (await this.nameTaken(input.name))) {
       throw new ApiError({ code: 'conflict', message: `A model named "${input.name}" already exists.`, path: ['name'] })
     }
-    let dataset: ParsedDataset
     try {
-      dataset = readDataset(input.data ?? '', { valFraction: input.hyperparameters.valPercent / 100 })
+      return readDataset(input.data ?? '', { valFraction: input.hyperparameters.valPercent / 100 })
     } catch (error) {
       if (error instanceof DatasetError) throw invalid(error.message, ['data'])
       throw error
     }
-    return { label: describeStudent(student, this.models), baseModelId, dataset }
   }
 
   private async nameTaken(name: string): Promise<boolean> {
@@ -164,9 +179,11 @@ export class DistillService {
   async start(input: TrainInput): Promise<{ job: Job; run: DistillRun }> {
     const { label, baseModelId } = await this.validate(input)
     const repo = this.repo
+    const api = apiOf(input.trainer)
+    const command = commandOf(input.trainer)
     const runId = repo.create({
       name: input.name ?? '',
-      student: input.student,
+      student: input.student ?? { remote: api?.model ?? null },
       studentLabel: label,
       baseModelId,
       dataPath: input.data ?? '',
@@ -175,10 +192,12 @@ export class DistillService {
     })
     const name = input.name ?? `distilled-${runId}`
     if (!input.name) repo.setName(runId, name)
-    if (input.trainer !== 'builtin') repo.setTrainer(runId, 'external')
+    if (command !== undefined) repo.setTrainer(runId, 'external')
+    if (api) repo.setTrainer(runId, 'api')
     const job = this.runner.enqueue(DISTILL_JOB, {
       runId,
-      ...(input.trainer !== 'builtin' ? { command: input.trainer.command } : {}),
+      ...(command !== undefined ? { command } : {}),
+      ...(api ? { api } : {}),
     })
     repo.setJob(runId, job.id)
     this.events.emit('distill.changed', { runId })
@@ -218,7 +237,7 @@ export class DistillService {
   job(): JobKind<DistillJobParams> {
     return {
       kind: DISTILL_JOB,
-      params: z.object({ runId: z.int().positive(), command: z.string().optional() }),
+      params: z.object({ runId: z.int().positive(), command: z.string().optional(), api: apiTrainerParams.optional() }),
       resumable: true,
       title: (params) => message('job.train', { run: this.repo.get(params.runId)?.name ?? `#${params.runId}` }),
       run: (context) => this.runJob(context),
@@ -314,6 +333,7 @@ export class DistillService {
     const hyper = run.hyperparameters as Hyperparameters
     const runDir = join(this.runsDir, `run-${run.id}`)
     mkdirSync(runDir, { recursive: true })
+    if (context.params.api) return this.runRemote(run, context.params.api, runDir, context)
     const state = { ...((context.checkpoint as RunState | null) ?? {}) }
     try {
       if (!state.studentPath || !existsSync(state.studentPath)) {
@@ -337,6 +357,32 @@ export class DistillService {
       }
       throw error
     } finally {
+      this.flushPoints()
+      this.events.emit('distill.changed', { runId: run.id })
+    }
+  }
+
+  private async runRemote(
+    run: DistillRun,
+    spec: ApiTrainerSpec,
+    runDir: string,
+    context: JobContext<DistillJobParams>,
+  ): Promise<RunResult> {
+    const hyper = run.hyperparameters as Hyperparameters
+    const timer = setInterval(() => this.flushPoints(), POINT_FLUSH_MS)
+    try {
+      const dataset = readDataset(run.dataPath, { valFraction: (hyper.valPercent ?? 10) / 100 })
+      this.repo.setData(run.id, dataset.sha256, dataset.format)
+      this.logProblems(context, dataset)
+      const remote = new RemoteRun(this.workspace, this.events, (runId, point) => this.queuePoint(runId, point))
+      return await remote.run(run, spec, dataset, runDir, context)
+    } catch (error) {
+      if (error instanceof RemoteTrainingError || error instanceof DatasetError) {
+        throw new Error(error.message, { cause: error })
+      }
+      throw error
+    } finally {
+      clearInterval(timer)
       this.flushPoints()
       this.events.emit('distill.changed', { runId: run.id })
     }

@@ -3,7 +3,8 @@
  * is a fine-tuning service for other tools (the official `openai` client works against it):
  *   POST /v1/files (multipart: file, purpose), GET /v1/files, GET /v1/files/{id}
  *   POST /v1/fine_tuning/jobs, GET /v1/fine_tuning/jobs, GET /v1/fine_tuning/jobs/{id},
- *   POST /v1/fine_tuning/jobs/{id}/cancel, GET /v1/fine_tuning/jobs/{id}/events, GET .../{id}/checkpoints
+ *   POST /v1/fine_tuning/jobs/{id}/cancel, GET /v1/fine_tuning/jobs/{id}/events (newest first, `after` pages back),
+ *   GET .../{id}/checkpoints
  * A job is a `distill.train` run of the model named `model` (a registered GGUF); its status is the Larder job's.
  * Files and jobs belong to the tenant of the gateway key; another tenant's ids do not exist (404).
  * Hyperparameters: `n_epochs`; `learning_rate_multiplier` scales the built-in trainer's 3e-4; `batch_size` is not
@@ -300,22 +301,22 @@ export class FineTuningApi {
     sendJson(response, this.jobObject(row))
   }
 
-  events(raw: string, response: ServerResponse, limit: number): void {
+  /** Newest first, as OpenAI lists them; `after` (an event id) pages back to the events older than it. */
+  events(raw: string, response: ServerResponse, limit: number, after: string | null): void {
     const row = this.ftJob(raw)
     const run = this.backend.distill.repo.get(row.run_id)
-    const logs = run?.jobId ? this.backend.workspace.jobs.logs(run.jobId, 0, 10_000) : []
-    const data = logs
-      .slice()
+    const afterSeq = after ? Number(/-(\d+)$/.exec(after)?.[1] ?? Number.POSITIVE_INFINITY) : Number.POSITIVE_INFINITY
+    const logs = (run?.jobId ? this.backend.workspace.jobs.logs(run.jobId, 0, 10_000) : [])
+      .filter((log) => log.seq < afterSeq)
       .reverse()
-      .slice(0, limit)
-      .map((log) => ({
-        id: `ftevent-${row.id}-${log.seq}`,
-        object: 'fine_tuning.job.event',
-        created_at: seconds(log.at),
-        level: log.level === 'error' ? 'error' : log.level === 'warn' ? 'warn' : 'info',
-        message: log.message,
-        type: 'message',
-      }))
+    const data = logs.slice(0, limit).map((log) => ({
+      id: `ftevent-${row.id}-${log.seq}`,
+      object: 'fine_tuning.job.event',
+      created_at: seconds(log.at),
+      level: log.level === 'error' ? 'error' : log.level === 'warn' ? 'warn' : 'info',
+      message: log.message,
+      type: 'message',
+    }))
     sendJson(response, { object: 'list', data, has_more: logs.length > limit })
   }
 
@@ -370,7 +371,7 @@ export async function fineTuning(
   if (jobMatch && method === 'POST' && jobMatch[2] === 'cancel') return api.cancel(jobMatch[1]!, response)
   if (jobMatch && method === 'GET' && jobMatch[2] === 'events') {
     const limit = Math.min(1000, Math.max(1, Number(url.searchParams.get('limit') ?? 20) || 20))
-    return api.events(jobMatch[1]!, response, limit)
+    return api.events(jobMatch[1]!, response, limit, url.searchParams.get('after'))
   }
   if (jobMatch && method === 'GET' && jobMatch[2] === 'checkpoints') return api.checkpoints(jobMatch[1]!, response)
   throw new GatewayError(404, `Unknown endpoint ${method} ${path}.`, { code: 'unknown_url' })

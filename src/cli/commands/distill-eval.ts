@@ -99,7 +99,10 @@ function registerEval(group: Command, context: CliContext): void {
     .option('--data <file>', 'chat JSONL whose last assistant message per line is the teacher answer')
     .option('--dataset <name>', "or a frozen dataset version's eval split (name or id)")
     .option('--dataset-version <n>', 'which version of --dataset (default: the newest)', positiveInt)
-    .requiredOption('--student <model...>', 'registered models (names or ids): students and quantized variants')
+    .requiredOption(
+      '--student <model...>',
+      'registered models (names or ids), or provider:NAME (e.g. a model a fine-tuning API made: no token metrics)',
+    )
     .option('--teacher <model>', 'a registered GGUF (token metrics) or provider:NAME (answers and speed only)')
     .option('--metric <name>', `task metric: ${TASK_METRICS.join(', ')}`, 'exact')
     .option('--split <which>', 'all lines, or only the stable-hash validation split ("val")', 'all')
@@ -118,7 +121,10 @@ function registerEval(group: Command, context: CliContext): void {
           throw new ApiError({ code: 'invalid_input', message: `--metric must be one of ${TASK_METRICS.join(', ')}.` })
         }
         const students = []
-        for (const value of options.student) students.push({ modelId: await modelId(backend, value) })
+        for (const value of options.student) {
+          const student = await target(backend, value)
+          students.push('provider' in student ? { providerId: student.provider } : { modelId: student.model })
+        }
         const gate = Object.fromEntries(
           Object.entries({
             maxKl: options.gateMaxKl,

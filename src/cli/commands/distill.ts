@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
-import type { DistillRun, Job, Model, RunResult, TrainInput } from '../../shared/contract'
+import type { DistillRun, Job, Model, ProviderConfig, RunResult, TrainInput } from '../../shared/contract'
 import { DISTILL_QUANTIZATION_TYPES, LR_SCHEDULES } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import { parseLayerSelection } from '../../backend/distill/layers'
@@ -45,7 +45,7 @@ function oneOf<T extends string>(values: readonly T[], upper = false) {
 }
 
 interface TrainOptions {
-  student: string
+  student?: string
   data?: string
   dataset?: string
   datasetVersion?: number
@@ -65,6 +65,9 @@ interface TrainOptions {
   quantize?: (typeof DISTILL_QUANTIZATION_TYPES)[number]
   chat?: boolean
   trainerCommand?: string
+  trainerApi?: string
+  remoteModel?: string
+  suffix?: string
   json?: boolean
 }
 
@@ -82,12 +85,64 @@ async function studentSpec(backend: Backend, value: string, chat: boolean): Prom
   })
 }
 
+/** A configured provider (name or id) as the fine-tuning API trainer. */
+async function apiTrainer(backend: Backend, options: TrainOptions): Promise<TrainInput['trainer']> {
+  const { items } = (await backend.call('providers.list', {})) as { items: ProviderConfig[] }
+  const provider = items.find((p) => p.name === options.trainerApi || String(p.id) === options.trainerApi)
+  if (!provider) {
+    throw new ApiError({
+      code: 'not_found',
+      message: `No provider named "${options.trainerApi}" (configured: ${items.map((p) => p.name).join(', ') || 'none'}).`,
+    })
+  }
+  return {
+    api: {
+      providerId: provider.id,
+      ...(options.remoteModel ? { model: options.remoteModel } : {}),
+      ...(options.suffix ? { suffix: options.suffix } : {}),
+    },
+  }
+}
+
+async function trainInput(backend: Backend, options: TrainOptions, hyperparameters: Record<string, unknown>) {
+  if (!options.trainerApi && !options.student) {
+    throw new ApiError({
+      code: 'invalid_input',
+      message: 'Give --student (a local trainer trains it), or --trainer-api <provider> to train at a remote API.',
+    })
+  }
+  const trainer = options.trainerApi
+    ? await apiTrainer(backend, options)
+    : options.trainerCommand
+      ? { command: options.trainerCommand }
+      : undefined
+  const input: TrainInput = {
+    ...(options.student && !options.trainerApi
+      ? { student: await studentSpec(backend, options.student, options.chat ?? false) }
+      : {}),
+    ...(await dataOrDatasetVersion(backend, options)),
+    hyperparameters,
+    quantize: options.quantize ?? null,
+    ...(options.out ? { name: options.out } : {}),
+    ...(trainer ? { trainer } : {}),
+  }
+  return input
+}
+
 const pct = (value: number | null | undefined): string => (value == null ? '-' : `${(value * 100).toFixed(1)}%`)
 const num = (value: number | null | undefined): string => (value == null ? '-' : value.toFixed(3))
 
 export function describeRunResult(job: Job): string {
   const result = job.result as RunResult | null
   if (!result) return `Job ${job.id} succeeded.\n`
+  if (result.remote) {
+    return [
+      `Trained ${result.remote.model} from ${result.remote.baseModel} at the remote (job ${result.remote.jobId}, ${result.steps} steps seen, ${result.trainSeconds.toFixed(0)} s).`,
+      `  validation loss   ${num(result.final.valLoss)}`,
+      `  provider          #${result.remote.providerId ?? '-'} serves it (generate with --provider).`,
+      '',
+    ].join('\n')
+  }
   const lines = [
     `Trained ${result.modelName} in ${result.steps} steps (${result.epochsDone} epoch${result.epochsDone === 1 ? '' : 's'}, ${result.trainSeconds.toFixed(0)} s of training).`,
     `  validation loss   ${num(result.baseline.valLoss)} -> ${num(result.final.valLoss)}`,
@@ -107,9 +162,11 @@ export function describeRunResult(job: Job): string {
 
 function describeRun(run: DistillRun): string {
   const result = run.result
-  const metrics = result
-    ? `val ${num(result.baseline.valLoss)} -> ${num(result.final.valLoss)}`
-    : (run.progressMessage ?? '')
+  const metrics = result?.remote
+    ? `${result.remote.model} (provider #${result.remote.providerId ?? '-'})`
+    : result
+      ? `val ${num(result.baseline.valLoss)} -> ${num(result.final.valLoss)}`
+      : (run.progressMessage ?? '')
   return `${String(run.id).padStart(4)}  ${run.status.padEnd(9)}  ${run.name.padEnd(24)}  ${run.studentLabel.slice(0, 28).padEnd(28)}  ${metrics}`
 }
 
@@ -132,9 +189,9 @@ export function registerDistillCommands(program: Command, context: CliContext): 
     .description(
       "Train a student GGUF on a dataset (OpenAI chat JSONL or plain text) with llama.cpp's training API, offline. The result is registered in the model library.",
     )
-    .requiredOption(
+    .option(
       '--student <model>',
-      'a registered model (name or id), a GGUF file, or "new" for a small one from scratch',
+      'a registered model (name or id), a GGUF file, or "new" for a small one from scratch (local trainers)',
     )
     .option('--data <file>', 'JSONL with {"messages": [...]} per line, or a .txt file')
     .option('--dataset <name>', 'or a frozen dataset version (name or id; see `larder distill datasets`)')
@@ -162,6 +219,12 @@ export function registerDistillCommands(program: Command, context: CliContext): 
       '--trainer-command <template>',
       'an external trainer: {dataset} {eval} {base} {out} {workdir} {epochs} {batch} {seed} (docs)',
     )
+    .option(
+      '--trainer-api <provider>',
+      'train at an OpenAI-compatible fine-tuning API: a configured provider (name or id); no --student needed',
+    )
+    .option('--remote-model <model>', "with --trainer-api: the base model there (default: the provider's model)")
+    .option('--suffix <text>', 'with --trainer-api: the suffix of the fine-tuned model name')
     .option('--json', 'print the finished job as JSON')
     .action(async (options: TrainOptions, command: Command) => {
       const backend = context.openBackend(command)
@@ -182,14 +245,7 @@ export function registerDistillCommands(program: Command, context: CliContext): 
             seed: options.seed,
           }).filter(([, value]) => value !== undefined),
         )
-        const input: TrainInput = {
-          student: await studentSpec(backend, options.student, options.chat ?? false),
-          ...(await dataOrDatasetVersion(backend, options)),
-          hyperparameters,
-          quantize: options.quantize ?? null,
-          ...(options.out ? { name: options.out } : {}),
-          ...(options.trainerCommand ? { trainer: { command: options.trainerCommand } } : {}),
-        }
+        const input = await trainInput(backend, options, hyperparameters)
         const code = await context.runJobHere(
           backend,
           async () => ((await backend.call('distill.train', input)) as { job: Job }).job,

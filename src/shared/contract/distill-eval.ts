@@ -38,8 +38,18 @@ export const evalInputSchema = z
     valPercent: z.number().min(1).max(50).default(10),
     /** A local GGUF (token metrics by teacher forcing) or a provider (answers/speed only). Null: the file's answers. */
     teacher: generationTargetSchema.nullable().default(null),
+    /**
+     * Local students (a GGUF: every metric) or providers (an OpenAI-compatible endpoint, e.g. a model a fine-tuning
+     * API made: answers, task metrics, judge and speed; token metrics are skipped, a provider cannot be
+     * teacher-forced). Gate verdicts are keyed `model:<id>` and `provider:<id>`.
+     */
     students: z
-      .array(z.object({ modelId: id, label: z.string().min(1).max(100).optional() }).strict())
+      .array(
+        z.union([
+          z.object({ modelId: id, label: z.string().min(1).max(100).optional() }).strict(),
+          z.object({ providerId: id, label: z.string().min(1).max(100).optional() }).strict(),
+        ]),
+      )
       .min(1)
       .max(8),
     taskMetric: z.enum(TASK_METRICS).default('exact'),

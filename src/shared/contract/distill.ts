@@ -78,9 +78,37 @@ export const hyperparametersSchema = z
   })
 export type Hyperparameters = z.output<typeof hyperparametersSchema>
 
+/**
+ * Training through an OpenAI-compatible fine-tuning API (OpenAI, or another Larder's gateway): the data is uploaded
+ * to the provider's endpoint and the remote job is followed; the result is a remote model served by that endpoint.
+ */
+export const apiTrainerSchema = z
+  .object({
+    /** The provider whose base URL and key the fine-tuning API is reached with. */
+    providerId: id,
+    /** The base model at the remote; the provider's model when omitted. */
+    model: z.string().min(1).max(200).optional(),
+    suffix: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,40}$/, 'letters, digits, dot, dash and underscore (at most 40)')
+      .optional(),
+    /** How often the remote job is polled. */
+    pollMs: z.int().min(20).max(600_000).optional(),
+  })
+  .strict()
+
+export const trainerSpecSchema = z
+  .union([
+    z.literal('builtin'),
+    z.object({ command: z.string().min(1).max(8000) }).strict(),
+    z.object({ api: apiTrainerSchema }).strict(),
+  ])
+  .default('builtin')
+
 export const trainInputSchema = z
   .object({
-    student: studentSpecSchema,
+    /** The local student; not used (and not needed) when the trainer is a fine-tuning API. */
+    student: studentSpecSchema.optional(),
     /** OpenAI chat JSONL (`{"messages": [...]}` per line) or plain text. */
     data: absolutePath.optional(),
     /** Or a frozen dataset version (its examples, exported as OpenAI chat JSONL), instead of `data`. */
@@ -90,12 +118,17 @@ export const trainInputSchema = z
     hyperparameters: hyperparametersSchema.prefault({}),
     /** Also register a quantized copy (our quantizer, with the quality report). */
     quantize: z.enum(DISTILL_QUANTIZATION_TYPES).nullable().default(null),
-    /** The built-in trainer, or an external command template (docs/distillation.md, "External trainers"). */
-    trainer: z
-      .union([z.literal('builtin'), z.object({ command: z.string().min(1).max(8000) }).strict()])
-      .default('builtin'),
+    /**
+     * The built-in trainer, an external command template (docs/distillation.md, "External trainers"), or an
+     * OpenAI-compatible fine-tuning API ("Training through an OpenAI-compatible fine-tuning API").
+     */
+    trainer: trainerSpecSchema,
   })
   .strict()
+  .refine((value) => value.student !== undefined || (typeof value.trainer === 'object' && 'api' in value.trainer), {
+    message: 'a student is required (only a fine-tuning API trainer trains a remote model)',
+    path: ['student'],
+  })
   .refine((value) => (value.data === undefined) !== (value.datasetVersionId === undefined), {
     message: 'give either data (a file) or datasetVersionId (a dataset version), not both',
     path: ['data'],
@@ -171,6 +204,11 @@ export const runResultSchema = z.object({
       top1Agreement: z.number().nullable(),
     })
     .nullable(),
+  /** Trained through a fine-tuning API: the remote model, the job there, and the provider registered for it. */
+  remote: z
+    .object({ providerId: id.nullable(), model: z.string(), jobId: z.string(), baseModel: z.string() })
+    .nullable()
+    .optional(),
 })
 export type RunResult = z.infer<typeof runResultSchema>
 
@@ -194,6 +232,8 @@ export const distillRunSchema = z.object({
   result: runResultSchema.nullable(),
   modelId: id.nullable(),
   quantizedModelId: id.nullable(),
+  /** The provider registered for the remote model a fine-tuning API made (null for local trainers). */
+  providerId: id.nullable(),
   createdAt: timestamp,
   updatedAt: timestamp,
 })

@@ -123,7 +123,25 @@ export class EvalRepository {
       .prepare('SELECT id FROM distill_runs WHERE model_id = ? ORDER BY id DESC LIMIT 1')
       .pluck()
       .get(modelId) as number | undefined
-    if (run === undefined) return null
+    return run === undefined ? null : this.curveOfRun(run)
+  }
+
+  /** The curve of the run whose fine-tuning API result a provider serves. */
+  curveOfProvider(providerId: number): ReturnType<EvalRepository['curveOfModel']> {
+    const run = this.db
+      .prepare(
+        `SELECT id FROM distill_runs WHERE result IS NOT NULL AND json_extract(result, '$.remote.providerId') = ?
+         ORDER BY id DESC LIMIT 1`,
+      )
+      .pluck()
+      .get(providerId) as number | undefined
+    return run === undefined ? null : this.curveOfRun(run)
+  }
+
+  private curveOfRun(run: number): {
+    runId: number
+    points: Array<{ step: number; loss: number | null; valLoss: number | null }>
+  } {
     const points = this.db
       .prepare('SELECT step, loss, val_loss AS valLoss FROM distill_points WHERE run_id = ? ORDER BY seq LIMIT 2000')
       .all(run) as Array<{ step: number; loss: number | null; valLoss: number | null }>

@@ -102,6 +102,18 @@ export function promptFormat(template: string | undefined): PromptFormat {
   return { format: formatPlain, stop: ['\n'] }
 }
 
+type Student = EvalInput['students'][number]
+
+/** The contestant's key, also the gate verdict's: `model:<id>` or `provider:<id>`. */
+export const studentKey = (student: Student): string =>
+  'modelId' in student ? `model:${student.modelId}` : `provider:${student.providerId}`
+
+const studentTarget = (student: Student): Target =>
+  'modelId' in student ? { model: student.modelId } : { provider: student.providerId }
+
+export const PROVIDER_NOT_TEACHER_FORCED =
+  'A provider cannot be teacher-forced: KL, top-1 agreement and NLL need the student’s log-probs at every answer position of the teacher’s text, which an endpoint does not give. Skipped, not estimated.'
+
 const mean = (values: number[]): number => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0)
 
 export class EvalService {
@@ -133,6 +145,10 @@ export class EvalService {
       throw error
     }
     input.students.forEach((student, index) => {
+      if ('providerId' in student) {
+        this.checkTarget({ provider: student.providerId }, ['students', index, 'providerId'])
+        return
+      }
       try {
         this.models.get(student.modelId)
       } catch {
@@ -253,14 +269,13 @@ export class EvalService {
           'The teacher is a remote endpoint and the eval file carries no teacher log-probs: KL and top-1 agreement are skipped, not estimated.',
       }
     }
+    const local = input.students.flatMap((student) => ('modelId' in student ? [student.modelId] : []))
+    if (local.length === 0) return { result: null, skipped: null }
     context.progress(0.05, 'Teacher forcing: token metrics on answer positions')
     const result = await this.models.host.distillTokens(
       {
         teacherPath: this.models.get(teacher.model).path,
-        students: input.students.map((student) => ({
-          key: `model:${student.modelId}`,
-          path: this.models.get(student.modelId).path,
-        })),
+        students: local.map((modelId) => ({ key: `model:${modelId}`, path: this.models.get(modelId).path })),
         examples: items.map((item) => ({ prompt: format(item.prompt, true), full: format(item.messages, false) })),
         topK: input.topK,
         contextSize: input.contextSize,
@@ -329,13 +344,31 @@ export class EvalService {
     }
   }
 
+  private studentName(student: Student): string {
+    if ('modelId' in student) return this.models.get(student.modelId).name
+    return this.models.providerFor({ provider: student.providerId }).provider.id
+  }
+
+  /** The prompt format local contestants complete: the first local student's chat template (else the teacher's). */
+  private async formatOf(input: EvalInput): Promise<PromptFormat> {
+    const first = input.students.find((student) => 'modelId' in student)
+    const local =
+      first && 'modelId' in first
+        ? first.modelId
+        : input.teacher && 'model' in input.teacher
+          ? input.teacher.model
+          : null
+    if (local === null) return promptFormat(undefined)
+    const file = await readGgufFile(this.models.get(local).path)
+    return promptFormat(metadataString(file.metadata, 'tokenizer.chat_template'))
+  }
+
   private async run(context: JobContext<{ evaluationId: number }>): Promise<unknown> {
     const evaluation = this.get(context.params.evaluationId)
     const input = methodSpecs['distill.eval'].input.parse(evaluation.input) as EvalInput
     const items = evalItems(input.data, input.split, input.valPercent, input.maxExamples)
     context.log('info', `Evaluating ${input.students.length} student(s) on ${items.length} examples.`)
-    const studentFile = await readGgufFile(this.models.get(input.students[0]!.modelId).path)
-    const format = promptFormat(metadataString(studentFile.metadata, 'tokenizer.chat_template'))
+    const format = await this.formatOf(input)
     const tokens = await this.tokenMetrics(input, items, format, context)
     if (tokens.skipped) context.log('warn', tokens.skipped)
     const contestants: Contestant[] = []
@@ -358,21 +391,24 @@ export class EvalService {
       answersByKey.teacher = answers
     }
     for (const [index, student] of input.students.entries()) {
-      const key = `model:${student.modelId}`
-      const model = this.models.get(student.modelId)
-      context.progress(0.55 + (0.4 * index) / input.students.length, `Answers of ${model.name}`)
+      const key = studentKey(student)
+      const name = this.studentName(student)
+      context.progress(0.55 + (0.4 * index) / input.students.length, `Answers of ${name}`)
       const { contestant, answers } = await this.contestant(
         input,
         key,
         'student',
-        student.label ?? model.name,
-        { model: student.modelId },
+        student.label ?? name,
+        studentTarget(student),
         items,
         format,
         context,
       )
       const measured = tokens.result?.students.find((entry) => entry.key === key)
-      if (measured && measured.refused === null) {
+      if ('providerId' in student) {
+        contestant.tokenMetricsSkipped = PROVIDER_NOT_TEACHER_FORCED
+        context.log('info', `${name}: ${PROVIDER_NOT_TEACHER_FORCED}`)
+      } else if (measured && measured.refused === null) {
         contestant.tokenMetrics = {
           positions: measured.positions,
           meanKl: measured.meanKl!,
@@ -380,7 +416,7 @@ export class EvalService {
           nll: measured.nll!,
         }
       } else contestant.tokenMetricsSkipped = measured?.refused ?? tokens.skipped
-      if (contestant.tokenMetricsSkipped && measured?.refused) context.log('warn', `${model.name}: ${measured.refused}`)
+      if (contestant.tokenMetricsSkipped && measured?.refused) context.log('warn', `${name}: ${measured.refused}`)
       if (input.judge) {
         const { provider, release } = await this.provider(input.judge.target)
         try {
@@ -420,8 +456,9 @@ export class EvalService {
   ): EvalReport {
     const curves: EvalReport['curves'] = {}
     for (const student of input.students) {
-      const curve = this.repo.curveOfModel(student.modelId)
-      if (curve) curves[`model:${student.modelId}`] = curve.points
+      const curve =
+        'modelId' in student ? this.repo.curveOfModel(student.modelId) : this.repo.curveOfProvider(student.providerId)
+      if (curve) curves[studentKey(student)] = curve.points
     }
     return {
       examples: items.length,

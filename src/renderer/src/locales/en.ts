@@ -15,6 +15,7 @@ import distillation from './en/distillation'
 import distillEval from './en/distill-eval'
 import distillEvalForm from './en/distill-eval-form'
 import distillPromote from './en/distill-promote'
+import distillTrainer from './en/distill-trainer'
 import demo from './en/demo'
 import logDrawer from './en/log-drawer'
 import jobLinks from './en/job-links'
@@ -43,6 +44,7 @@ const en = {
   distillEval,
   distillEvalForm,
   distillPromote,
+  distillTrainer,
   demo,
   cacheExplained,
   modelQuality,

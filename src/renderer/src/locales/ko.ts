@@ -12,6 +12,7 @@ import distillation from './ko/distillation'
 import distillEval from './ko/distill-eval'
 import distillEvalForm from './ko/distill-eval-form'
 import distillPromote from './ko/distill-promote'
+import distillTrainer from './ko/distill-trainer'
 import demo from './ko/demo'
 import logDrawer from './ko/log-drawer'
 import jobLinks from './ko/job-links'
@@ -41,6 +42,7 @@ const ko: MessageSchema = {
   distillEval,
   distillEvalForm,
   distillPromote,
+  distillTrainer,
   demo,
   cacheExplained,
   modelQuality,

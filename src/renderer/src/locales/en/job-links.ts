@@ -7,6 +7,7 @@ const jobLinks = {
   distillRun: 'Distillation run {label}',
   bundle: 'Bundle {label}',
   namespace: 'Namespace {label}',
+  provider: 'Provider for {label}',
 }
 
 export default jobLinks

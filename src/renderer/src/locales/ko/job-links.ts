@@ -7,6 +7,7 @@ const jobLinks = {
   distillRun: '증류 실행 {label}',
   bundle: '번들 {label}',
   namespace: '네임스페이스 {label}',
+  provider: '{label} 공급자',
 }
 
 export default jobLinks

@@ -25,6 +25,16 @@ describe('jobLink', () => {
     })
   })
 
+  it('links a run trained through a fine-tuning API to the provider it registered', () => {
+    const result = { remote: { providerId: 7, model: 'ft:base:x:1', jobId: 'ftjob-1', baseModel: 'base' } }
+    expect(jobLink({ kind: 'distill.train', params: { runId: 4 }, result, status: 'succeeded' })).toEqual({
+      kind: 'provider',
+      to: { name: 'models', query: { provider: '7' } },
+      label: 'ft:base:x:1',
+    })
+    expect(jobLink({ kind: 'distill.train', params: { runId: 4 }, result, status: 'failed' })?.kind).toBe('distillRun')
+  })
+
   it('links template generation to its family, a CDN export to its bundle, cache jobs to their namespace', () => {
     expect(
       jobLink({ kind: 'templates.generate', params: { familyId: 2 }, result: {}, status: 'succeeded' })?.to,

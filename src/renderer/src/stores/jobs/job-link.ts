@@ -4,7 +4,7 @@
  */
 import type { Job } from '../../../../shared/contract'
 
-export type JobLinkKind = 'model' | 'trace' | 'family' | 'distillRun' | 'bundle' | 'namespace'
+export type JobLinkKind = 'model' | 'trace' | 'family' | 'distillRun' | 'bundle' | 'namespace' | 'provider'
 
 export interface JobLink {
   kind: JobLinkKind
@@ -50,6 +50,13 @@ export function jobLink(
     }
     case 'distill.train': {
       const run = positiveInt(params.runId)
+      // Trained through a fine-tuning API: what it made is a remote model, served by the provider it registered.
+      const remote = record(result.remote)
+      const provider = positiveInt(remote.providerId)
+      if (provider !== null && job.status === 'succeeded') {
+        const label = typeof remote.model === 'string' ? remote.model : `#${provider}`
+        return { kind: 'provider', to: { name: 'models', query: { provider: String(provider) } }, label }
+      }
       return run === null
         ? null
         : {
