@@ -11,6 +11,7 @@ import type { DistillRun, Job, Model, RunResult } from '../../../shared/contract
 import { tempDir, waitUntil, workBudget } from '../../../../test/helpers'
 import { JSONL_TRAINER } from '../../../../test/fixtures/distill'
 import { Backend } from '../../backend'
+import { CHATML_TEMPLATE, writeTinyLlamaGguf } from '../../gguf/index'
 import { toChatJsonl, triageExamples } from '../synthetic'
 import { checkCommand, fillCommand, parseProgress, splitCommand } from './protocol'
 
@@ -160,6 +161,44 @@ describe('external-command trainer', () => {
       }, 10_000)
     },
     workBudget({ processes: 6 }),
+  )
+
+  it(
+    'registers a LoRA written to {out} as an adapter on the student model the run started from, and serves it',
+    async () => {
+      // The built-in trainer makes full models, so the LoRA here is written by the test's command itself (the
+      // project's GGUF writer, laid out as convert_lora_to_gguf.py writes adapters), shaped for the tiny student.
+      const { backend, home } = open()
+      const data = join(home, 'triage.jsonl')
+      writeFileSync(data, toChatJsonl(triageExamples(20, 5)))
+      await writeTinyLlamaGguf(join(home, 'student.gguf'), { chatTemplate: CHATML_TEMPLATE })
+      const student = (await backend.call('models.register', { path: join(home, 'student.gguf') })) as Model
+      const writer = quote(join(process.cwd(), 'src/backend/gguf/index.ts'))
+      const tsx = quote(join(process.cwd(), 'node_modules/tsx/dist/loader.mjs'))
+      const command = `${quote(process.execPath)} --import ${tsx} -e "import(process.argv[1]).then((g) => g.writeTinyLoraGguf(process.argv[2], { seed: 5 }))" ${writer} {out}`
+      const started = (await backend.call('distill.train', {
+        student: { modelId: student.id },
+        data,
+        name: 'triage-lora',
+        trainer: { command },
+        hyperparameters: { threads: 1 },
+      })) as { job: Job; run: DistillRun }
+      const done = await backend.runner.waitFor(started.job.id)
+      expect(done.error).toBeNull()
+      const adapter = (await backend.call('models.get', { id: (done.result as RunResult).modelId })) as Model
+      expect(adapter.name).toBe('triage-lora')
+      expect(adapter.baseModel).toEqual({ id: student.id, name: student.name })
+      expect(adapter.fileType).toMatch(/^LoRA rank 4/)
+      expect(adapter.provenance).toMatchObject({ kind: 'distillation', output: 'lora', trainer: 'external' })
+      await backend.call('models.load', { id: adapter.id, threads: 1, contextSize: 128, gpu: 'cpu' })
+      const generated = (await backend.call('models.generate', {
+        target: { model: adapter.id },
+        prompt: 'Ticket:',
+        sampling: { maxTokens: 8, temperature: 0 },
+      })) as { text: string }
+      expect(generated.text.length).toBeGreaterThan(0)
+    },
+    workBudget({ processes: 2, loads: 1, tokens: 8 }),
   )
 
   it('refuses a bad command template before a job exists', async () => {

@@ -1,7 +1,8 @@
 /**
  * The external-command trainer: TRL, Axolotl, LLaMA-Factory or anything else, run as a command template with
  * `{dataset}` (train split, OpenAI chat JSONL), `{eval}` (validation split), `{base}` (the student GGUF),
- * `{out}` (where the trained GGUF must be written) and `{workdir}`. No shell: the template is split into argv and each
+ * `{out}` (where the trained GGUF must be written: a full model, or a LoRA adapter GGUF, which the run registers as an
+ * adapter on the model it started from) and `{workdir}`. No shell: the template is split into argv and each
  * placeholder stays one argument. The process gets its own process group; cancelling kills the whole group.
  * Progress: the JSON-lines protocol on stdout, or LLaMA-Factory's `{workdir}/trainer_log.jsonl` (protocol.ts);
  * every other line is streamed into the job's log. A non-zero exit, or an `{out}` that is not a GGUF, fails the job
