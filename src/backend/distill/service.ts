@@ -116,7 +116,8 @@ export class DistillService {
     const student = input.student
     let baseModelId: number | null = null
     if ('modelId' in student) {
-      const model = this.models.get(student.modelId)
+      // An adapter's own weights are not a model to train: its base is (an external trainer can write a new LoRA).
+      const model = this.models.fullModel(student.modelId, ['student', 'modelId'])
       baseModelId = model.id
       await this.checkStudentFile(model.path)
     } else if ('path' in student) {

@@ -46,8 +46,8 @@ export function modelHandlers(backend: Backend): AreaHandlers<typeof modelMethod
       return { job: runner.enqueue(SWEEP_JOB, input) }
     },
     'gguf.compare': (input) => {
-      models.get(input.originalId)
-      models.get(input.quantizedId)
+      models.fullModel(input.originalId, ['originalId'])
+      models.fullModel(input.quantizedId, ['quantizedId'])
       return { job: runner.enqueue(COMPARE_JOB, input) }
     },
   }

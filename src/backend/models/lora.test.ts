@@ -133,6 +133,14 @@ describe('LoRA adapters in the model library', () => {
     workBudget({ loads: 6, tokens: 6 * 24 }),
   )
 
+  it('refuses to quantize, plan or compare an adapter as if it were a model', async () => {
+    const zero = (await call<{ items: Model[] }>('models.list')).items.find((m) => m.name === 'zero')!
+    const refused = { code: 'invalid_input', message: expect.stringMatching(/zero is a LoRA adapter on tiny-base/) }
+    await expect(call('gguf.quantize', { id: zero.id, type: 'Q8_0' })).rejects.toMatchObject(refused)
+    await expect(call('gguf.plan', { id: zero.id })).rejects.toMatchObject(refused)
+    await expect(call('gguf.compare', { originalId: base.id, quantizedId: zero.id })).rejects.toMatchObject(refused)
+  })
+
   it('keeps a base while adapters name it', async () => {
     await expect(call('models.unregister', { id: base.id })).rejects.toMatchObject({
       code: 'conflict',

@@ -115,6 +115,19 @@ export class ModelsService {
     return this.withLoaded(this.mustGet(id))
   }
 
+  /** A full model (not a LoRA adapter), for the tools that read a model's own weights: quantize, plan, compare. */
+  fullModel(id: number, path: (string | number)[] = ['id']): Model {
+    const model = this.get(id)
+    if (model.baseModel) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `${model.name} is a LoRA adapter on ${model.baseModel.name}, not a full model; use ${model.baseModel.name} here.`,
+        path,
+      })
+    }
+    return model
+  }
+
   /** The model's name for titles and messages; "#id" when it is not registered (any more). */
   nameOf(id: number): string {
     return this.repo.get(id)?.name ?? `#${id}`
