@@ -139,6 +139,8 @@ describe('LoRA adapters in the model library', () => {
     await expect(call('gguf.quantize', { id: zero.id, type: 'Q8_0' })).rejects.toMatchObject(refused)
     await expect(call('gguf.plan', { id: zero.id })).rejects.toMatchObject(refused)
     await expect(call('gguf.compare', { originalId: base.id, quantizedId: zero.id })).rejects.toMatchObject(refused)
+    const train = { student: { modelId: zero.id }, data: join(root, 'data.jsonl'), name: 'from-adapter' }
+    await expect(call('distill.train', train)).rejects.toMatchObject({ ...refused, path: ['student', 'modelId'] })
   })
 
   it('keeps a base while adapters name it', async () => {
