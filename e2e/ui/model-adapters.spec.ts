@@ -30,6 +30,12 @@ describe('models page: LoRA adapters', () => {
       await expect(tag.innerText()).resolves.toBe('LoRA on tiny-base')
       expect(await console.testId(`model-adapter-${base.id}`).count()).toBe(0)
       await ui.page.screenshot({ path: '/tmp/larder-lora-models-en.png' })
+      // Its details drawer opens like any model's.
+      await console.testId(`model-open-${adapter.id}`).click()
+      await console.modelDrawer(false).waitFor()
+      await expect(console.testId('model-architecture').innerText()).resolves.toBe('llama')
+      await ui.page.screenshot({ path: '/tmp/larder-lora-drawer-en.png' })
+      await ui.page.keyboard.press('Escape')
       await serve.call('settings.update', { language: 'ko' })
       await console.reload()
       await console.open('models')

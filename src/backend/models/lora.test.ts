@@ -69,6 +69,7 @@ describe('LoRA adapters in the model library', () => {
     // Two blocks, attn_q [64x64] and ffn_up [64x128]: (64*4 + 4*64) + (64*4 + 4*128) per block.
     expect(adapter.parameterCount).toBe(2 * (64 * 4 + 4 * 64 + (64 * 4 + 4 * 128)))
     expect(adapter.contextLength).toBe(base.contextLength)
+    expect(adapter.summary).toMatchObject({ tokenizerModel: 'llama', vocabularySize: 260, embeddingLength: 64 })
     const listed = (await call<{ items: Model[] }>('models.list')).items
     expect(listed.find((m) => m.id === adapter.id)?.baseModel?.name).toBe('tiny-base')
     expect(listed.find((m) => m.id === base.id)?.baseModel).toBeNull()

@@ -233,7 +233,14 @@ export class ModelsService {
       parameterCount: info.parameterCount,
       contextLength: base.contextLength,
       fileType: `LoRA rank ${info.rank}${info.alpha === null ? '' : `, alpha ${info.alpha}`}`,
-      summary: { ...summaryRecord(summary), blockCount: base.summary.blockCount },
+      // Tokenizer, chat template and shape are the base's: llama.cpp serves the adapter with them.
+      summary: {
+        ...base.summary,
+        tensorTypeCounts: summary.tensorTypeCounts as Record<string, number>,
+        parameterCountsByType: summary.parameterCountsByType as Record<string, number>,
+        fileTypeSource: summary.fileTypeSource,
+        ggufVersion: summary.version,
+      },
       problems: problems.map(({ severity, code, message }) => ({ severity, code, message })),
       baseModelId: base.id,
     }
