@@ -585,3 +585,27 @@ describe('0016_promotion_targets', () => {
     expect(indexes.pluck().all()).toContain('distill_promotions_target')
   })
 })
+
+describe('0017_model_adapters', () => {
+  it('lets a model name its base (a LoRA adapter); old rows are full models, and a named base cannot be deleted', () => {
+    const db = freshDb()
+    migrate(db, migrations, 16)
+    const now = new Date().toISOString()
+    const insert = db.prepare(
+      `INSERT INTO models (name, path, source, size_bytes, file_modified_at, summary, added_at, updated_at)
+       VALUES (?, ?, 'file', 1, ?, '{}', ?, ?)`,
+    )
+    const base = insert.run('base', '/m/base.gguf', now, now, now).lastInsertRowid
+    migrate(db, migrations, 17)
+    expect(db.prepare('SELECT base_model_id FROM models').pluck().get()).toBeNull()
+    const adapter = insert.run('lora', '/m/lora.gguf', now, now, now).lastInsertRowid
+    db.prepare('UPDATE models SET base_model_id = ? WHERE id = ?').run(base, adapter)
+    expect(() => db.prepare('UPDATE models SET base_model_id = 999 WHERE id = ?').run(adapter)).toThrowError(
+      /FOREIGN KEY/,
+    )
+    expect(() => db.prepare('DELETE FROM models WHERE id = ?').run(base)).toThrowError(/FOREIGN KEY/)
+    db.prepare('DELETE FROM models WHERE id = ?').run(adapter)
+    db.prepare('DELETE FROM models WHERE id = ?').run(base)
+    expect(db.prepare('SELECT count(*) FROM models').pluck().get()).toBe(0)
+  })
+})

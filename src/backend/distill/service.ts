@@ -12,7 +12,7 @@ import { basename, join } from 'node:path'
 import { z } from 'zod'
 import type { DistillRun, Hyperparameters, Job, ParsedInput, RunResult, TrainPointView } from '../../shared/contract'
 import type { DISTILL_QUANTIZATION_TYPES } from '../../shared/contract'
-import { CHATML_TEMPLATE } from '../gguf/index'
+import { CHATML_TEMPLATE, isAdapterFile, readGgufFile } from '../gguf/index'
 import { ApiError } from '../../shared/errors'
 import type { EventBus } from '../events'
 import type { JobContext, JobKind, JobRunner } from '../jobs/runner'
@@ -127,7 +127,8 @@ export class DistillService {
     const student = input.student!
     let baseModelId: number | null = null
     if ('modelId' in student) {
-      const model = this.models.get(student.modelId)
+      // An adapter's own weights are not a model to train: its base is (an external trainer can write a new LoRA).
+      const model = this.models.fullModel(student.modelId, ['student', 'modelId'])
       baseModelId = model.id
       await this.checkStudentFile(model.path)
     } else if ('path' in student) {
@@ -350,7 +351,7 @@ export class DistillService {
         context.log('info', `Resuming from the checkpoint after epoch ${job.startEpoch} (step ${job.startStep}).`)
       }
       const outcome = await this.train(run, job, state, context)
-      return await this.finish(run, hyper, dataset, outcome, context)
+      return await this.finish(run, hyper, dataset, outcome, context, state.studentPath)
     } catch (error) {
       if (error instanceof TrainerError || error instanceof StudentError || error instanceof DatasetError) {
         throw new Error(error.message, { cause: error })
@@ -455,14 +456,36 @@ export class DistillService {
     }
   }
 
+  /**
+   * The library model a LoRA result applies to: the run's student when it was a library model, else the file the
+   * trainer was given as {base} (a scratch or file student), copied into the library once.
+   */
+  private async adapterBase(run: DistillRun, studentPath: string, context: JobContext<unknown>): Promise<number> {
+    const items = (await this.models.list()).items
+    if (run.baseModelId !== null && items.some((model) => model.id === run.baseModelId)) return run.baseModelId
+    const sourceUri = `distill:run-${run.id}:base`
+    const ours = items.find((model) => model.sourceUri === sourceUri)
+    if (ours) return ours.id
+    const destination = join(this.models.libraryDir, `${run.name}-base-run-${run.id}.gguf`)
+    copyFileSync(studentPath, `${destination}.partial`)
+    renameSync(`${destination}.partial`, destination)
+    const model = await this.models.register(destination, { source: 'library', sourceUri })
+    context.log('info', `The LoRA's base, the student this run trained from, is in the library as ${model.name}.`)
+    return model.id
+  }
+
   private async finish(
     run: DistillRun,
     hyper: Hyperparameters,
     dataset: ParsedDataset,
     outcome: TrainOutcome,
     context: JobContext<DistillJobParams>,
+    studentPath: string,
   ): Promise<RunResult> {
     context.progress(1, 'Registering the trained model')
+    // An external trainer may write a LoRA adapter: it is registered on the model the run started from.
+    const lora = await isLoraFile(outcome.lastCheckpoint.path)
+    const base = lora ? await this.adapterBase(run, studentPath, context) : undefined
     this.flushPoints()
     const baseline = this.repo.baseline(run.id) ?? outcome.baseline
     mkdirSync(this.models.libraryDir, { recursive: true })
@@ -479,9 +502,10 @@ export class DistillService {
       copyFileSync(outcome.lastCheckpoint.path, partial)
       renameSync(partial, destination)
     }
-    const model = await this.models.register(destination, { name, source: 'library', sourceUri })
+    const model = await this.models.register(destination, { name, source: 'library', sourceUri, base })
     const provenance = {
       kind: 'distillation',
+      output: lora ? 'lora' : 'model',
       run: run.id,
       trainer: run.trainer,
       base: run.studentLabel,
@@ -504,7 +528,8 @@ export class DistillService {
     }
     this.repo.setModelProvenance(model.id, provenance)
     this.events.emit('models.changed', { id: model.id, removed: false })
-    const quantized = run.quantize ? await this.quantizeResult(model, run.quantize, provenance, context) : null
+    if (lora && run.quantize) context.log('info', 'The result is a LoRA adapter; adapters are not quantized.')
+    const quantized = run.quantize && !lora ? await this.quantizeResult(model, run.quantize, provenance, context) : null
     const result: RunResult = {
       modelId: model.id,
       modelName: model.name,
@@ -529,6 +554,10 @@ export class DistillService {
 }
 
 export const DEFAULT_BATCH = 64
+
+async function isLoraFile(path: string): Promise<boolean> {
+  return isAdapterFile(await readGgufFile(path))
+}
 
 const fmt = (value: number | null): string => (value === null ? '-' : value.toFixed(3))
 const pct = (value: number | null): string => (value === null ? '-' : `${(value * 100).toFixed(1)}%`)

@@ -131,3 +131,10 @@ export {
   type TinyLlamaOptions,
   type TinyLlamaInfo,
 } from './tiny-model.js'
+export {
+  isAdapterFile,
+  validateLoraAdapter,
+  writeTinyLoraGguf,
+  type LoraAdapterInfo,
+  type TinyLoraOptions,
+} from './lora.js'

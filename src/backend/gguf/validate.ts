@@ -128,7 +128,8 @@ function warning(code: string, message: string, key?: string, tensor?: string): 
 // Container-level rules (what ggml's gguf reader enforces)
 // ---------------------------------------------------------------------------------------------
 
-function checkContainer(file: GgufFile, problems: GgufProblem[]): void {
+/** Container rules (metadata keys, tensor names, data layout) every GGUF llama.cpp reads must follow, models or adapters. */
+export function checkContainer(file: GgufFile, problems: GgufProblem[]): void {
   for (const [key, value] of file.metadata) {
     if (key.length === 0) problems.push(error('EMPTY_KEY', 'A metadata key is empty; llama.cpp rejects the file'))
     if (value.type === 'array' && value.value.elementType === 'array') {

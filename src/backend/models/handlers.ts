@@ -13,7 +13,7 @@ export function modelHandlers(backend: Backend): AreaHandlers<typeof modelMethod
   return {
     'models.list': () => models.list(),
     'models.get': ({ id }) => models.get(id),
-    'models.register': ({ path, name }) => models.register(path, { name }),
+    'models.register': ({ path, name, base }) => models.register(path, { name, base }),
     'models.scan': ({ dir }) => models.scan(dir),
     'models.unregister': ({ id, deleteFile }) => models.unregister(id, deleteFile),
     'models.pull': ({ uri, name }) => ({ job: runner.enqueue(PULL_JOB, { uri, name }) }),
@@ -46,8 +46,8 @@ export function modelHandlers(backend: Backend): AreaHandlers<typeof modelMethod
       return { job: runner.enqueue(SWEEP_JOB, input) }
     },
     'gguf.compare': (input) => {
-      models.get(input.originalId)
-      models.get(input.quantizedId)
+      models.fullModel(input.originalId, ['originalId'])
+      models.fullModel(input.quantizedId, ['quantizedId'])
       return { job: runner.enqueue(COMPARE_JOB, input) }
     },
   }

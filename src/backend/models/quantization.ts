@@ -95,7 +95,7 @@ export class QuantizationJobs {
 
   /** Sizes and bits per weight of every file type for a model, from its header. */
   async plan(input: ParsedInput<'gguf.plan'>): Promise<MethodOutput<'gguf.plan'>> {
-    const model = this.models.get(input.id)
+    const model = this.models.fullModel(input.id)
     const file = await readGgufFile(model.path).catch((error: unknown) => asInvalidInput(error))
     const items = QUANTIZATION_TYPES.map((type) => {
       try {
@@ -131,7 +131,7 @@ export class QuantizationJobs {
 
   /** Everything a quantization can be refused for, checked before its job is queued. */
   async check(id: number, types: readonly QuantizationType[], options: QuantizeOptions): Promise<void> {
-    const model = this.models.get(id)
+    const model = this.models.fullModel(id)
     const imatrix = await loadImatrix(options.imatrixPath)
     const file = await readGgufFile(model.path).catch((error: unknown) => asInvalidInput(error))
     for (const type of types) {

@@ -19,11 +19,18 @@ interface ModelRow {
   problems: string
   provenance: string | null
   quality: string | null
+  base_model_id: number | null
+  base_model_name?: string | null
   added_at: string
 }
 
 export type StoredModel = Omit<Model, 'loaded'>
-export type ModelRecord = Omit<StoredModel, 'id' | 'addedAt' | 'sha256' | 'provenance' | 'quality'>
+export type ModelRecord = Omit<StoredModel, 'id' | 'addedAt' | 'sha256' | 'provenance' | 'quality' | 'baseModel'> & {
+  baseModelId: number | null
+}
+
+/** Every model column, plus the name of an adapter's base. */
+const SELECT_MODELS = `SELECT models.*, base.name AS base_model_name FROM models LEFT JOIN models base ON base.id = models.base_model_id`
 
 function toModel(row: ModelRow): StoredModel {
   return {
@@ -43,6 +50,10 @@ function toModel(row: ModelRow): StoredModel {
     problems: JSON.parse(row.problems) as StoredModel['problems'],
     provenance: row.provenance === null ? null : (JSON.parse(row.provenance) as Record<string, unknown>),
     quality: row.quality === null ? null : (JSON.parse(row.quality) as StoredModel['quality']),
+    baseModel:
+      row.base_model_id === null
+        ? null
+        : { id: row.base_model_id, name: row.base_model_name ?? `#${row.base_model_id}` },
     addedAt: row.added_at,
   }
 }
@@ -85,21 +96,21 @@ export class ModelsRepository {
   constructor(private readonly db: Db) {}
 
   list(): StoredModel[] {
-    return (this.db.prepare('SELECT * FROM models ORDER BY name').all() as ModelRow[]).map(toModel)
+    return (this.db.prepare(`${SELECT_MODELS} ORDER BY models.name`).all() as ModelRow[]).map(toModel)
   }
 
   get(id: number): StoredModel | undefined {
-    const row = this.db.prepare('SELECT * FROM models WHERE id = ?').get(id) as ModelRow | undefined
+    const row = this.db.prepare(`${SELECT_MODELS} WHERE models.id = ?`).get(id) as ModelRow | undefined
     return row ? toModel(row) : undefined
   }
 
   byPath(path: string): StoredModel | undefined {
-    const row = this.db.prepare('SELECT * FROM models WHERE path = ?').get(path) as ModelRow | undefined
+    const row = this.db.prepare(`${SELECT_MODELS} WHERE models.path = ?`).get(path) as ModelRow | undefined
     return row ? toModel(row) : undefined
   }
 
   byName(name: string): StoredModel | undefined {
-    const row = this.db.prepare('SELECT * FROM models WHERE name = ?').get(name) as ModelRow | undefined
+    const row = this.db.prepare(`${SELECT_MODELS} WHERE models.name = ?`).get(name) as ModelRow | undefined
     return row ? toModel(row) : undefined
   }
 
@@ -108,9 +119,9 @@ export class ModelsRepository {
     const row = this.db
       .prepare(
         `INSERT INTO models (name, path, source, source_uri, size_bytes, file_modified_at, architecture, parameter_count,
-           context_length, file_type, summary, problems, added_at, updated_at)
+           context_length, file_type, summary, problems, base_model_id, added_at, updated_at)
          VALUES (@name, @path, @source, @sourceUri, @sizeBytes, @fileModifiedAt, @architecture, @parameterCount,
-           @contextLength, @fileType, @summary, @problems, @now, @now)
+           @contextLength, @fileType, @summary, @problems, @baseModelId, @now, @now)
          ON CONFLICT (path) DO UPDATE SET size_bytes = excluded.size_bytes, file_modified_at = excluded.file_modified_at,
            -- A changed file has a new hash; the hash job computes it again.
            sha256 = CASE WHEN models.size_bytes = excluded.size_bytes AND models.file_modified_at = excluded.file_modified_at
@@ -120,16 +131,21 @@ export class ModelsRepository {
                           THEN models.quality ELSE NULL END,
            architecture = excluded.architecture, parameter_count = excluded.parameter_count,
            context_length = excluded.context_length, file_type = excluded.file_type, summary = excluded.summary,
-           problems = excluded.problems, updated_at = excluded.updated_at
-         RETURNING *`,
+           problems = excluded.problems, base_model_id = excluded.base_model_id, updated_at = excluded.updated_at
+         RETURNING id`,
       )
       .get({
         ...record,
         summary: JSON.stringify(record.summary),
         problems: JSON.stringify(record.problems),
         now,
-      }) as ModelRow
-    return toModel(row)
+      }) as { id: number }
+    return this.get(row.id)!
+  }
+
+  /** Adapters registered on this model. */
+  adaptersOf(id: number): StoredModel[] {
+    return (this.db.prepare(`${SELECT_MODELS} WHERE models.base_model_id = ?`).all(id) as ModelRow[]).map(toModel)
   }
 
   setHash(id: number, sha256: string, fileModifiedAt: string): boolean {

@@ -11,7 +11,18 @@ import { z } from 'zod'
 import type { LoadedModel, Model, MethodOutput, ModelQuality, ParsedInput } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import type { EventBus } from '../events'
-import { checkModelFile, hasErrors, summarizeGguf } from '../gguf/index'
+import {
+  checkModelFile,
+  hasErrors,
+  isAdapterFile,
+  isGgufError,
+  readGgufFile,
+  summarizeGguf,
+  validateLoraAdapter,
+  type GgufFile,
+  type GgufSummary,
+  type ModelFileCheck,
+} from '../gguf/index'
 import type { JobKind } from '../jobs/runner'
 import type { Workspace } from '../workspace/workspace'
 import { ModelHost, defaultThreads } from './model-host'
@@ -19,7 +30,7 @@ import { LocalProvider } from './providers/local'
 import { OpenAiCompatibleProvider } from './providers/openai-compatible'
 import { ProviderError, type Provider } from './providers/types'
 import { SAMPLE_EVALUATION_TEXT } from './sample-text'
-import { ModelsRepository, type StoredModel } from './repository'
+import { ModelsRepository, type ModelRecord, type StoredModel } from './repository'
 import type { CompareResult } from './worker/compare'
 import type { TeacherLogprobsRequest, TeacherLogprobsResult } from './worker/teacher-logprobs'
 import { message } from '../../shared/messages'
@@ -112,21 +123,82 @@ export class ModelsService {
     return this.withLoaded(this.mustGet(id))
   }
 
+  /** A full model (not a LoRA adapter), for the tools that read a model's own weights: quantize, plan, compare. */
+  fullModel(id: number, path: (string | number)[] = ['id']): Model {
+    const model = this.get(id)
+    if (model.baseModel) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `${model.name} is a LoRA adapter on ${model.baseModel.name}, not a full model; use ${model.baseModel.name} here.`,
+        path,
+      })
+    }
+    return model
+  }
+
   /** The model's name for titles and messages; "#id" when it is not registered (any more). */
   nameOf(id: number): string {
     return this.repo.get(id)?.name ?? `#${id}`
   }
 
-  /** Reads the header (never the weights), validates it and records the model. */
+  /**
+   * Reads the header (never the weights), validates it and records the model. A LoRA adapter file needs `base`, the
+   * registered model it applies to, and is checked against that model's tensors before it is recorded.
+   */
   async register(
     path: string,
-    options: { name?: string | undefined; source?: Model['source']; sourceUri?: string | null } = {},
+    options: {
+      name?: string | undefined
+      source?: Model['source']
+      sourceUri?: string | null
+      base?: number | undefined
+    } = {},
   ): Promise<Model> {
     const file = resolve(path)
     if (!existsSync(file) || !statSync(file).isFile()) {
       throw new ApiError({ code: 'not_found', message: `No file at ${file}.`, path: ['path'] })
     }
-    const check = await checkModelFile(file)
+    const existing = this.repo.byPath(file)
+    const parsed = await readHeader(file)
+    const baseId = options.base ?? existing?.baseModel?.id
+    const header =
+      parsed && isAdapterFile(parsed)
+        ? await this.adapterHeader(file, parsed, baseId)
+        : this.modelHeader(file, await checkModelFile(file), options.base)
+    const name = this.nameFor(file, existing, options.name)
+    const stats = statSync(file)
+    const model = this.repo.upsert({
+      name,
+      path: file,
+      source: existing?.source ?? options.source ?? 'file',
+      sourceUri: existing?.sourceUri ?? options.sourceUri ?? null,
+      sizeBytes: stats.size,
+      fileModifiedAt: stats.mtime.toISOString(),
+      ...header,
+    })
+    this.events.emit('models.changed', { id: model.id, removed: false })
+    const registered = this.withLoaded(model)
+    if (registered.sha256 === null) this.onRegistered?.(registered)
+    return registered
+  }
+
+  /** Operators recognise their files by name; general.name is often shared by every quantization of a model. */
+  private nameFor(file: string, existing: StoredModel | undefined, wanted: string | undefined): string {
+    if (existing) return existing.name
+    const repo = this.repo
+    let name = wanted ?? sanitizeName(basename(file))
+    if (repo.byName(name) && wanted) {
+      throw new ApiError({
+        code: 'conflict',
+        message: `A model named "${name}" is already registered.`,
+        path: ['name'],
+      })
+    }
+    for (let suffix = 2; repo.byName(name); suffix++) name = `${sanitizeName(basename(file))}-${suffix}`
+    return name
+  }
+
+  private modelHeader(file: string, check: ModelFileCheck, base: number | undefined): HeaderRecord {
     if (!check.file) {
       throw new ApiError({
         code: 'invalid_input',
@@ -134,51 +206,77 @@ export class ModelsService {
         path: ['path'],
       })
     }
-    const summary = summarizeGguf(check.file)
-    const repo = this.repo
-    const existing = repo.byPath(file)
-    // Operators recognise their files by name; general.name is often shared by every quantization of a model.
-    let name = existing?.name ?? options.name ?? sanitizeName(basename(file))
-    if (!existing) {
-      const taken = repo.byName(name)
-      if (taken && options.name) {
-        throw new ApiError({
-          code: 'conflict',
-          message: `A model named "${name}" is already registered.`,
-          path: ['name'],
-        })
-      }
-      for (let suffix = 2; repo.byName(name); suffix++) name = `${sanitizeName(basename(file))}-${suffix}`
+    if (base !== undefined) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `${basename(file)} is not a LoRA adapter (its general.type is not "adapter"); register a full model without a base.`,
+        path: ['base'],
+      })
     }
-    const stats = statSync(file)
-    const model = repo.upsert({
-      name,
-      path: file,
-      source: existing?.source ?? options.source ?? 'file',
-      sourceUri: existing?.sourceUri ?? options.sourceUri ?? null,
-      sizeBytes: stats.size,
-      fileModifiedAt: stats.mtime.toISOString(),
+    const summary = summarizeGguf(check.file)
+    return {
       architecture: summary.architecture ?? null,
       parameterCount: summary.parameterCount,
       contextLength: summary.contextLength ?? null,
       fileType: summary.fileType ?? null,
+      summary: summaryRecord(summary),
+      problems: check.problems.map(({ severity, code, message }) => ({ severity, code, message })),
+      baseModelId: null,
+    }
+  }
+
+  /** An adapter's record, after checking it against its base's tensors (llama.cpp would abort or refuse otherwise). */
+  private async adapterHeader(file: string, adapter: GgufFile, baseId: number | undefined): Promise<HeaderRecord> {
+    if (baseId === undefined) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `${basename(file)} is a LoRA adapter, not a model: register it with the model it applies to (base).`,
+        path: ['base'],
+      })
+    }
+    const { base, problems, info } = await this.checkAdapter(file, adapter, baseId)
+    const summary = summarizeGguf(adapter)
+    return {
+      architecture: info.architecture,
+      parameterCount: info.parameterCount,
+      contextLength: base.contextLength,
+      fileType: `LoRA rank ${info.rank}${info.alpha === null ? '' : `, alpha ${info.alpha}`}`,
+      // Tokenizer, chat template and shape are the base's: llama.cpp serves the adapter with them.
       summary: {
+        ...base.summary,
         tensorTypeCounts: summary.tensorTypeCounts as Record<string, number>,
         parameterCountsByType: summary.parameterCountsByType as Record<string, number>,
         fileTypeSource: summary.fileTypeSource,
-        tokenizerModel: summary.tokenizerModel ?? null,
-        vocabularySize: summary.vocabularySize ?? null,
-        hasChatTemplate: summary.hasChatTemplate,
-        embeddingLength: summary.embeddingLength ?? null,
-        blockCount: summary.blockCount ?? null,
         ggufVersion: summary.version,
       },
-      problems: check.problems.map(({ severity, code, message }) => ({ severity, code, message })),
-    })
-    this.events.emit('models.changed', { id: model.id, removed: false })
-    const registered = this.withLoaded(model)
-    if (registered.sha256 === null) this.onRegistered?.(registered)
-    return registered
+      problems: problems.map(({ severity, code, message }) => ({ severity, code, message })),
+      baseModelId: base.id,
+    }
+  }
+
+  private async checkAdapter(file: string, adapter: GgufFile, baseId: number) {
+    const base = this.repo.get(baseId)
+    if (!base) throw new ApiError({ code: 'not_found', message: `Model ${baseId} is not registered.`, path: ['base'] })
+    if (base.baseModel) {
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `${base.name} is itself a LoRA adapter; an adapter applies to a full model.`,
+        path: ['base'],
+      })
+    }
+    const baseFile = await readHeader(base.path)
+    if (!baseFile)
+      throw new ApiError({ code: 'invalid_input', message: `${base.name} cannot be read.`, path: ['base'] })
+    const { problems, info } = validateLoraAdapter(adapter, baseFile)
+    if (!info) {
+      const errors = problems.filter((p) => p.severity === 'error').map((p) => p.message)
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `${basename(file)} does not fit ${base.name}: ${errors.join('; ')}`,
+        path: ['path'],
+      })
+    }
+    return { base, problems, info }
   }
 
   /** Registers new or changed .gguf files in the folder (default: the library) and reports vanished ones. */
@@ -224,6 +322,14 @@ export class ModelsService {
 
   async unregister(id: number, deleteFile: boolean): Promise<{ deletedFile: boolean }> {
     const model = this.mustGet(id)
+    const adapters = this.repo.adaptersOf(id)
+    if (adapters.length > 0) {
+      throw new ApiError({
+        code: 'conflict',
+        message: `${model.name} is the base of the LoRA adapters ${adapters.map((a) => a.name).join(', ')}; remove them first.`,
+        path: ['id'],
+      })
+    }
     await this.host.unload(handleFor(id)).catch(() => undefined)
     this.repo.remove(id)
     let deletedFile = false
@@ -235,27 +341,17 @@ export class ModelsService {
     return { deletedFile }
   }
 
-  /** Checks the file again, then loads it on `host` (the shared worker, or an isolated one: loadIsolated). */
+  /** Checks the files again, then loads the model (an adapter: its base, with the adapter) on `host`. */
   private async loadOn(host: ModelHost, model: StoredModel, input: ParsedInput<'models.load'>): Promise<void> {
-    if (!existsSync(model.path)) {
-      throw new ApiError({ code: 'not_found', message: `The file of ${model.name} is gone: ${model.path}.` })
-    }
-    // Check again right before llama.cpp sees the file: some malformed headers abort the process.
-    const check = await checkModelFile(model.path)
-    if (!check.file || hasErrors(check.problems)) {
-      const errors = check.problems.filter((p) => p.severity === 'error').map((p) => p.message)
-      throw new ApiError({
-        code: 'invalid_input',
-        message: `${model.name} cannot be loaded safely: ${errors.join('; ')}`,
-        path: ['id'],
-      })
-    }
+    // Check again right before llama.cpp sees the files: some malformed headers abort the process.
+    const { path, lora, contextLength } = await this.loadableFiles(model)
     const cpu = this.cpuOnly || input.gpu === 'cpu'
     try {
-      await host.load(handleFor(model.id), model.path, {
+      await host.load(handleFor(model.id), path, {
         gpu: cpu ? false : 'auto',
         gpuLayers: cpu ? 0 : (input.gpuLayers ?? 'auto'),
-        contextSize: input.contextSize ?? Math.min(4096, model.contextLength ?? 4096),
+        contextSize: input.contextSize ?? Math.min(4096, contextLength ?? 4096),
+        ...(lora ? { lora } : {}),
         sequences: input.sequences ?? 1,
         threads: input.threads ?? defaultThreads(),
       })
@@ -300,6 +396,34 @@ export class ModelsService {
       await host.stop()
       throw error
     }
+  }
+
+  /** The file llama.cpp loads (an adapter's base) and the adapter applied to its context, both checked now. */
+  private async loadableFiles(model: StoredModel): Promise<{
+    path: string
+    lora?: { path: string; scale: number }
+    contextLength: number | null
+  }> {
+    const base = model.baseModel ? this.mustGet(model.baseModel.id) : model
+    for (const file of [model, base]) {
+      if (!existsSync(file.path)) {
+        throw new ApiError({ code: 'not_found', message: `The file of ${file.name} is gone: ${file.path}.` })
+      }
+    }
+    const check = await checkModelFile(base.path)
+    if (!check.file || hasErrors(check.problems)) {
+      const errors = check.problems.filter((p) => p.severity === 'error').map((p) => p.message)
+      throw new ApiError({
+        code: 'invalid_input',
+        message: `${base.name} cannot be loaded safely: ${errors.join('; ')}`,
+        path: ['id'],
+      })
+    }
+    if (base === model) return { path: model.path, contextLength: model.contextLength }
+    const adapter = await readHeader(model.path)
+    if (!adapter) throw new ApiError({ code: 'invalid_input', message: `${model.name} cannot be read.`, path: ['id'] })
+    await this.checkAdapter(model.path, adapter, base.id)
+    return { path: base.path, lora: { path: model.path, scale: 1 }, contextLength: base.contextLength }
   }
 
   async unload(id: number): Promise<Model> {
@@ -560,6 +684,35 @@ export class ModelsService {
 
   async close(): Promise<void> {
     await this.host.stop()
+  }
+}
+
+type HeaderRecord = Pick<
+  ModelRecord,
+  'architecture' | 'parameterCount' | 'contextLength' | 'fileType' | 'summary' | 'problems' | 'baseModelId'
+>
+
+function summaryRecord(summary: GgufSummary): Model['summary'] {
+  return {
+    tensorTypeCounts: summary.tensorTypeCounts as Record<string, number>,
+    parameterCountsByType: summary.parameterCountsByType as Record<string, number>,
+    fileTypeSource: summary.fileTypeSource,
+    tokenizerModel: summary.tokenizerModel ?? null,
+    vocabularySize: summary.vocabularySize ?? null,
+    hasChatTemplate: summary.hasChatTemplate,
+    embeddingLength: summary.embeddingLength ?? null,
+    blockCount: summary.blockCount ?? null,
+    ggufVersion: summary.version,
+  }
+}
+
+/** The parsed header, or undefined when the file is no GGUF at all (checkModelFile says why). */
+async function readHeader(path: string): Promise<GgufFile | undefined> {
+  try {
+    return await readGgufFile(path)
+  } catch (caught) {
+    if (isGgufError(caught)) return undefined
+    throw caught
   }
 }
 

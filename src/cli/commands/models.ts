@@ -34,6 +34,19 @@ import { CliExit, positiveInt as positiveIntOption } from '../options'
 const typeAliases: Record<string, QuantizationType> = { Q3_K: 'Q3_K_M', Q4_K: 'Q4_K_M', Q5_K: 'Q5_K_M' }
 
 /** Accepts q4_k_m as well as Q4_K_M, and llama-quantize's aliases. */
+/** A registered model named by id or name (an adapter's --base). */
+async function baseModelId(backend: { call(method: string, input: unknown): Promise<unknown> }, ref: string) {
+  const { items } = (await backend.call('models.list', {})) as { items: Model[] }
+  const model = items.find((m) => m.name === ref) ?? items.find((m) => String(m.id) === ref)
+  if (!model)
+    throw new ApiError({
+      code: 'not_found',
+      message: `No registered model is named "${ref}" (larder models list shows them).`,
+      path: ['base'],
+    })
+  return model.id
+}
+
 function quantizationType(value: string): QuantizationType {
   const upper = value.toUpperCase()
   const type = typeAliases[upper] ?? upper
@@ -137,15 +150,18 @@ export function registerModelCommands(program: Command, context: CliContext): vo
     .description('Register a GGUF file where it lies (its header is read; weights are not loaded).')
     .argument('<file>', 'path to a .gguf file')
     .option('--name <name>', 'name to use (default: from the file)')
-    .action(async (file: string, options: { name?: string }, command: Command) => {
+    .option('--base <model>', 'for a LoRA adapter GGUF: the registered model (name or id) it applies to')
+    .action(async (file: string, options: { name?: string; base?: string }, command: Command) => {
       const backend = context.openBackend(command)
       try {
+        const base = options.base === undefined ? undefined : await baseModelId(backend, options.base)
         const model = (await backend.call('models.register', {
           path: resolve(file),
           ...(options.name ? { name: options.name } : {}),
+          ...(base !== undefined ? { base } : {}),
         })) as Model
         io.out(
-          `Registered ${model.name} (${model.architecture ?? 'unknown architecture'}, ${model.fileType ?? '?'}, ${formatBytes(model.sizeBytes)}).\n`,
+          `Registered ${model.name} (${model.architecture ?? 'unknown architecture'}, ${model.fileType ?? '?'}, ${formatBytes(model.sizeBytes)}${model.baseModel ? `, LoRA on ${model.baseModel.name}` : ''}).\n`,
         )
         for (const problem of model.problems) io.out(`  ${problem.severity}: ${problem.message}\n`)
       } finally {

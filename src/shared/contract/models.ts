@@ -69,6 +69,8 @@ export const modelSchema = z.object({
   provenance: z.record(z.string(), z.unknown()).nullable(),
   /** The latest quality report against its original (quantized models), or null. */
   quality: modelQualitySchema.nullable(),
+  /** A LoRA adapter: the library model it is served on (llama.cpp loads the base and applies the adapter). */
+  baseModel: z.object({ id, name: z.string() }).nullable(),
   loaded: loadedModelSchema.nullable(),
   addedAt: timestamp,
 })
@@ -200,7 +202,14 @@ export const modelMethods = {
     output: modelSchema,
   },
   'models.register': {
-    input: z.object({ path: absolutePath, name: modelName.optional() }).strict(),
+    input: z
+      .object({
+        path: absolutePath,
+        name: modelName.optional(),
+        /** For a LoRA adapter file: the registered model it applies to. */
+        base: id.optional(),
+      })
+      .strict(),
     output: modelSchema,
   },
   'models.scan': {

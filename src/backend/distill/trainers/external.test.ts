@@ -4,13 +4,14 @@
  * and logs and registers the GGUF. A command that exits non-zero, one that prints garbage and writes no GGUF, and a
  * cancelled long-running command (its whole process group killed) fail or cancel the job with the reason.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { DistillRun, Job, Model, RunResult } from '../../../shared/contract'
 import { tempDir, waitUntil, workBudget } from '../../../../test/helpers'
 import { JSONL_TRAINER } from '../../../../test/fixtures/distill'
 import { Backend } from '../../backend'
+import { CHATML_TEMPLATE, writeTinyLlamaGguf } from '../../gguf/index'
 import { toChatJsonl, triageExamples } from '../synthetic'
 import { checkCommand, fillCommand, parseProgress, splitCommand } from './protocol'
 
@@ -158,6 +159,90 @@ describe('external-command trainer', () => {
           return true
         }
       }, 10_000)
+    },
+    workBudget({ processes: 6 }),
+  )
+
+  it(
+    'registers a LoRA written to {out} as an adapter on the student model the run started from, and serves it',
+    async () => {
+      // The built-in trainer makes full models, so the LoRA here is written by the test's command itself (the
+      // project's GGUF writer, laid out as convert_lora_to_gguf.py writes adapters), shaped for the tiny student.
+      const { backend, home } = open()
+      const data = join(home, 'triage.jsonl')
+      writeFileSync(data, toChatJsonl(triageExamples(20, 5)))
+      await writeTinyLlamaGguf(join(home, 'student.gguf'), { chatTemplate: CHATML_TEMPLATE })
+      const student = (await backend.call('models.register', { path: join(home, 'student.gguf') })) as Model
+      const writer = quote(join(process.cwd(), 'src/backend/gguf/index.ts'))
+      const tsx = quote(join(process.cwd(), 'node_modules/tsx/dist/loader.mjs'))
+      const command = `${quote(process.execPath)} --import ${tsx} -e "import(process.argv[1]).then((g) => g.writeTinyLoraGguf(process.argv[2], { seed: 5 }))" ${writer} {out}`
+      const started = (await backend.call('distill.train', {
+        student: { modelId: student.id },
+        data,
+        name: 'triage-lora',
+        trainer: { command },
+        hyperparameters: { threads: 1 },
+      })) as { job: Job; run: DistillRun }
+      const done = await backend.runner.waitFor(started.job.id)
+      expect(done.error).toBeNull()
+      const adapter = (await backend.call('models.get', { id: (done.result as RunResult).modelId })) as Model
+      expect(adapter.name).toBe('triage-lora')
+      expect(adapter.baseModel).toEqual({ id: student.id, name: student.name })
+      expect(adapter.fileType).toMatch(/^LoRA rank 4/)
+      expect(adapter.provenance).toMatchObject({ kind: 'distillation', output: 'lora', trainer: 'external' })
+      await backend.call('models.load', { id: adapter.id, threads: 1, contextSize: 128, gpu: 'cpu' })
+      const generated = (await backend.call('models.generate', {
+        target: { model: adapter.id },
+        prompt: 'Ticket:',
+        sampling: { maxTokens: 8, temperature: 0 },
+      })) as { text: string }
+      expect(generated.text.length).toBeGreaterThan(0)
+    },
+    workBudget({ processes: 2, loads: 1, tokens: 8 }),
+  )
+
+  it(
+    "converts a Hugging Face folder at {out} with llama.cpp's script; a missing Python package fails the job with its last line and the command to run by hand",
+    async () => {
+      // Real: python3 and git on this machine, the script read out of node-llama-cpp's source bundle. The machine has
+      // no torch, so the script stops on its imports, which is the path this checks.
+      const { backend, home } = open()
+      const data = join(home, 'triage.jsonl')
+      writeFileSync(data, toChatJsonl(triageExamples(20, 5)))
+      const node = quote(process.execPath)
+      const folder = `${node} -e "const fs=require('fs'),p=require('path'),o=process.argv[1];fs.mkdirSync(o);fs.writeFileSync(p.join(o,'config.json'),'{}');fs.writeFileSync(p.join(o,'model.safetensors'),'')" {out}`
+      const started = await train(backend, data, folder, 'hf-folder')
+      const failed = await backend.runner.waitFor(started.job.id)
+      expect(failed.status).toBe('failed')
+      expect(failed.error).toMatch(
+        /convert_hf_to_gguf\.py failed \(exit 1\): ModuleNotFoundError: No module named '\w+'/,
+      )
+      expect(failed.error).toMatch(/pip install -r \S+requirements-convert_hf_to_gguf\.txt/)
+      expect(failed.error).toMatch(
+        /convert by hand: python3 \S+\/convert_hf_to_gguf\.py \S+ --outfile \S+model-converted\.gguf/,
+      )
+      const logs = backend.workspace.jobs.logs(started.job.id, 0, 5000).map((entry) => entry.message)
+      expect(logs.some((line) => line.startsWith('Converting a Hugging Face model folder to GGUF: python3'))).toBe(true)
+      expect(logs.some((line) => /Traceback/.test(line))).toBe(true)
+      // The scripts were read out of the bundle into the workspace, with the gguf-py package beside them.
+      const tools = join(home, 'distill', 'tools')
+      const cached = readdirSync(tools).find((name) => name.startsWith('llama-convert-'))!
+      expect(existsSync(join(tools, cached, 'convert_lora_to_gguf.py'))).toBe(true)
+      expect(existsSync(join(tools, cached, 'gguf-py', 'gguf', '__init__.py'))).toBe(true)
+
+      // Without python3 on PATH (node is started by its full path), the job says what is missing.
+      const peft = `${node} -e "const fs=require('fs'),p=require('path'),o=process.argv[1];fs.mkdirSync(o);fs.writeFileSync(p.join(o,'adapter_config.json'),'{}')" {out}`
+      const path = process.env.PATH
+      process.env.PATH = home
+      try {
+        const noPython = await train(backend, data, peft, 'peft-folder')
+        const refused = await backend.runner.waitFor(noPython.job.id)
+        expect(refused.status).toBe('failed')
+        expect(refused.error).toMatch(/PEFT LoRA folder .* needs python3, which is not on PATH/)
+        expect(refused.error).toMatch(/python3 convert_lora_to_gguf\.py \S+ --outfile \S+lora-converted\.gguf/)
+      } finally {
+        process.env.PATH = path
+      }
     },
     workBudget({ processes: 6 }),
   )

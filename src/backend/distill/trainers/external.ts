@@ -1,15 +1,17 @@
 /**
  * The external-command trainer: TRL, Axolotl, LLaMA-Factory or anything else, run as a command template with
  * `{dataset}` (train split, OpenAI chat JSONL), `{eval}` (validation split), `{base}` (the student GGUF),
- * `{out}` (where the trained GGUF must be written) and `{workdir}`. No shell: the template is split into argv and each
+ * `{out}` (where the trained GGUF must be written: a full model, or a LoRA adapter GGUF, which the run registers as an
+ * adapter on the model it started from) and `{workdir}`. No shell: the template is split into argv and each
  * placeholder stays one argument. The process gets its own process group; cancelling kills the whole group.
  * Progress: the JSON-lines protocol on stdout, or LLaMA-Factory's `{workdir}/trainer_log.jsonl` (protocol.ts);
- * every other line is streamed into the job's log. A non-zero exit, or an `{out}` that is not a GGUF, fails the job
- * with the last lines the command printed.
+ * every other line is streamed into the job's log. A Hugging Face model folder or PEFT LoRA folder at `{out}` is
+ * converted with llama.cpp's scripts (hf-convert.ts). A non-zero exit, or an `{out}` that is not a GGUF, fails the
+ * job with the last lines the command printed.
  */
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { readGgufFile } from '../../gguf/index'
 import type { DatasetExample } from '../data'
@@ -21,6 +23,7 @@ import {
   type TrainOutcome,
   type TrainPoint,
 } from '../trainer'
+import { convertFolder, folderKind, type ConvertRequest } from './hf-convert'
 import { fillCommand, parseProgress } from './protocol'
 
 const KILL_GRACE_MS = 5_000
@@ -96,6 +99,7 @@ export class ExternalCommandTrainer implements Trainer {
     writeFileSync(files.dataset, toJsonl(job.examples.filter((example) => example.split === 'train')))
     writeFileSync(files.eval, toJsonl(job.examples.filter((example) => example.split === 'val')))
     rmSync(files.out, { force: true, recursive: true })
+    for (const converted of Object.values(CONVERTED)) rmSync(join(workdir, converted), { force: true })
     rmSync(join(workdir, 'trainer_log.jsonl'), { force: true })
     return files
   }
@@ -206,14 +210,19 @@ export class ExternalCommandTrainer implements Trainer {
           reject(new TrainerError('crashed', `The external trainer ${how}. Its last lines:${lastLines()}`, last.step))
           return
         }
-        this.result(files.out, lastLines())
-          .then((bytes) => {
+        const convert = {
+          cacheDir: join(dirname(job.runDir), 'tools'),
+          log: (line: string) => callbacks.log('info', line),
+          signal,
+        }
+        this.result(files.out, lastLines(), convert)
+          .then(({ path, bytes }) => {
             const final = { ...last, valLoss: last.valLoss ?? lastVal }
             resolve({
               steps: last.step,
               epochsDone: last.epoch,
               stoppedEarly: false,
-              lastCheckpoint: { epoch: last.epoch, step: last.step, path: files.out, bytes, valLoss: final.valLoss },
+              lastCheckpoint: { epoch: last.epoch, step: last.step, path, bytes, valLoss: final.valLoss },
               final,
               baseline: first ?? EMPTY_POINT,
               samples: [],
@@ -227,28 +236,41 @@ export class ExternalCommandTrainer implements Trainer {
     })
   }
 
-  /** The size of the trained GGUF, or why what the command left at {out} cannot be used. */
-  private async result(out: string, lastLines: string): Promise<number> {
+  /** The trained GGUF (converted when {out} is a Hugging Face or PEFT folder) and its size, or why it cannot be used. */
+  private async result(
+    out: string,
+    lastLines: string,
+    convert: Omit<ConvertRequest, 'kind' | 'folder' | 'out'>,
+  ): Promise<{ path: string; bytes: number }> {
     if (!existsSync(out)) {
       throw new TrainerError(
         'crashed',
         `The external trainer exited 0 but wrote nothing to {out}. Its last lines:${lastLines}`,
       )
     }
+    let path = out
     if (statSync(out).isDirectory()) {
-      throw new TrainerError(
-        'unavailable',
-        `The external trainer wrote a folder to {out}, not a GGUF. Convert a Hugging Face folder with llama.cpp's convert_hf_to_gguf.py (a LoRA with convert_lora_to_gguf.py) in the command itself, then write the .gguf to {out}.`,
-      )
+      const kind = folderKind(out)
+      if (!kind) {
+        throw new TrainerError(
+          'unavailable',
+          `The external trainer wrote a folder to {out} that is neither a Hugging Face model (config.json and *.safetensors) nor a PEFT LoRA (adapter_config.json). Write a GGUF to {out}, or one of those folders.`,
+        )
+      }
+      path = join(dirname(out), CONVERTED[kind])
+      await convertFolder({ ...convert, kind, folder: out, out: path })
     }
     try {
-      await readGgufFile(out)
+      await readGgufFile(path)
     } catch (error) {
       throw new TrainerError(
         'crashed',
         `The external trainer exited 0 but {out} is not a GGUF (${(error as Error).message}). Its last lines:${lastLines}`,
       )
     }
-    return statSync(out).size
+    return { path, bytes: statSync(path).size }
   }
 }
+
+/** Where a converted folder's GGUF is written, next to {out}. */
+const CONVERTED = { 'hf-model': 'model-converted.gguf', 'peft-lora': 'lora-converted.gguf' } as const

@@ -86,11 +86,19 @@ async function load(handle: string, path: string, options: LoadOptions): Promise
     gpuLayers: options.gpu === false ? 0 : options.gpuLayers === 'auto' ? 'auto' : options.gpuLayers,
   })
   const contextSize = Math.min(options.contextSize, model.trainContextSize)
-  const context = await model.createContext({
-    contextSize: contextSize * options.sequences,
-    sequences: options.sequences,
-    threads: options.threads,
-  })
+  let context: LlamaContext
+  try {
+    context = await model.createContext({
+      contextSize: contextSize * options.sequences,
+      sequences: options.sequences,
+      threads: options.threads,
+      // A LoRA adapter applies to this context only; the base's weights stay as they are.
+      ...(options.lora ? { lora: { adapters: [{ filePath: options.lora.path, scale: options.lora.scale }] } } : {}),
+    })
+  } catch (error) {
+    await model.dispose()
+    throw error
+  }
   const free: LlamaContextSequence[] = []
   for (let i = 0; i < options.sequences; i++) free.push(context.getSequence())
   const info: LoadedInfo = {

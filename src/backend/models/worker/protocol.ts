@@ -25,6 +25,8 @@ export interface LoadOptions {
   /** false forces CPU even where a GPU exists (also what tests use). */
   gpu: 'auto' | false
   embedding?: boolean
+  /** A LoRA adapter (GGUF) applied to the context, at this scale: the model is its base. */
+  lora?: { path: string; scale: number }
 }
 
 export interface WorkerGenerateRequest extends SamplingOptions {

@@ -8,6 +8,7 @@ import cdnExport from './en/cdn-export'
 import cdnDeploy from './en/cdn-deploy'
 import pipelines from './en/pipelines'
 import modelQuality from './en/model-quality'
+import modelAdapters from './en/model-adapters'
 import plan from './en/plan'
 import quantization from './en/quantization'
 import templates from './en/templates'
@@ -48,6 +49,7 @@ const en = {
   demo,
   cacheExplained,
   modelQuality,
+  modelAdapters,
   app: {
     name: 'Larder',
     loading: 'Connecting to the Larder backend…',

@@ -5,6 +5,7 @@ import cdnExport from './ko/cdn-export'
 import cdnDeploy from './ko/cdn-deploy'
 import pipelines from './ko/pipelines'
 import modelQuality from './ko/model-quality'
+import modelAdapters from './ko/model-adapters'
 import plan from './ko/plan'
 import quantization from './ko/quantization'
 import templates from './ko/templates'
@@ -46,6 +47,7 @@ const ko: MessageSchema = {
   demo,
   cacheExplained,
   modelQuality,
+  modelAdapters,
   app: {
     name: 'Larder',
     loading: 'Larder 백엔드에 연결하는 중…',
