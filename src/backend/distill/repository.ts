@@ -221,6 +221,14 @@ export class DistillRepository {
     return rows.map(toPoint)
   }
 
+  /** Every point of a run in the order it was recorded, with its sequence number (the fine-tuning API's metrics). */
+  pointsInOrder(runId: number): (TrainPointView & { seq: number })[] {
+    const rows = this.db
+      .prepare('SELECT * FROM distill_points WHERE run_id = ? ORDER BY seq')
+      .all(runId) as (PointRow & { seq: number })[]
+    return rows.map((row) => ({ ...toPoint(row), seq: row.seq }))
+  }
+
   /** The evaluation of the untrained student (step 0), which a resumed attempt does not repeat. */
   baseline(runId: number): TrainPointView | undefined {
     const row = this.db

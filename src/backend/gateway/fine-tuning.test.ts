@@ -85,9 +85,27 @@ describe('the fine-tuning API with the official openai client', () => {
       expect(current.error).toBeNull()
       expect(current.status).toBe('succeeded')
       expect(current.fine_tuned_model).toMatch(/^ft:base-student:triage:/)
-      const events = await client.fineTuning.jobs.listEvents(job.id, { limit: 100 })
+      const events = await client.fineTuning.jobs.listEvents(job.id, { limit: 1000 })
       expect(events.data.length).toBeGreaterThan(0)
       expect(events.data.some((event) => /Trained|Training on/.test(event.message))).toBe(true)
+      // Metrics events, as OpenAI sends them: the run's recorded training points, oldest step last.
+      const metrics = events.data.filter((event) => event.type === 'metrics')
+      const runId = backend.distill.repo.list(10).find((run) => run.name === current.fine_tuned_model)!.id
+      const trained = backend.distill.repo.pointsInOrder(runId).filter((point) => point.loss !== null)
+      expect(metrics.length).toBe(trained.length)
+      expect(metrics.length).toBeGreaterThan((await client.fineTuning.jobs.checkpoints.list(job.id)).data.length)
+      for (const event of metrics) {
+        const data = event.data as { step: number; train_loss: number; total_steps: number }
+        expect(event.message).toMatch(new RegExp(`^Step ${data.step}/${data.total_steps}: training loss=\\d`))
+        expect(data.train_loss).toBe(trained.find((point) => point.step === data.step)!.loss)
+      }
+      expect(metrics.map((event) => (event.data as { step: number }).step)).toEqual(
+        trained.map((point) => point.step).reverse(),
+      )
+      // Paged seven at a time with `after`, the official client's iterator sees the same list, each event once.
+      const paged: string[] = []
+      for await (const event of client.fineTuning.jobs.listEvents(job.id, { limit: 7 })) paged.push(event.id)
+      expect(paged).toEqual(events.data.map((event) => event.id))
       const checkpoints = await client.fineTuning.jobs.checkpoints.list(job.id)
       expect(checkpoints.data.length).toBeGreaterThan(0)
       expect(checkpoints.data[0]).toMatchObject({ object: 'fine_tuning.job.checkpoint', fine_tuning_job_id: job.id })

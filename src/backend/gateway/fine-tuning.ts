@@ -3,7 +3,7 @@
  * is a fine-tuning service for other tools (the official `openai` client works against it):
  *   POST /v1/files (multipart: file, purpose), GET /v1/files, GET /v1/files/{id}
  *   POST /v1/fine_tuning/jobs, GET /v1/fine_tuning/jobs, GET /v1/fine_tuning/jobs/{id},
- *   POST /v1/fine_tuning/jobs/{id}/cancel, GET /v1/fine_tuning/jobs/{id}/events (newest first, `after` pages back),
+ *   POST /v1/fine_tuning/jobs/{id}/cancel, GET /v1/fine_tuning/jobs/{id}/events (newest first, `after` pages back; `message` and `metrics` events),
  *   GET .../{id}/checkpoints
  * A job is a `distill.train` run of the model named `model` (a registered GGUF); its status is the Larder job's.
  * Files and jobs belong to the tenant of the gateway key; another tenant's ids do not exist (404).
@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import type { DistillRun, Job } from '../../shared/contract'
 import { ApiError } from '../../shared/errors'
 import type { Backend } from '../backend'
+import { eventsPage, jobEvents } from './fine-tuning-events'
 import { GatewayError, parseJsonText, readText, sendJson } from './http'
 
 const MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -301,23 +302,20 @@ export class FineTuningApi {
     sendJson(response, this.jobObject(row))
   }
 
-  /** Newest first, as OpenAI lists them; `after` (an event id) pages back to the events older than it. */
+  /** Newest first, as OpenAI lists them (log lines and thinned training metrics); `after` pages back. */
   events(raw: string, response: ServerResponse, limit: number, after: string | null): void {
     const row = this.ftJob(raw)
     const run = this.backend.distill.repo.get(row.run_id)
-    const afterSeq = after ? Number(/-(\d+)$/.exec(after)?.[1] ?? Number.POSITIVE_INFINITY) : Number.POSITIVE_INFINITY
-    const logs = (run?.jobId ? this.backend.workspace.jobs.logs(run.jobId, 0, 10_000) : [])
-      .filter((log) => log.seq < afterSeq)
-      .reverse()
-    const data = logs.slice(0, limit).map((log) => ({
-      id: `ftevent-${row.id}-${log.seq}`,
-      object: 'fine_tuning.job.event',
-      created_at: seconds(log.at),
-      level: log.level === 'error' ? 'error' : log.level === 'warn' ? 'warn' : 'info',
-      message: log.message,
-      type: 'message',
-    }))
-    sendJson(response, { object: 'list', data, has_more: logs.length > limit })
+    const job = run?.jobId ? this.backend.workspace.jobs.get(run.jobId) : undefined
+    const events = jobEvents({
+      ftJobId: row.id,
+      logs: run?.jobId ? this.backend.workspace.jobs.logs(run.jobId, 0, 10_000) : [],
+      points: this.backend.distill.repo.pointsInOrder(row.run_id),
+      checkpoints: this.backend.distill.repo.checkpoints(row.run_id),
+      totalSteps: run?.prepared?.totalSteps ?? null,
+      terminal: !job || (job.status !== 'queued' && job.status !== 'running'),
+    })
+    sendJson(response, eventsPage(events, limit, after))
   }
 
   checkpoints(raw: string, response: ServerResponse): void {
