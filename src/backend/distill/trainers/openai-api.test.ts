@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitUntil, workBudget } from '../../../../test/helpers'
-import type { DistillRun, Evaluation, Job, JobLog, ProviderConfig } from '../../../shared/contract'
+import type { DistillRun, Evaluation, Job, JobLog, ProviderConfig, TrainPointView } from '../../../shared/contract'
 import { EXIT } from '../../../cli/exit-codes'
 import { runCli } from '../../../cli/main'
 import { Backend } from '../../backend'
@@ -97,7 +97,7 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
 
       const detail = (await client.call('distill.run', { id: run.id })) as {
         run: DistillRun
-        points: unknown[]
+        points: TrainPointView[]
         checkpoints: { path: string; step: number }[]
       }
       const remote = detail.run.result!.remote!
@@ -107,11 +107,21 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
       expect(detail.points.length).toBeGreaterThan(0)
       expect(detail.checkpoints.length).toBeGreaterThan(0)
       expect(detail.checkpoints[0]!.path).toContain(':ckpt-step-')
+      // S's metrics events became C's curve: more points than checkpoints, each loss S's own at that step.
+      const serverRun = serverSide.distill.repo.list(10).find((entry) => entry.name === remote.model)!
+      const serverLoss = new Map(
+        serverSide.distill.repo
+          .pointsInOrder(serverRun.id)
+          .filter((point) => point.loss !== null)
+          .map((point) => [point.step, point.loss]),
+      )
+      const curve = detail.points.filter((point) => point.loss !== null)
+      expect(curve.length).toBeGreaterThan(detail.checkpoints.length)
+      for (const point of curve) expect(point.loss).toBe(serverLoss.get(point.step))
 
       // S's job log arrived as C's log lines, each once and in S's order; the key is never written.
       const logs = await logsOf(client, job.id)
       const remoteLines = logs.map((log) => log.message).filter((text) => text.startsWith('[remote] '))
-      const serverRun = serverSide.distill.repo.list(10).find((entry) => entry.name === remote.model)!
       const serverLines = (await logsOf(serverSide, serverRun.jobId!)).map((log) => `[remote] ${log.message}`)
       expect(remoteLines.length).toBeGreaterThan(1)
       expect(remoteLines).toEqual(serverLines.slice(0, remoteLines.length))

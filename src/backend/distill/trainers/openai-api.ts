@@ -1,8 +1,8 @@
 /**
  * The third trainer: an OpenAI-compatible fine-tuning API (OpenAI's, or another Larder's gateway), driven with the
  * official `openai` client. It uploads the train (and eval) JSONL with purpose "fine-tune", creates the job, then
- * polls it: the remote status becomes the Larder job's progress, each remote event becomes one job log line (in
- * order, once), `metrics` events and checkpoint metrics become curve points, checkpoints are recorded. An abort
+ * polls it: the remote status becomes the Larder job's progress, each remote message event becomes one job log line
+ * (in order, once), `metrics` events and checkpoint metrics become curve points, checkpoints are recorded. An abort
  * cancels the remote job; a remote failure is thrown with the remote's message. Network errors and 5xx/429 answers
  * are retried with backoff a few times, then the run fails saying so. The API key is never logged.
  *
@@ -249,6 +249,8 @@ export class OpenAiApiTrainer {
       const data = (event.data ?? {}) as Record<string, unknown>
       const point = event.type === 'metrics' ? this.metricsPoint(data, epochs) : null
       if (point) this.addPoint(point, callbacks)
+      // A metrics event is a curve point, not a log line (a long run sends hundreds).
+      if (event.type === 'metrics' && point) continue
       const level = event.level === 'error' ? 'error' : event.level === 'warn' ? 'warn' : 'info'
       callbacks.log(level, `[remote] ${event.message}`)
     }
