@@ -49,6 +49,14 @@ export interface RunnerOptions {
   maxAttempts?: number
 }
 
+/** Thrown by a job that was cancelled by someone other than Larder's operator (a remote service): it ends cancelled. */
+export class JobCancelledError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'JobCancelledError'
+  }
+}
+
 class AbortReason extends Error {
   constructor(readonly why: 'cancelled' | 'shutdown') {
     super(why === 'cancelled' ? 'Cancelled' : 'Larder is shutting down')
@@ -291,6 +299,9 @@ export class JobRunner {
         if (reason instanceof AbortReason && reason.why === 'cancelled') {
           finished = this.repo().finish(job.id, 'cancelled', null, message('jobLog.cancelledByOperator'))
           this.log(job.id, 'warn', message('jobLog.cancelled'))
+        } else if (!reason && error instanceof JobCancelledError) {
+          finished = this.repo().finish(job.id, 'cancelled', null, error.message)
+          this.log(job.id, 'warn', error.message)
         } else if (reason instanceof AbortReason && reason.why === 'shutdown' && kind.resumable) {
           finished = this.repo().requeue(job.id)
           this.log(job.id, 'warn', message('jobLog.pausedForShutdown'))

@@ -277,6 +277,31 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
   )
 
   it(
+    'a remote job cancelled at S (not by C) ends the Larder job cancelled, saying the remote cancelled it',
+    async () => {
+      const { job } = await train({}, { epochs: 50 }, 'remote-cancelled-there')
+      let serverJob: number | null = null
+      await waitUntil(
+        () => {
+          const serverRun = serverSide.distill.repo.list(10).find((entry) => entry.status === 'running')
+          serverJob = serverRun?.jobId ?? null
+          return serverJob !== null
+        },
+        workBudget({ processes: 1 }),
+        'the remote job to run',
+      )
+      await serverSide.call('jobs.cancel', { id: serverJob! })
+      const done = await client.runner.waitFor(job.id)
+      expect(done.status).toBe('cancelled')
+      expect(done.error).toMatch(/^The remote fine-tuning job ftjob-\d+ was cancelled at the remote\.$/)
+      const logs = await logsOf(client, job.id)
+      expect(logs.at(-1)).toMatchObject({ level: 'warn', message: done.error })
+      expect(logs.some((log) => log.message.startsWith('Cancelled the remote job'))).toBe(false)
+    },
+    workBudget({ processes: 2 }),
+  )
+
+  it(
     "a remote refusal fails the Larder job with the remote's message; an unreachable one after retries",
     async () => {
       const { job } = await train({ model: 'no-such-base' }, { epochs: 1 }, 'remote-refused')

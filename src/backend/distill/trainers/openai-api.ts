@@ -3,7 +3,8 @@
  * official `openai` client. It uploads the train (and eval) JSONL with purpose "fine-tune", creates the job, then
  * polls it: the remote status becomes the Larder job's progress, each remote message event becomes one job log line
  * (in order, once), `metrics` events and checkpoint metrics become curve points, checkpoints are recorded. An abort
- * cancels the remote job; a remote failure is thrown with the remote's message. Network errors and 5xx/429 answers
+ * cancels the remote job; a remote failure is thrown with the remote's message; a job cancelled at the remote ends
+ * the Larder job cancelled (JobCancelledError). Network errors and 5xx/429 answers
  * are retried with backoff a few times, then the run fails saying so. The API key is never logged.
  *
  * Unlike the local trainers it makes no GGUF: the outcome is the remote model's name (`fine_tuned_model`).
@@ -13,6 +14,7 @@ import { basename } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import OpenAI, { APIConnectionError, APIError, toFile } from 'openai'
 import type { FineTuningJob, FineTuningJobEvent } from 'openai/resources/fine-tuning/index'
+import { JobCancelledError } from '../../jobs/runner'
 import type { TrainPoint } from '../trainer'
 
 export const DEFAULT_POLL_MS = 5000
@@ -323,7 +325,7 @@ export class OpenAiApiTrainer {
       )
     }
     if (job.status === 'cancelled') {
-      throw new RemoteTrainingError(`The remote fine-tuning job ${job.id} was cancelled at the remote.`)
+      throw new JobCancelledError(`The remote fine-tuning job ${job.id} was cancelled at the remote.`)
     }
     if (!job.fine_tuned_model) {
       throw new RemoteTrainingError(`The remote job ${job.id} succeeded without naming a fine-tuned model.`)
