@@ -10,11 +10,12 @@ import { join } from 'node:path'
 import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitUntil, workBudget } from '../../../test/helpers'
-import type { Model } from '../../shared/contract'
+import type { JobLog, Model, TrainPointView } from '../../shared/contract'
 import { Backend } from '../backend'
 import { writeScratchStudent } from '../distill/student'
 import { toChatJsonl, triageExamples } from '../distill/synthetic'
 import { startHttpServer, type RunningHttpServer } from '../server/http-server'
+import { eventsPage, jobEvents, MAX_METRICS, metricsOf } from './fine-tuning-events'
 import { Gateway } from './gateway'
 
 const root = mkdtempSync(join(tmpdir(), 'larder-ft-'))
@@ -151,4 +152,69 @@ describe('the fine-tuning API with the official openai client', () => {
     },
     workBudget({ processes: 3, loads: 2, tokens: 2000 }),
   )
+})
+
+describe('fine-tuning events: metrics thinned and anchored so the list only grows at its newest end', () => {
+  const point = (
+    step: number,
+    loss: number | null = 3 - step / 1000,
+    valLoss: number | null = null,
+  ): TrainPointView => ({
+    step,
+    epoch: 0,
+    loss,
+    accuracy: null,
+    lr: null,
+    tokensPerSecond: null,
+    valLoss,
+    valAccuracy: null,
+    answerAccuracy: null,
+    answerLoss: null,
+  })
+  const line = (seq: number, message: string, second: number): JobLog => ({
+    jobId: 1,
+    seq,
+    level: 'info',
+    message,
+    messageRef: null,
+    at: new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString(),
+  })
+  const steps = (count: number) => Array.from({ length: count }, (_, index) => point(index + 1))
+
+  it('keeps at most MAX_METRICS evenly spaced steps and, once the job ends, the last one', () => {
+    const running = metricsOf(steps(1000), 1000, false)
+    expect(running.length).toBe(MAX_METRICS)
+    expect(running.every((metric) => metric.step % 5 === 0)).toBe(true)
+    expect(running.at(-1)!.data).toEqual({ step: 1000, total_steps: 1000, train_loss: 2 })
+    const stopped = metricsOf(steps(998), 1000, true)
+    expect(stopped.at(-1)!.step).toBe(998)
+    expect(stopped.length).toBe(200)
+    const withEval = metricsOf([point(4), point(4, null, 1.5)], 4, true)
+    expect(withEval[0]!.data).toMatchObject({ step: 4, valid_loss: 1.5 })
+    expect(withEval[0]!.message).toBe('Step 4/4: training loss=3.00, validation loss=1.50')
+  })
+
+  it('places points before the checkpoint line that follows them, and later events only at the newest end', () => {
+    const logs = [line(1, 'Training on ...', 0), line(2, 'Checkpoint after epoch 1', 10)]
+    const checkpoints = [{ step: 2, createdAt: logs[1]!.at }]
+    const sources = { ftJobId: 90_001, logs, points: steps(3), checkpoints, totalSteps: 6, terminal: false }
+    const first = jobEvents(sources).map((event) => event.id)
+    expect(first).toEqual([
+      'ftevent-90001-m3',
+      'ftevent-90001-2',
+      'ftevent-90001-m2',
+      'ftevent-90001-m1',
+      'ftevent-90001-1',
+    ])
+    const later = jobEvents({ ...sources, logs: [...logs, line(3, 'A warning', 20)], points: steps(5) })
+    expect(later.map((event) => event.id)).toEqual([
+      'ftevent-90001-m5',
+      'ftevent-90001-m4',
+      'ftevent-90001-3',
+      ...first,
+    ])
+    const page = eventsPage(later, 2, 'ftevent-90001-3')
+    expect(page.data.map((event) => event.id)).toEqual(first.slice(0, 2))
+    expect(page.has_more).toBe(true)
+  })
 })
