@@ -31,6 +31,8 @@ interface Metric {
 }
 
 export interface EventSources {
+  /** Names the job among every workspace this process serves (the anchors' key). */
+  key: string
   ftJobId: number
   logs: JobLog[]
   points: TrainPointView[]
@@ -39,8 +41,8 @@ export interface EventSources {
   terminal: boolean
 }
 
-/** ftjob id -> (step -> the log seq its metrics event follows). In memory: a restarted server anchors again. */
-const anchors = new Map<number, Map<number, number>>()
+/** job key -> (step -> the log seq its metrics event follows). In memory: a restarted server anchors again. */
+const anchors = new Map<string, Map<number, number>>()
 
 const seconds = (iso: string | undefined): number | null => (iso ? Math.floor(Date.parse(iso) / 1000) : null)
 
@@ -83,9 +85,9 @@ function firstAnchor(step: number, sources: EventSources, lastSeq: number): numb
 }
 
 function anchorsFor(metrics: Metric[], sources: EventSources): Map<number, number> {
-  const first = !anchors.has(sources.ftJobId)
-  const known = anchors.get(sources.ftJobId) ?? new Map<number, number>()
-  anchors.set(sources.ftJobId, known)
+  const first = !anchors.has(sources.key)
+  const known = anchors.get(sources.key) ?? new Map<number, number>()
+  anchors.set(sources.key, known)
   const lastSeq = sources.logs.at(-1)?.seq ?? 0
   let floor = 0
   for (const metric of metrics) {

@@ -197,7 +197,15 @@ describe('fine-tuning events: metrics thinned and anchored so the list only grow
   it('places points before the checkpoint line that follows them, and later events only at the newest end', () => {
     const logs = [line(1, 'Training on ...', 0), line(2, 'Checkpoint after epoch 1', 10)]
     const checkpoints = [{ step: 2, createdAt: logs[1]!.at }]
-    const sources = { ftJobId: 90_001, logs, points: steps(3), checkpoints, totalSteps: 6, terminal: false }
+    const sources = {
+      key: 'unit#1',
+      ftJobId: 90_001,
+      logs,
+      points: steps(3),
+      checkpoints,
+      totalSteps: 6,
+      terminal: false,
+    }
     const first = jobEvents(sources).map((event) => event.id)
     expect(first).toEqual([
       'ftevent-90001-m3',

@@ -308,6 +308,7 @@ export class FineTuningApi {
     const run = this.backend.distill.repo.get(row.run_id)
     const job = run?.jobId ? this.backend.workspace.jobs.get(run.jobId) : undefined
     const events = jobEvents({
+      key: `${this.backend.workspace.paths.home}#${row.id}`,
       ftJobId: row.id,
       logs: run?.jobId ? this.backend.workspace.jobs.logs(run.jobId, 0, 10_000) : [],
       points: this.backend.distill.repo.pointsInOrder(row.run_id),
