@@ -16,6 +16,7 @@ import { ModelsRepository, type StoredProvider } from '../models/repository'
 import type { Workspace } from '../workspace/workspace'
 import type { ParsedDataset } from './data'
 import { DistillRepository } from './repository'
+import { emptyTrainPoint } from './worker/protocol'
 import { OpenAiApiTrainer, RemoteTrainingError, type RemoteOutcome } from './trainers/openai-api'
 
 export type ApiTrainerSpec = z.output<typeof apiTrainerSchema>
@@ -158,7 +159,7 @@ export class RemoteRun {
       model: outcome.fineTunedModel,
       concurrency: source.concurrency,
     })!
-    const final = outcome.last ?? blankPoint(outcome.steps)
+    const final = outcome.last ?? emptyTrainPoint(outcome.steps)
     const result: RunResult = {
       modelId: null,
       modelName: outcome.fineTunedModel,
@@ -168,7 +169,7 @@ export class RemoteRun {
       stoppedEarly: false,
       trainSeconds: outcome.seconds,
       tokensTrained: outcome.trainedTokens ?? 0,
-      baseline: blankPoint(0),
+      baseline: emptyTrainPoint(0),
       final,
       samples: [],
       quantized: null,
@@ -180,21 +181,6 @@ export class RemoteRun {
       `Trained ${outcome.fineTunedModel} (remote job ${outcome.jobId}); provider "${name}" serves it.`,
     )
     return result
-  }
-}
-
-function blankPoint(step: number): TrainPointView {
-  return {
-    step,
-    epoch: 0,
-    loss: null,
-    accuracy: null,
-    lr: null,
-    tokensPerSecond: null,
-    valLoss: null,
-    valAccuracy: null,
-    answerAccuracy: null,
-    answerLoss: null,
   }
 }
 

@@ -24,6 +24,7 @@ import {
   type TrainPoint,
 } from '../trainer'
 import { convertFolder, folderKind, type ConvertRequest } from './hf-convert'
+import { emptyTrainPoint } from '../worker/protocol'
 import { fillCommand, parseProgress } from './protocol'
 
 const KILL_GRACE_MS = 5_000
@@ -34,19 +35,6 @@ function toJsonl(examples: DatasetExample[]): string {
   return examples
     .map((example) => JSON.stringify(example.kind === 'chat' ? { messages: example.messages } : { text: example.text }))
     .join('\n')
-}
-
-const EMPTY_POINT: TrainPoint = {
-  step: 0,
-  epoch: 0,
-  loss: null,
-  accuracy: null,
-  lr: null,
-  tokensPerSecond: null,
-  valLoss: null,
-  valAccuracy: null,
-  answerAccuracy: null,
-  answerLoss: null,
 }
 
 /** Reads lines appended to a file since the last call (LLaMA-Factory's trainer_log.jsonl). */
@@ -114,7 +102,7 @@ export class ExternalCommandTrainer implements Trainer {
       if (tail.length > TAIL_LINES) tail.shift()
     }
     let first: TrainPoint | undefined
-    let last: TrainPoint = EMPTY_POINT
+    let last: TrainPoint = emptyTrainPoint()
     let lastVal: number | null = null
     let announcedTotal = 0
     const counts = {
@@ -224,7 +212,7 @@ export class ExternalCommandTrainer implements Trainer {
               stoppedEarly: false,
               lastCheckpoint: { epoch: last.epoch, step: last.step, path, bytes, valLoss: final.valLoss },
               final,
-              baseline: first ?? EMPTY_POINT,
+              baseline: first ?? emptyTrainPoint(),
               samples: [],
               trainSeconds: (performance.now() - started) / 1000,
               tokensTrained: 0,

@@ -16,6 +16,7 @@ import OpenAI, { APIConnectionError, APIError, toFile } from 'openai'
 import type { FineTuningJob, FineTuningJobEvent } from 'openai/resources/fine-tuning/index'
 import { JobCancelledError } from '../../jobs/runner'
 import type { TrainPoint } from '../trainer'
+import { emptyTrainPoint } from '../worker/protocol'
 
 export const DEFAULT_POLL_MS = 5000
 const TRIES = 5
@@ -76,21 +77,6 @@ export class RemoteTrainingError extends Error {
 
 const TERMINAL = new Set<FineTuningJob['status']>(['succeeded', 'failed', 'cancelled'])
 const num = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null)
-
-function emptyPoint(step: number, epoch: number): TrainPoint {
-  return {
-    step,
-    epoch,
-    loss: null,
-    accuracy: null,
-    lr: null,
-    tokensPerSecond: null,
-    valLoss: null,
-    valAccuracy: null,
-    answerAccuracy: null,
-    answerLoss: null,
-  }
-}
 
 function retryable(error: unknown): boolean {
   if (error instanceof APIConnectionError) return true
@@ -238,7 +224,7 @@ export class OpenAiApiTrainer {
     const total = num(data.total_steps)
     if (total) this.totalSteps = total
     return {
-      ...emptyPoint(step, this.epochOf(step, epochs)),
+      ...emptyTrainPoint(step, this.epochOf(step, epochs)),
       loss: num(data.train_loss),
       accuracy: num(data.train_mean_token_accuracy),
       valLoss: num(data.valid_loss) ?? num(data.full_valid_loss),

@@ -79,6 +79,22 @@ export interface TrainPoint {
   answerLoss: number | null
 }
 
+/** A point with no measurement yet (every value null): the base that trainers fill in. */
+export function emptyTrainPoint(step = 0, epoch = 0): TrainPoint {
+  return {
+    step,
+    epoch,
+    loss: null,
+    accuracy: null,
+    lr: null,
+    tokensPerSecond: null,
+    valLoss: null,
+    valAccuracy: null,
+    answerAccuracy: null,
+    answerLoss: null,
+  }
+}
+
 export interface CheckpointInfo {
   epoch: number
   step: number

@@ -28,6 +28,7 @@ import type {
   TrainRequest,
   WorkerToParent,
 } from './protocol'
+import { emptyTrainPoint } from './protocol'
 
 type Pointer = unknown
 
@@ -433,18 +434,7 @@ export class TrainingSession {
       this.datasets.push(valSet.dataset)
       this.fillDataset(valSet, data.val, [...Array(valCount).keys()])
     }
-    const emptyPoint: TrainPoint = {
-      step: this.optimizerStep,
-      epoch: request.startEpoch,
-      loss: null,
-      accuracy: null,
-      lr: null,
-      tokensPerSecond: null,
-      valLoss: null,
-      valAccuracy: null,
-      answerAccuracy: null,
-      answerLoss: null,
-    }
+    const emptyPoint = emptyTrainPoint(this.optimizerStep, request.startEpoch)
     const baseline: TrainPoint = { ...emptyPoint, ...this.evaluate(data, valSet) }
     if (request.startStep === 0) this.hooks.send({ type: 'point', point: baseline })
     const trainResult = this.newResult()
