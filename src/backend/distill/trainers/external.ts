@@ -62,6 +62,121 @@ class FileTail {
   }
 }
 
+/**
+ * What an external trainer printed: progress lines (the JSON-lines protocol or trainer_log.jsonl) become points and
+ * the run's announced step count; every other line goes into the job's log and the tail kept for error messages.
+ */
+class ProgressReader {
+  first: TrainPoint | undefined
+  last: TrainPoint = emptyTrainPoint()
+  lastVal: number | null = null
+  private readonly tail: string[] = []
+  private announcedTotal = 0
+  private readonly counts: { train: number; val: number }
+
+  constructor(
+    job: TrainerJob,
+    private readonly program: string,
+    private readonly callbacks: TrainerCallbacks,
+  ) {
+    this.counts = {
+      train: job.examples.filter((example) => example.split === 'train').length,
+      val: job.examples.filter((example) => example.split === 'val').length,
+    }
+    this.announce(job.maxSteps ?? 1)
+  }
+
+  /** Any line of output (stdout or trainer_log.jsonl). */
+  readonly onLine = (line: string): void => {
+    const progress = parseProgress(line)
+    if (!progress) return this.onText(line)
+    if (progress.totalSteps) this.announce(progress.totalSteps)
+    if (!progress.point) return
+    this.first ??= progress.point
+    // A point with only an evaluation keeps the last training loss, so `final` has both.
+    this.last = { ...progress.point, loss: progress.point.loss ?? this.last.loss }
+    if (progress.point.valLoss !== null) this.lastVal = progress.point.valLoss
+    this.callbacks.point(progress.point)
+  }
+
+  /** A line that is not progress (all of stderr): logged and remembered for an error message. */
+  readonly onText = (line: string): void => {
+    if (!line.trim()) return
+    this.tail.push(line)
+    if (this.tail.length > TAIL_LINES) this.tail.shift()
+    this.callbacks.log('info', line.slice(0, 2000))
+  }
+
+  lastLines(): string {
+    return this.tail.length ? `\n${this.tail.slice(-10).join('\n')}` : ' (it printed nothing)'
+  }
+
+  private announce(total: number): void {
+    if (total === this.announcedTotal) return
+    this.announcedTotal = total
+    this.callbacks.prepared({
+      formatting: `external trainer (${this.program}) formats the data itself`,
+      trainExamples: this.counts.train,
+      valExamples: this.counts.val,
+      trainTokens: 0,
+      valTokens: 0,
+      trainWindows: 0,
+      valWindows: 0,
+      skipped: [],
+      parameters: 0,
+      trainableParameters: 0,
+      trainedTensors: 0,
+      stepsPerEpoch: total,
+      totalSteps: total,
+      libraries: `external command: ${this.program}`,
+    })
+  }
+}
+
+/**
+ * Runs argv in a process group of its own (no shell), its stdout and stderr line by line into `output`; an abort
+ * sends the group SIGTERM, then SIGKILL after a grace period. Resolves with how it ended; rejects if it cannot start.
+ */
+function runGroup(
+  argv: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+  output: { onLine: (line: string) => void; onText: (line: string) => void },
+  signal: AbortSignal,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const child = spawn(argv[0]!, argv.slice(1), { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  createInterface({ input: child.stdout! }).on('line', output.onLine)
+  createInterface({ input: child.stderr! }).on('line', output.onText)
+  return new Promise((resolve, reject) => {
+    let killTimer: NodeJS.Timeout | undefined
+    const killGroup = (signalName: NodeJS.Signals): void => {
+      try {
+        if (child.pid) process.kill(-child.pid, signalName)
+      } catch {
+        // the group is gone already
+      }
+    }
+    const onAbort = (): void => {
+      killGroup('SIGTERM')
+      killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS)
+      killTimer.unref()
+    }
+    const done = (): void => {
+      if (killTimer) clearTimeout(killTimer)
+      signal.removeEventListener('abort', onAbort)
+    }
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+    child.on('error', (error) => {
+      done()
+      reject(new TrainerError('crashed', `The external trainer could not start (${argv[0]}): ${error.message}`))
+    })
+    child.on('close', (code, exitSignal) => {
+      done()
+      resolve({ code, signal: exitSignal })
+    })
+  })
+}
+
 export class ExternalCommandTrainer implements Trainer {
   readonly name = 'external'
 
@@ -92,136 +207,46 @@ export class ExternalCommandTrainer implements Trainer {
     return files
   }
 
-  train(job: TrainerJob, callbacks: TrainerCallbacks, signal: AbortSignal): Promise<TrainOutcome> {
+  async train(job: TrainerJob, callbacks: TrainerCallbacks, signal: AbortSignal): Promise<TrainOutcome> {
     const files = this.files(job)
     const argv = fillCommand(this.command, files)
     const started = performance.now()
-    const tail: string[] = []
-    const remember = (line: string): void => {
-      tail.push(line)
-      if (tail.length > TAIL_LINES) tail.shift()
-    }
-    let first: TrainPoint | undefined
-    let last: TrainPoint = emptyTrainPoint()
-    let lastVal: number | null = null
-    let announcedTotal = 0
-    const counts = {
-      train: job.examples.filter((example) => example.split === 'train').length,
-      val: job.examples.filter((example) => example.split === 'val').length,
-    }
-    const announce = (total: number): void => {
-      if (total === announcedTotal) return
-      announcedTotal = total
-      callbacks.prepared({
-        formatting: `external trainer (${argv[0]}) formats the data itself`,
-        trainExamples: counts.train,
-        valExamples: counts.val,
-        trainTokens: 0,
-        valTokens: 0,
-        trainWindows: 0,
-        valWindows: 0,
-        skipped: [],
-        parameters: 0,
-        trainableParameters: 0,
-        trainedTensors: 0,
-        stepsPerEpoch: total,
-        totalSteps: total,
-        libraries: `external command: ${argv[0]}`,
-      })
-    }
-    announce(job.maxSteps ?? 1)
-    const onLine = (line: string): void => {
-      const progress = parseProgress(line)
-      if (!progress) {
-        if (line.trim()) {
-          remember(line)
-          callbacks.log('info', line.slice(0, 2000))
-        }
-        return
-      }
-      if (progress.totalSteps) announce(progress.totalSteps)
-      if (!progress.point) return
-      first ??= progress.point
-      // A point with only an evaluation keeps the last training loss, so `final` has both.
-      last = { ...progress.point, loss: progress.point.loss ?? last.loss }
-      if (progress.point.valLoss !== null) lastVal = progress.point.valLoss
-      callbacks.point(progress.point)
-    }
+    const progress = new ProgressReader(job, argv[0]!, callbacks)
     callbacks.log('info', `Running ${argv.map((word) => JSON.stringify(word)).join(' ')}`)
-    const child = spawn(argv[0]!, argv.slice(1), {
-      cwd: files.workdir,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...this.env },
-    })
-    createInterface({ input: child.stdout! }).on('line', onLine)
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      if (!line.trim()) return
-      remember(line)
-      callbacks.log('info', line.slice(0, 2000))
-    })
     const trainerLog = new FileTail(join(files.workdir, 'trainer_log.jsonl'))
-    const poll = setInterval(() => trainerLog.read().forEach(onLine), POLL_MS)
-    return new Promise<TrainOutcome>((resolve, reject) => {
-      let killTimer: NodeJS.Timeout | undefined
-      const killGroup = (signalName: NodeJS.Signals): void => {
-        try {
-          if (child.pid) process.kill(-child.pid, signalName)
-        } catch {
-          // the group is gone already
-        }
-      }
-      const onAbort = (): void => {
-        killGroup('SIGTERM')
-        killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS)
-        killTimer.unref()
-      }
-      if (signal.aborted) onAbort()
-      else signal.addEventListener('abort', onAbort, { once: true })
-      const lastLines = (): string => (tail.length ? `\n${tail.slice(-10).join('\n')}` : ' (it printed nothing)')
-      child.on('error', (error) => {
-        clearInterval(poll)
-        signal.removeEventListener('abort', onAbort)
-        reject(new TrainerError('crashed', `The external trainer could not start (${argv[0]}): ${error.message}`))
-      })
-      child.on('close', (code, exitSignal) => {
-        clearInterval(poll)
-        trainerLog.read().forEach(onLine)
-        if (killTimer) clearTimeout(killTimer)
-        signal.removeEventListener('abort', onAbort)
-        if (signal.aborted) {
-          reject(signal.reason instanceof Error ? signal.reason : new Error('Training was stopped.'))
-          return
-        }
-        if (code !== 0) {
-          const how = exitSignal ? `was killed by ${exitSignal}` : `exited with code ${code}`
-          reject(new TrainerError('crashed', `The external trainer ${how}. Its last lines:${lastLines()}`, last.step))
-          return
-        }
-        const convert = {
-          cacheDir: join(dirname(job.runDir), 'tools'),
-          log: (line: string) => callbacks.log('info', line),
-          signal,
-        }
-        this.result(files.out, lastLines(), convert)
-          .then(({ path, bytes }) => {
-            const final = { ...last, valLoss: last.valLoss ?? lastVal }
-            resolve({
-              steps: last.step,
-              epochsDone: last.epoch,
-              stoppedEarly: false,
-              lastCheckpoint: { epoch: last.epoch, step: last.step, path, bytes, valLoss: final.valLoss },
-              final,
-              baseline: first ?? emptyTrainPoint(),
-              samples: [],
-              trainSeconds: (performance.now() - started) / 1000,
-              tokensTrained: 0,
-              epochs: [],
-            })
-          })
-          .catch(reject)
-      })
-    })
+    const poll = setInterval(() => trainerLog.read().forEach(progress.onLine), POLL_MS)
+    let exit: { code: number | null; signal: NodeJS.Signals | null }
+    try {
+      exit = await runGroup(argv, { cwd: files.workdir, env: { ...process.env, ...this.env } }, progress, signal)
+    } finally {
+      clearInterval(poll)
+    }
+    trainerLog.read().forEach(progress.onLine)
+    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('Training was stopped.')
+    const { first, last } = progress
+    if (exit.code !== 0) {
+      const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`
+      throw new TrainerError(
+        'crashed',
+        `The external trainer ${how}. Its last lines:${progress.lastLines()}`,
+        last.step,
+      )
+    }
+    const convert = { cacheDir: join(dirname(job.runDir), 'tools'), log: (line: string) => callbacks.log('info', line) }
+    const { path, bytes } = await this.result(files.out, progress.lastLines(), { ...convert, signal })
+    const final = { ...last, valLoss: last.valLoss ?? progress.lastVal }
+    return {
+      steps: last.step,
+      epochsDone: last.epoch,
+      stoppedEarly: false,
+      lastCheckpoint: { epoch: last.epoch, step: last.step, path, bytes, valLoss: final.valLoss },
+      final,
+      baseline: first ?? emptyTrainPoint(),
+      samples: [],
+      trainSeconds: (performance.now() - started) / 1000,
+      tokensTrained: 0,
+      epochs: [],
+    }
   }
 
   /** The trained GGUF (converted when {out} is a Hugging Face or PEFT folder) and its size, or why it cannot be used. */
