@@ -404,35 +404,8 @@ export class EvalService {
         format,
         context,
       )
-      const measured = tokens.result?.students.find((entry) => entry.key === key)
-      if ('providerId' in student) {
-        contestant.tokenMetricsSkipped = PROVIDER_NOT_TEACHER_FORCED
-        context.log('info', `${name}: ${PROVIDER_NOT_TEACHER_FORCED}`)
-      } else if (measured && measured.refused === null) {
-        contestant.tokenMetrics = {
-          positions: measured.positions,
-          meanKl: measured.meanKl!,
-          top1Agreement: measured.top1Agreement!,
-          nll: measured.nll!,
-        }
-      } else contestant.tokenMetricsSkipped = measured?.refused ?? tokens.skipped
-      if (contestant.tokenMetricsSkipped && measured?.refused) context.log('warn', `${name}: ${measured.refused}`)
-      if (input.judge) {
-        const { provider, release } = await this.provider(input.judge.target)
-        try {
-          contestant.winRate = await judgeWinRate(
-            provider,
-            input.judge.rubric,
-            items.map((item, i) => ({
-              prompt: item.prompt.map((m) => m.content).join('\n'),
-              teacher: item.reference,
-              student: answers[i]!,
-            })),
-          )
-        } finally {
-          await release()
-        }
-      }
+      this.attachTokenMetrics(contestant, student, tokens, context)
+      if (input.judge) contestant.winRate = await this.winRate(input.judge, items, answers)
       contestants.push(contestant)
       answersByKey[key] = answers
     }
@@ -445,6 +418,55 @@ export class EvalService {
       )
     }
     return { evaluationId: evaluation.id, verdicts: report.verdicts }
+  }
+
+  /** A student's token metrics from the teacher-forcing pass, or why it has none (logged once). */
+  private attachTokenMetrics(
+    contestant: Contestant,
+    student: Student,
+    tokens: { result: TokenEvalResult | null; skipped: string | null },
+    context: JobContext<unknown>,
+  ): void {
+    const name = this.studentName(student)
+    if ('providerId' in student) {
+      contestant.tokenMetricsSkipped = PROVIDER_NOT_TEACHER_FORCED
+      context.log('info', `${name}: ${PROVIDER_NOT_TEACHER_FORCED}`)
+      return
+    }
+    const measured = tokens.result?.students.find((entry) => entry.key === studentKey(student))
+    if (measured && measured.refused === null) {
+      contestant.tokenMetrics = {
+        positions: measured.positions,
+        meanKl: measured.meanKl!,
+        top1Agreement: measured.top1Agreement!,
+        nll: measured.nll!,
+      }
+      return
+    }
+    contestant.tokenMetricsSkipped = measured?.refused ?? tokens.skipped
+    if (measured?.refused) context.log('warn', `${name}: ${measured.refused}`)
+  }
+
+  /** The judge's pairwise win-rate of these answers against the teacher's (positions swapped inside). */
+  private async winRate(
+    judge: NonNullable<EvalInput['judge']>,
+    items: EvalItem[],
+    answers: string[],
+  ): Promise<number | null> {
+    const { provider, release } = await this.provider(judge.target)
+    try {
+      return await judgeWinRate(
+        provider,
+        judge.rubric,
+        items.map((item, i) => ({
+          prompt: item.prompt.map((m) => m.content).join('\n'),
+          teacher: item.reference,
+          student: answers[i]!,
+        })),
+      )
+    } finally {
+      await release()
+    }
   }
 
   private report(
