@@ -248,20 +248,25 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
     workBudget({ processes: 2, tokens: 4 * 64 }),
   )
 
+  /** The job id of S's training run once it is running (the remote side of C's job). */
+  async function runningServerJob(): Promise<number> {
+    let serverJob: number | null = null
+    await waitUntil(
+      () => {
+        serverJob = serverSide.distill.repo.list(10).find((entry) => entry.status === 'running')?.jobId ?? null
+        return serverJob !== null
+      },
+      workBudget({ processes: 1 }),
+      'the remote job to run',
+    )
+    return serverJob!
+  }
+
   it(
     'cancelling the Larder job cancels the remote job',
     async () => {
       const { job } = await train({}, { epochs: 50 }, 'remote-cancelled')
-      let serverJob: number | null = null
-      await waitUntil(
-        () => {
-          const serverRun = serverSide.distill.repo.list(10).find((entry) => entry.status === 'running')
-          serverJob = serverRun?.jobId ?? null
-          return serverJob !== null
-        },
-        workBudget({ processes: 1 }),
-        'the remote job to run',
-      )
+      const serverJob = await runningServerJob()
       await waitUntil(
         async () => (await logsOf(client, job.id)).some((log) => log.message.startsWith('Created the fine-tuning job')),
         workBudget({}),
@@ -269,7 +274,7 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
       )
       await client.call('jobs.cancel', { id: job.id })
       expect((await client.runner.waitFor(job.id)).status).toBe('cancelled')
-      expect((await serverSide.runner.waitFor(serverJob!)).status).toBe('cancelled')
+      expect((await serverSide.runner.waitFor(serverJob)).status).toBe('cancelled')
       const logs = await logsOf(client, job.id)
       expect(logs.some((log) => /Cancelled the remote job ftjob-\d+ \(cancelled\)/.test(log.message))).toBe(true)
     },
@@ -280,17 +285,8 @@ describe('the OpenAI fine-tuning API trainer, one Larder training through anothe
     'a remote job cancelled at S (not by C) ends the Larder job cancelled, saying the remote cancelled it',
     async () => {
       const { job } = await train({}, { epochs: 50 }, 'remote-cancelled-there')
-      let serverJob: number | null = null
-      await waitUntil(
-        () => {
-          const serverRun = serverSide.distill.repo.list(10).find((entry) => entry.status === 'running')
-          serverJob = serverRun?.jobId ?? null
-          return serverJob !== null
-        },
-        workBudget({ processes: 1 }),
-        'the remote job to run',
-      )
-      await serverSide.call('jobs.cancel', { id: serverJob! })
+      const serverJob = await runningServerJob()
+      await serverSide.call('jobs.cancel', { id: serverJob })
       const done = await client.runner.waitFor(job.id)
       expect(done.status).toBe('cancelled')
       expect(done.error).toMatch(/^The remote fine-tuning job ftjob-\d+ was cancelled at the remote\.$/)
