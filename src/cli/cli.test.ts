@@ -6,6 +6,7 @@ import { spawnCli, waitForOutput } from '../../test/cli-process'
 import { tempDir, workBudget } from '../../test/helpers'
 import { defaultMigrationsDir, loadMigrations } from '../backend/db/migrations'
 import { readGgufFile, writeGgufImatrix, writeTinyLlamaGguf } from '../backend/gguf/index'
+import { writeTinyLoraGguf } from '../backend/gguf/lora'
 import { syntheticImatrix } from '../backend/gguf/test-support'
 import { EXIT } from './exit-codes'
 
@@ -260,6 +261,18 @@ describe('larder gguf and models (in process)', () => {
       expect((await larder(['--home', home, 'models', 'add', join(dir, 'tiny-q4.gguf')])).out).toMatch(
         /Registered tiny-q4/,
       )
+      // A LoRA adapter registers on a library model with --base, and only so.
+      const adapter = join(dir, 'adapter.gguf')
+      await writeTinyLoraGguf(adapter)
+      const alone = await larder(['--home', home, 'models', 'add', adapter])
+      expect(alone.code).not.toBe(EXIT.ok)
+      expect(alone.err).toMatch(/adapter/i)
+      const noBase = await larder(['--home', home, 'models', 'add', adapter, '--base', 'no-such-model'])
+      expect(noBase.code).toBe(EXIT.notFound)
+      await larder(['--home', home, 'models', 'add', join(dir, 'tiny.gguf')])
+      const added = await larder(['--home', home, 'models', 'add', adapter, '--base', 'tiny'])
+      expect(added.code).toBe(EXIT.ok)
+      expect(added.out).toMatch(/Registered adapter .*LoRA on tiny\)/)
     },
   )
 
